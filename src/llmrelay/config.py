@@ -1,0 +1,461 @@
+"""The configuration: a YAML file validated into one immutable :class:`Settings` object.
+
+``${VAR}`` and ``${VAR:-default}`` are expanded from the environment before validation. Every
+problem is reported with its path and line in the file, and unknown keys come with a suggestion:
+
+    >>> s = Settings.from_dict({"providers": {"sim": {"kind": "openai", "base_url": "http://x/v1"}},
+    ...                         "models": {"fast": [{"provider": "sim", "model": "gpt-4o-mini"}]}})
+    >>> s.models["fast"][0].model
+    'gpt-4o-mini'
+
+Each section is its own model below, in the order of the request path. Settings are never mutated:
+a reload builds a new object and the relay swaps it in whole.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------------------------- sections
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    master_key: str | None = None
+    workers: int = Field(1, ge=1)
+    max_body_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    # Seconds a streamed answer is kept so a dropped client can resume it (0 = off).
+    stream_resume_ttl_s: float = Field(300.0, ge=0)
+    cors_origins: list[str] = []
+
+
+class StorageConfig(_Section):
+    url: str = "sqlite:///llmrelay.db"
+    # Store prompt and answer text in the ledger (PII redacted first). Off: metadata only.
+    store_content: bool = False
+    retention_days: int | None = Field(None, ge=1)
+    ledger_batch_size: int = Field(500, ge=1)
+    ledger_flush_s: float = Field(0.5, gt=0)
+
+
+class RedisConfig(_Section):
+    url: str | None = None
+    # What budgets do when Redis cannot be reached: keep serving on local counters, or refuse.
+    on_unavailable: Literal["fail_open", "fail_closed"] = "fail_open"
+
+
+class ProviderConfig(_Section):
+    kind: str
+    base_url: str | None = None
+    api_key: str | None = None
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    timeout_s: float = Field(60.0, gt=0)
+    stall_timeout_s: float | None = Field(30.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(256, gt=0)
+    headers: dict[str, str] = {}
+    # Azure OpenAI.
+    api_version: str | None = None
+    deployment: str | None = None
+    # Anything else the adapter understands (see its docstring).
+    options: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from .providers.registry import known_kinds
+
+        kinds = known_kinds()
+        if v not in kinds:
+            hint = difflib.get_close_matches(v, kinds, n=1)
+            raise ValueError(
+                f"unknown provider kind {v!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(kinds)}")
+            )
+        return v
+
+
+class Deployment(_Section):
+    provider: str
+    model: str
+    weight: float = Field(1.0, gt=0)
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    # Context window of this deployment, for routing context-window errors elsewhere.
+    max_input_tokens: int | None = Field(None, gt=0)
+
+
+class BackoffConfig(_Section):
+    base_s: float = Field(0.25, ge=0)
+    max_s: float = Field(8.0, ge=0)
+
+
+class CircuitConfig(_Section):
+    failures: int = Field(5, ge=1)
+    window_s: float = Field(30.0, gt=0)
+    cooldown_s: float = Field(30.0, gt=0)
+
+
+class RoutingConfig(_Section):
+    strategy: Literal["ordered", "weighted", "latency", "least_busy"] = "ordered"
+    retries: int = Field(2, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    # Overall deadline for a request, retries included.
+    deadline_s: float | None = Field(None, gt=0)
+    backoff: BackoffConfig = BackoffConfig()
+    circuit: CircuitConfig = CircuitConfig()
+    health_check_interval_s: float | None = Field(None, gt=0)
+    # Model groups to try when a request is too long for its group, or refused by a content policy.
+    context_window_fallbacks: dict[str, str] = {}
+    content_policy_fallbacks: dict[str, str] = {}
+    # Stream recovery: continue a broken stream on the same or the next deployment.
+    stream_recovery: bool = True
+
+
+class SemanticCacheConfig(_Section):
+    enabled: bool = False
+    threshold: float = Field(0.95, gt=0, le=1)
+
+
+class CacheConfig(_Section):
+    enabled: bool = False
+    backend: Literal["memory", "redis", "sqlite"] = "memory"
+    ttl_s: float = Field(3600.0, gt=0)
+    max_entries: int = Field(10_000, gt=0)
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    # Cache answers to sampling requests (temperature > 0 without a seed) too.
+    cache_nondeterministic: bool = False
+    scope: Literal["global", "key", "team"] = "global"
+    ttl_by_model: dict[str, float] = {}
+    semantic: SemanticCacheConfig = SemanticCacheConfig()
+
+
+class DedupConfig(_Section):
+    enabled: bool = True
+    # Also join sampling requests (temperature > 0 without a seed).
+    include_nondeterministic: bool = False
+    # Bounded buffer per joined caller, in chunks.
+    buffer_chunks: int = Field(256, gt=0)
+
+
+class BudgetConfig(_Section):
+    scope: Literal["global", "team", "key", "user", "session", "model"] = "global"
+    # For a non-global scope: the team / key id / user / session / model group it applies to
+    # ("*" = each one separately).
+    id: str = "*"
+    period: Literal["day", "week", "month", "total"] = "month"
+    limit_usd: float = Field(gt=0)
+    alert_at: list[float] = [0.5, 0.8, 0.95]
+
+    @field_validator("alert_at")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        for f in v:
+            if not 0 < f <= 1:
+                raise ValueError(f"alert fractions are between 0 and 1, got {f}")
+        return sorted(v)
+
+
+class EmergencyBrakeConfig(_Section):
+    max_usd: float = Field(gt=0)
+    window_s: float = Field(60.0, gt=0)
+
+
+class PriceOverride(_Section):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cache_read_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
+
+
+class PricingConfig(_Section):
+    # Keyed "provider/model" (provider as named in this config) or a bare model name.
+    overrides: dict[str, PriceOverride] = {}
+    currency: str = "USD"
+    # 1 USD = rate units of the currency.
+    exchange_rates: dict[str, float] = {}
+    timezone: str = "UTC"
+
+
+class SafetyRule(_Section):
+    name: str
+    kind: Literal["regex", "keywords", "topic_deny", "topic_allow"] = "regex"
+    pattern: str | None = None
+    keywords: list[str] = []
+    fuzzy: bool = False
+    action: Literal["allow", "flag", "redact", "block"] = "block"
+    applies_to: Literal["input", "output", "both"] = "both"
+
+
+class SafetyConfig(_Section):
+    level: Literal["off", "low", "moderate", "strict"] = "low"
+    audit: bool = True
+    rules: list[SafetyRule] = []
+    # Per-category action overrides: {"pii": "redact", "toxicity": "flag"}.
+    actions: dict[str, Literal["allow", "flag", "redact", "block"]] = {}
+    # Restore redacted values in the answer, so the model never sees them but the user does.
+    restore_redacted: bool = False
+    # Per team / per key overrides that inherit from this policy.
+    teams: dict[str, dict[str, Any]] = {}
+    keys: dict[str, dict[str, Any]] = {}
+    moderation: dict[str, Any] | None = None
+    # Secret that keys the audit hash chain and pseudonyms; generated and stored if not given.
+    audit_secret: str | None = None
+
+
+class AlertsConfig(_Section):
+    webhook_url: str | None = None
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = False
+
+
+# ---------------------------------------------------------------------------------------- root
+
+
+class Settings(_Section):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    redis: RedisConfig = RedisConfig()
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, list[Deployment]] = {}
+    routing: RoutingConfig = RoutingConfig()
+    cache: CacheConfig = CacheConfig()
+    dedup: DedupConfig = DedupConfig()
+    budgets: list[BudgetConfig] = []
+    emergency_brake: EmergencyBrakeConfig | None = None
+    pricing: PricingConfig = PricingConfig()
+    safety: SafetyConfig = SafetyConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    # Where the settings came from (not part of the schema a user writes).
+    source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _deployments_name_providers(self) -> Settings:
+        problems = []
+        for group, deployments in self.models.items():
+            if not deployments:
+                problems.append(f"models.{group}: a model group needs at least one deployment")
+            for i, d in enumerate(deployments):
+                if d.provider not in self.providers:
+                    hint = difflib.get_close_matches(d.provider, list(self.providers), n=1)
+                    problems.append(
+                        f"models.{group}.{i}.provider: no provider named {d.provider!r}"
+                        + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> Settings:
+        return _validate(dict(data), source=source, lines=None)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
+        return load_settings(path, env)
+
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+
+# ------------------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset ``${VAR}`` becomes empty."""
+
+    def sub(m: re.Match[str]) -> str:
+        value = env.get(m.group(1))
+        if value is None or (value == "" and m.group(2) is not None):
+            return m.group(2) or ""
+        return value
+
+    return _VAR.sub(sub, text)
+
+
+def _expand_tree(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        out = expand_env(node, env)
+        # A value that was only a variable and expanded to nothing means "not set".
+        return None if out == "" and _VAR.fullmatch(node.strip()) else out
+    if isinstance(node, list):
+        return [_expand_tree(x, env) for x in node]
+    if isinstance(node, dict):
+        return {k: _expand_tree(v, env) for k, v in node.items()}
+    return node
+
+
+def _line_map(node: yaml.Node, path: tuple[str, ...] = (), out: dict[tuple[str, ...], int] | None = None) -> dict[tuple[str, ...], int]:
+    """Map each path in a YAML document to its 1-based line."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = (*path, str(k.value))
+            out[key] = k.start_mark.line + 1
+            _line_map(v, key, out)
+            out[key] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_map(v, (*path, str(i)), out)
+    return out
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at ``loc`` in the schema, for "did you mean" suggestions."""
+    model: Any = Settings
+    for part in loc:
+        if model is None:
+            return []
+        fields = getattr(model, "model_fields", None)
+        if fields is None:
+            return []
+        f = fields.get(str(part))
+        if f is None:
+            # A dict or list level: step through to the value type.
+            return []
+        ann = f.annotation
+        model = _inner_model(ann)
+    fields = getattr(model, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _inner_model(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _inner_model(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden":
+        allowed = _fields_at(_schema_loc(loc[:-1]))
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        return f"unknown key {loc[-1]!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _schema_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop dict keys and list indexes from a location, keeping only schema field names."""
+    out: list[Any] = []
+    model: Any = Settings
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        fields = getattr(model, "model_fields", None) if model is not None else None
+        if fields and str(part) in fields:
+            out.append(part)
+            model = _inner_model(fields[str(part)].annotation)
+        i += 1
+    return tuple(out)
+
+
+def _validate(data: dict[str, Any], *, source: str | None, lines: dict[tuple[str, ...], int] | None) -> Settings:
+    try:
+        return Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            where = ".".join(loc) or "(top level)"
+            line = None
+            if lines:
+                probe = loc
+                while probe and probe not in lines:
+                    probe = probe[:-1]
+                line = lines.get(probe)
+            prefix = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+            problems.append(f"{prefix}{where}: {_describe(err)}")
+        raise ConfigProblems(problems) from None
+
+
+class ConfigProblems(ConfigError):
+    """A config failed validation; ``problems`` lists each one with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
+    """Read, expand and validate a config file; raises :class:`ConfigProblems`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigProblems([f"{p}: cannot read the file ({exc.strerror or exc})"]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigProblems([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigProblems([f"{p}:1: the top level must be a mapping of sections"])
+    expanded = _expand_tree(raw, os.environ if env is None else env)
+    lines = _line_map(node) if node is not None else None
+    return _validate(expanded, source=str(p), lines=lines)
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings when no config file is given: providers from the usual environment variables,
+    one model group per provider's well-known models (so ``gpt-4o-mini`` just works)."""
+    env = os.environ if env is None else env
+    providers: dict[str, Any] = {}
+    models: dict[str, list[dict[str, str]]] = {}
+    if env.get("OPENAI_API_KEY"):
+        providers["openai"] = {"kind": "openai", "api_key": env["OPENAI_API_KEY"]}
+        for m in ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini"):
+            models[m] = [{"provider": "openai", "model": m}]
+    if env.get("ANTHROPIC_API_KEY"):
+        providers["anthropic"] = {"kind": "anthropic", "api_key": env["ANTHROPIC_API_KEY"]}
+        for m in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"):
+            models[m] = [{"provider": "anthropic", "model": m}]
+    if env.get("GEMINI_API_KEY"):
+        providers["gemini"] = {"kind": "gemini", "api_key": env["GEMINI_API_KEY"]}
+        for m in ("gemini-2.5-flash", "gemini-2.5-pro"):
+            models[m] = [{"provider": "gemini", "model": m}]
+    if env.get("OLLAMA_HOST"):
+        host = env["OLLAMA_HOST"]
+        providers["ollama"] = {"kind": "ollama", "base_url": host if "://" in host else f"http://{host}"}
+    if env.get("SHIMMY_BASE_URL"):
+        providers["shimmy"] = {"kind": "shimmy", "base_url": env["SHIMMY_BASE_URL"]}
+    data: dict[str, Any] = {"providers": providers, "models": models}
+    if env.get("LLMRELAY_MASTER_KEY"):
+        data["server"] = {"master_key": env["LLMRELAY_MASTER_KEY"]}
+    return Settings.from_dict(data, source="environment")

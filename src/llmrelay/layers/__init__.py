@@ -1,0 +1,1 @@
+"""The layers of the request path, one module each; their order is llmrelay.pipeline.LAYERS."""

@@ -1,0 +1,40 @@
+"""Presets: known servers that speak an existing protocol, with their defaults.
+
+A config entry ``{kind: groq, api_key: ...}`` is the OpenAI adapter with Groq's base URL and quirks.
+Adding a preset is adding one row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    # The built-in adapter that speaks this server's protocol.
+    adapter: str
+    base_url: str | None
+    # Environment variable the key is read from when the config gives none.
+    api_key_env: str | None = None
+    # Adapter options (see the adapter's docstring): e.g. whether the server reports usage in streams.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None),
+    "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None),
+    "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None),
+    "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+    "together": Preset("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY"),
+    "azure": Preset("openai", None, "AZURE_OPENAI_API_KEY", {"azure": True}),
+    "anthropic": Preset("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
+    "ollama": Preset("ollama", "http://127.0.0.1:11434", None),
+}

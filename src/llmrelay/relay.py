@@ -1,0 +1,216 @@
+"""Relay: the library's front object. It builds the pipeline from the settings and runs calls.
+
+    import asyncio
+    from llmrelay import Relay, Message
+
+    async def main():
+        async with Relay.from_file("llmrelay.yaml") as relay:
+            result = await relay.chat(model="fast", messages=[Message.user("Hello")])
+            print(result.text, result.usage)
+            async for chunk in relay.stream(model="fast", messages=[Message.user("Hi")]):
+                print(chunk.text, end="")
+
+    asyncio.run(main())
+
+A reload builds a new generation (services and pipeline) and swaps it in with one assignment:
+requests in flight keep the generation they started with; providers whose config is unchanged are
+handed over with their connection pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock
+from .config import Settings, load_settings
+from .context import RequestContext
+from .errors import LLMRelayError
+from .pipeline import Handler, build_pipeline
+from .services import Services
+from .streaming import Assembler
+from .transport import Transport
+from .types import ChatRequest, ChatResult, Chunk, Message, ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One settings generation: the services and the pipeline built from them."""
+
+    services: Services
+    handler: Handler
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings | Mapping[str, Any],
+        *,
+        clock: Clock | None = None,
+        transports: Mapping[str, Transport] | None = None,
+    ) -> None:
+        if not isinstance(settings, Settings):
+            settings = Settings.from_dict(settings)
+        self._clock = clock
+        self._transports = dict(transports or {})
+        self._gen = self._build(settings, previous=None)
+        self._started = False
+        self._reload_lock = asyncio.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Relay:
+        return cls(load_settings(Path(path)), **kwargs)
+
+    def _build(self, settings: Settings, previous: Services | None) -> Generation:
+        services = Services.build(settings, clock=self._clock, transports=self._transports, previous=previous)
+        from .wiring import wire_services
+
+        wire_services(services)
+        return Generation(services, build_pipeline(services))
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._gen.settings
+
+    @property
+    def services(self) -> Services:
+        return self._gen.services
+
+    async def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for start in self._gen.services.on_start:
+                await start()
+
+    async def aclose(self) -> None:
+        await self._gen.services.aclose()
+        self._started = False
+
+    async def __aenter__(self) -> Relay:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def reload(self, settings: Settings) -> None:
+        """Swap in new settings atomically; the old generation's unneeded providers are closed
+        once the new one is in place (requests in flight hold their own reference)."""
+        async with self._reload_lock:
+            old = self._gen
+            new = self._build(settings, previous=old.services)
+            if self._started:
+                for start in new.services.on_start:
+                    await start()
+            self._gen = new
+            await old.services.aclose(keep=new.services.providers)
+
+    # ---- calls -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _request(request: ChatRequest | None, model: str | None, messages: Iterable[Message] | None, stream: bool, params: Mapping[str, Any]) -> ChatRequest:
+        if request is None:
+            if model is None or messages is None:
+                raise TypeError("give a ChatRequest, or model= and messages=")
+            request = ChatRequest(model=model, messages=tuple(messages), **params)
+        if request.stream != stream:
+            request = replace(request, stream=stream)
+        return request
+
+    def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        """Run one request through the current generation's pipeline (the edges' entry point)."""
+        return self._gen.handler(request, ctx)
+
+    async def chat(
+        self,
+        request: ChatRequest | None = None,
+        *,
+        model: str | None = None,
+        messages: Iterable[Message] | None = None,
+        ctx: RequestContext | None = None,
+        **params: Any,
+    ) -> ChatResult:
+        """One non-streamed call; raises an :class:`~llmrelay.errors.LLMRelayError` on failure."""
+        req = self._request(request, model, messages, False, params)
+        ctx = ctx or RequestContext()
+        asm = Assembler()
+        async for chunk in self._gen.handler(req, ctx):
+            asm.add(chunk)
+        return asm.result(provider=ctx.provider)
+
+    async def stream(
+        self,
+        request: ChatRequest | None = None,
+        *,
+        model: str | None = None,
+        messages: Iterable[Message] | None = None,
+        ctx: RequestContext | None = None,
+        **params: Any,
+    ) -> AsyncIterator[Chunk]:
+        """A streamed call: yields chunks as they arrive."""
+        req = self._request(request, model, messages, True, params)
+        async for chunk in self._gen.handler(req, ctx or RequestContext()):
+            yield chunk
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The public model names (model groups) this relay serves."""
+        return [ModelInfo(id=name) for name in self.settings.models]
+
+    def sync(self) -> SyncRelay:
+        return SyncRelay(self)
+
+
+class SyncRelay:
+    """A blocking facade over a :class:`Relay`, running its event loop in a background thread.
+
+        relay = Relay.from_file("llmrelay.yaml").sync()
+        print(relay.chat(model="fast", messages=[Message.user("Hi")]).text)
+        relay.close()
+    """
+
+    def __init__(self, relay: Relay) -> None:
+        import threading
+
+        self._relay = relay
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="llmrelay-sync", daemon=True)
+        self._thread.start()
+        self._run(relay.start())
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def chat(self, request: ChatRequest | None = None, **kwargs: Any) -> ChatResult:
+        return self._run(self._relay.chat(request, **kwargs))  # type: ignore[no-any-return]
+
+    def stream(self, request: ChatRequest | None = None, **kwargs: Any) -> Iterable[Chunk]:
+        agen = self._relay.stream(request, **kwargs)
+        while True:
+            try:
+                yield self._run(agen.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def close(self) -> None:
+        self._run(self._relay.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SyncRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["LLMRelayError", "Relay", "SyncRelay"]

@@ -1,0 +1,182 @@
+"""Streams: Server-Sent Events and newline-delimited JSON codecs, and assembly of chunk deltas.
+
+Decoders are incremental and pure: feed them lines, get events back. They are shared by the provider
+adapters (decoding upstream streams), the server edges (encoding) and the simulator.
+
+    >>> dec = SSEDecoder()
+    >>> list(dec.feed(b"event: ping")), list(dec.feed(b'data: {"a": 1}')), list(dec.feed(b""))
+    ([], [], [SSEEvent(event='ping', data='{"a": 1}', id=None)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .types import ChatResult, Chunk, FinishReason, ToolCall, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str | None
+    data: str
+    id: str | None = None
+
+    def json(self) -> Any:
+        return orjson.loads(self.data)
+
+
+class SSEDecoder:
+    """Incremental SSE decoder following the WHATWG rules (multi-line data, comments, ids)."""
+
+    __slots__ = ("_data", "_event", "_id")
+
+    def __init__(self) -> None:
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._id: str | None = None
+
+    def feed(self, line: bytes) -> Iterator[SSEEvent]:
+        if not line:
+            if self._data:
+                yield SSEEvent(self._event, "\n".join(self._data), self._id)
+            self._event, self._data = None, []
+            return
+        if line[:1] == b":":
+            return
+        text = line.decode("utf-8", errors="replace")
+        name, sep, value = text.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            self._id = value
+
+    def flush(self) -> Iterator[SSEEvent]:
+        """Emit a final event that was not followed by a blank line."""
+        yield from self.feed(b"")
+
+
+async def aiter_sse(lines: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
+    dec = SSEDecoder()
+    async for line in lines:
+        for ev in dec.feed(line):
+            yield ev
+    for ev in dec.flush():
+        yield ev
+
+
+def encode_sse(data: bytes | str, event: str | None = None, id: str | None = None) -> bytes:
+    """One SSE event as bytes; ``data`` must not contain newlines (JSON from orjson never does)."""
+    if isinstance(data, str):
+        data = data.encode()
+    head = b""
+    if id is not None:
+        head += b"id: " + id.encode() + b"\n"
+    if event is not None:
+        head += b"event: " + event.encode() + b"\n"
+    return head + b"data: " + data + b"\n\n"
+
+
+def encode_sse_json(obj: Any, event: str | None = None, id: str | None = None) -> bytes:
+    return encode_sse(orjson.dumps(obj), event, id)
+
+
+async def aiter_ndjson(lines: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    async for line in lines:
+        line = line.strip()
+        if line:
+            yield orjson.loads(line)
+
+
+# ------------------------------------------------------------------------------------ assembly
+
+
+class Assembler:
+    """Folds a stream of chunks into a :class:`ChatResult`, identical to the non-streamed answer.
+
+    Tool-call argument fragments are appended per ``index`` so several interleaved calls assemble
+    correctly. ``add`` is cheap enough to call on the hot path for every chunk.
+
+        >>> asm = Assembler()
+        >>> asm.add(Chunk(text="Hi"))
+        >>> asm.add(Chunk(text=" there", finish_reason="stop", usage=Usage(input_tokens=3, output_tokens=2)))
+        >>> asm.result().text
+        'Hi there'
+    """
+
+    __slots__ = ("_calls", "_reasoning", "_signature", "_text", "finish_reason", "id", "model", "usage")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._signature: str | None = None
+        self._calls: dict[int, list[str | None]] = {}
+        self.finish_reason: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.id: str | None = None
+        self.model: str | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.text:
+            self._text.append(chunk.text)
+        if chunk.reasoning:
+            self._reasoning.append(chunk.reasoning)
+        if chunk.reasoning_signature:
+            self._signature = chunk.reasoning_signature
+        for d in chunk.tool_calls:
+            call = self._calls.get(d.index)
+            if call is None:
+                call = self._calls[d.index] = [d.id, d.name, ""]
+            else:
+                if d.id and not call[0]:
+                    call[0] = d.id
+                if d.name and not call[1]:
+                    call[1] = d.name
+            if d.arguments:
+                call[2] = (call[2] or "") + d.arguments
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.id and not self.id:
+            self.id = chunk.id
+        if chunk.model and not self.model:
+            self.model = chunk.model
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def has_partial_tool_call(self) -> bool:
+        return bool(self._calls)
+
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(id=c[0] or f"call_{i}", name=c[1] or "", arguments=c[2] or "{}")
+            for i, c in sorted(self._calls.items())
+        )
+
+    def result(self, provider: str | None = None) -> ChatResult:
+        calls = self.tool_calls()
+        finish = self.finish_reason or "stop"
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        return ChatResult(
+            id=self.id or "",
+            model=self.model or "",
+            text=self.text,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=self.usage or Usage(),
+            reasoning="".join(self._reasoning),
+            reasoning_signature=self._signature,
+            provider=provider,
+        )

