@@ -68,6 +68,8 @@ class FakeProvider(Provider):
         if isinstance(step, str):
             n = max(1, self.chunk_size)
             pieces: list[str | Chunk] = [step[i : i + n] for i in range(0, len(step), n)] or [""]
+        elif isinstance(step, LLMRelayError):
+            raise step
         else:
             pieces = list(step)
         chunks = [p if isinstance(p, Chunk) else Chunk(text=p) for p in pieces]

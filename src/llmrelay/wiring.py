@@ -6,8 +6,10 @@ from the settings, or carried over from ``services.state`` when it must outlive 
 
 from __future__ import annotations
 
+from .metrics import Metrics
 from .services import Services
 
 
 def wire_services(services: Services) -> None:
-    return None
+    # Metrics outlive reloads: counters must not reset when the config changes.
+    services.metrics = services.state.setdefault("metrics", Metrics())

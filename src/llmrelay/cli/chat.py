@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,8 +35,8 @@ def command(model: str, system: str | None, max_tokens: int | None, temperature:
     async def run() -> RequestContext:
         ctx = RequestContext(protocol="cli")
         async with Relay(settings) as relay:
-            params = {"max_tokens": max_tokens, "temperature": temperature}
-            params = {k: v for k, v in params.items() if v is not None}
+            given: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+            params = {k: v for k, v in given.items() if v is not None}
             if no_stream:
                 result = await relay.chat(model=model, messages=messages, ctx=ctx, **params)
                 click.echo(result.text)
