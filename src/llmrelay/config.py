@@ -183,6 +183,16 @@ class PriceOverride(_Section):
     output_per_mtok: float = Field(ge=0)
     cache_read_per_mtok: float | None = Field(None, ge=0)
     cache_write_per_mtok: float | None = Field(None, ge=0)
+    cache_write_1h_per_mtok: float | None = Field(None, ge=0)
+    reasoning_per_mtok: float | None = Field(None, ge=0)
+    # Output limit, used for the worst-case cost of a call that gives no max_tokens.
+    max_output_tokens: int | None = Field(None, gt=0)
+
+
+class VolumeDiscount(_Section):
+    # Once spend in the discount period passes above_usd, later calls cost (1 - discount) as much.
+    above_usd: float = Field(ge=0)
+    discount: float = Field(gt=0, lt=1)
 
 
 class PricingConfig(_Section):
@@ -192,6 +202,12 @@ class PricingConfig(_Section):
     # 1 USD = rate units of the currency.
     exchange_rates: dict[str, float] = {}
     timezone: str = "UTC"
+    volume_discounts: list[VolumeDiscount] = []
+    discount_period: Literal["day", "week", "month", "total"] = "month"
+    # Worst-case output when neither the request nor the price data gives a limit.
+    default_max_output_tokens: int = Field(4096, gt=0)
+    # Reservation head-room on the worst-case estimate for models counted approximately.
+    estimate_margin: float = Field(1.1, ge=1)
 
 
 class SafetyRule(_Section):

@@ -1,0 +1,91 @@
+"""The PostgreSQL ledger (``storage.url: postgresql://...``), shared by every gateway instance.
+
+Needs the ``postgres`` extra (asyncpg), imported only when this backend is chosen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from . import ledger_sql as q
+from .ledger import LedgerRow, UsageQuery
+
+_QMARK = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders to asyncpg's ``$1, $2...``."""
+    counter = iter(range(1, 10_000))
+    return _QMARK.sub(lambda _: f"${next(counter)}", sql)
+
+
+class PostgresLedger:
+    def __init__(self, url: str, *, timezone: str = "UTC", min_size: int = 1, max_size: int = 4) -> None:
+        self.url = url
+        self.timezone = timezone
+        self._sizes = (min_size, max_size)
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            import asyncpg
+        except ImportError:
+            raise ConfigError(
+                "storage.url is postgresql:// but asyncpg is not installed; pip install 'llmrelay[postgres]'"
+            ) from None
+        dsn = self.url.replace("postgresql+asyncpg://", "postgresql://")
+        self._pool = await asyncpg.create_pool(dsn, min_size=self._sizes[0], max_size=self._sizes[1])
+        async with self._pool.acquire() as conn:
+            # Serialise schema creation across instances starting together.
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(7243001)")
+                for stmt in q.SCHEMA:
+                    await conn.execute(stmt)
+
+    async def write(self, rows: Sequence[LedgerRow]) -> None:
+        await self.open()
+        values = q.row_values(rows, self.timezone)
+        daily = q.rollup_values(values)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(numbered(q.INSERT_ROW), values)
+            await conn.executemany(numbered(q.UPSERT_DAILY), daily)
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        await self.open()
+        async with self._pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(numbered(sql), *params)]
+
+    async def aggregate(self, query: UsageQuery) -> list[dict[str, Any]]:
+        return [_plain(r) for r in await self._fetch(*q.aggregate_sql(query))]
+
+    async def repeated(self, column: str, start: float, min_count: int, limit: int) -> list[dict[str, Any]]:
+        return [_plain(r) for r in await self._fetch(*q.repeated_sql(column, start, min_count, limit))]
+
+    async def rows(self, start: float, end: float | None, limit: int) -> list[dict[str, Any]]:
+        return await self._fetch(*q.rows_sql(start, end, limit))
+
+    async def count(self) -> int:
+        return int((await self._fetch(q.COUNT, ()))[0]["n"])
+
+    async def prune(self, before: float) -> int:
+        await self.open()
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(numbered(q.PRUNE), before)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    # SUM over BIGINT is NUMERIC in PostgreSQL: hand back plain numbers like SQLite does.
+    from decimal import Decimal
+
+    return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in row.items()}

@@ -1,0 +1,101 @@
+"""The SQLite ledger (the default): a file in WAL mode, written from one worker thread.
+
+sqlite3 blocks, so every statement runs on a single dedicated thread; the event loop only awaits
+the result. WAL lets report queries read while the writer writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import ledger_sql as q
+from .ledger import LedgerRow, UsageQuery
+
+T = TypeVar("T")
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///rel/path``, ``sqlite:////abs/path`` or ``sqlite://:memory:``."""
+    rest = url.partition("://")[2]
+    if rest in (":memory:", "/:memory:"):
+        return ":memory:"
+    return rest[1:] if rest.startswith("/") else rest
+
+
+class SQLiteLedger:
+    def __init__(self, url: str, *, timezone: str = "UTC") -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self.timezone = timezone
+        self._pool: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        await self.open()
+        assert self._pool is not None and self._conn is not None
+        conn = self._conn
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, conn)
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmrelay-sqlite-ledger")
+        self._conn = await asyncio.get_running_loop().run_in_executor(self._pool, self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a committed batch survives a process crash (the OS has it); only a power
+        # cut may lose the last batch, which is the usual trade for a usage log.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        for stmt in q.SCHEMA:
+            conn.execute(stmt)
+        return conn
+
+    async def write(self, rows: Sequence[LedgerRow]) -> None:
+        values = q.row_values(rows, self.timezone)
+        daily = q.rollup_values(values)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany(q.INSERT_ROW, values)
+                conn.executemany(q.UPSERT_DAILY, daily)
+
+        await self._call(run)
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return await self._call(lambda conn: [dict(r) for r in conn.execute(sql, params).fetchall()])
+
+    async def aggregate(self, query: UsageQuery) -> list[dict[str, Any]]:
+        return await self._fetch(*q.aggregate_sql(query))
+
+    async def repeated(self, column: str, start: float, min_count: int, limit: int) -> list[dict[str, Any]]:
+        return await self._fetch(*q.repeated_sql(column, start, min_count, limit))
+
+    async def rows(self, start: float, end: float | None, limit: int) -> list[dict[str, Any]]:
+        return await self._fetch(*q.rows_sql(start, end, limit))
+
+    async def count(self) -> int:
+        return int((await self._fetch(q.COUNT, ()))[0]["n"])
+
+    async def prune(self, before: float) -> int:
+        return await self._call(lambda conn: conn.execute(q.PRUNE, (before,)).rowcount)
+
+    async def aclose(self) -> None:
+        if self._pool is None:
+            return
+        conn, pool = self._conn, self._pool
+        self._conn, self._pool = None, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(pool, conn.close)
+        pool.shutdown(wait=True)
