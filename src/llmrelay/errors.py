@@ -15,6 +15,7 @@ exactly one place each (their ``map_error``).
     ├── ModelNotFoundError             404  model_not_found
     ├── NotFoundError                  404  not_found
     ├── RateLimitError                 429  rate_limit_exceeded         (retryable)
+    │   └── UpstreamQuotaError         429  insufficient_quota          (the upstream account's quota; not retried)
     ├── BudgetExceededError            429  budget_exceeded             (never retried)
     ├── ProviderError                  502  upstream_error              (retryable)
     │   ├── ProviderResponseError      502  bad_upstream_response       (malformed body, HTML...)
@@ -132,6 +133,13 @@ class RateLimitError(LLMRelayError):
     openai_type = "rate_limit_error"
     anthropic_type = "rate_limit_error"
     retryable = True
+
+
+class UpstreamQuotaError(RateLimitError):
+    """The upstream account ran out of credit or quota: waiting will not help, another deployment may."""
+
+    code = "insufficient_quota"
+    retryable = False
 
 
 class BudgetExceededError(LLMRelayError):
