@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 
@@ -22,17 +23,25 @@ class Preset:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Dialect options of OpenAI-compatible servers: see llmrelay.providers.openai_wire.WireOptions.
+_LOCAL: Mapping[str, Any] = MappingProxyType({"top_k": True})
+
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None),
-    "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None),
-    "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None),
-    "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None),
+    "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None, _LOCAL),
+    "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None, {**_LOCAL, "reasoning_echo": "reasoning_content"}),
+    "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None, _LOCAL),
+    "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None, _LOCAL),
     "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
-    "together": Preset("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-    "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY"),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", {"reasoning_echo": "mistral"}),
+    "together": Preset("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY", {"top_k": True}),
+    "openrouter": Preset(
+        "openai",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+        {"reasoning_style": "openrouter", "reasoning_echo": "reasoning", "top_k": True},
+    ),
+    "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY", {"reasoning_echo": "reasoning_content"}),
     "azure": Preset("openai", None, "AZURE_OPENAI_API_KEY", {"azure": True}),
     "anthropic": Preset("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
     "gemini": Preset("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),

@@ -1,0 +1,121 @@
+"""Decoding a streamed Chat Completions answer (SSE) into chunks.
+
+    >>> dec = OpenAIStreamDecoder("openai")
+    >>> lines = [b'data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}', b"",
+    ...          b'data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}', b"",
+    ...          b"data: [DONE]", b""]
+    >>> [c.text or c.finish_reason for line in lines for c in dec.feed(line)]
+    ['Hi', 'stop']
+
+Text, reasoning and tool-call deltas are yielded as they arrive. The finish reason is held back
+until the usage chunk (``stream_options.include_usage``) or ``[DONE]``, so the last chunk carries
+both, as the Chunk contract asks, and so an error event after the finish reason (OpenRouter sends
+those) still fails the stream instead of ending it cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from ..errors import ProviderError, StreamInterruptedError
+from ..streaming import SSEDecoder, SSEEvent
+from ..types import Chunk, FinishReason, ToolCallDelta, Usage
+from .openai_errors import error_from_payload
+from .openai_wire import arguments_text, finish_reason, reasoning_of, split_content, usage_from_wire
+
+
+class OpenAIStreamDecoder:
+    """One streamed answer's decoder; ``provider`` names the upstream in the errors it raises."""
+
+    __slots__ = ("_done", "_finish", "_first", "_had_calls", "_provider", "_seen", "_sse", "_usage")
+
+    def __init__(self, provider: str | None = None) -> None:
+        self._provider = provider
+        self._sse = SSEDecoder()
+        self._finish: FinishReason | None = None
+        self._usage: Usage | None = None
+        self._first = True
+        self._seen = False
+        self._done = False
+        self._had_calls = False
+
+    def feed(self, line: bytes) -> Iterator[Chunk]:
+        for event in self._sse.feed(line):
+            yield from self._event(event)
+
+    def close(self) -> Iterator[Chunk]:
+        for event in self._sse.flush():
+            yield from self._event(event)
+        if self._done:
+            return
+        if self._finish is not None:
+            # Some compatible servers end the body after the finish chunk without [DONE].
+            yield from self._end()
+            return
+        what = "an empty stream" if not self._seen else "the stream ended before the answer finished"
+        raise StreamInterruptedError(f"the upstream sent {what}", provider=self._provider)
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _event(self, event: SSEEvent) -> Iterator[Chunk]:
+        data = event.data.strip()
+        if not data or self._done:
+            return
+        if data == "[DONE]":
+            yield from self._end()
+            return
+        self._seen = True
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            if event.event == "error":
+                raise ProviderError(f"the upstream sent an error event: {data[:300]}", provider=self._provider) from None
+            raise StreamInterruptedError(
+                f"the upstream sent a malformed stream event ({data[:120]!r})", provider=self._provider
+            ) from None
+        if event.event == "error" or (isinstance(payload, Mapping) and payload.get("error")):
+            raise error_from_payload(payload, None, provider=self._provider)
+        yield from self._chunk(payload)
+
+    def _chunk(self, payload: Mapping[str, Any]) -> Iterator[Chunk]:
+        usage = payload.get("usage") or (payload.get("x_groq") or {}).get("usage")
+        if usage:
+            self._usage = usage_from_wire(usage)
+        ident: dict[str, Any] = {}
+        if self._first:
+            self._first = False
+            ident = {"id": payload.get("id"), "model": payload.get("model")}
+        choices = payload.get("choices") or ()
+        choice = next((c for c in choices if c.get("index", 0) == 0), None)
+        delta = (choice or {}).get("delta") or {}
+        text, thinking = split_content(delta.get("content"))
+        reasoning = reasoning_of(delta) or thinking
+        calls = tuple(self._call(i, c) for i, c in enumerate(delta.get("tool_calls") or ()))
+        self._had_calls = self._had_calls or bool(calls)
+        if text or reasoning or calls or ident:
+            yield Chunk(text=text, reasoning=reasoning, tool_calls=calls, **ident)
+        finish = finish_reason((choice or {}).get("finish_reason"))
+        if finish is not None:
+            self._finish = finish
+
+    @staticmethod
+    def _call(position: int, raw: Mapping[str, Any]) -> ToolCallDelta:
+        fn = raw.get("function") or {}
+        index = raw.get("index")
+        return ToolCallDelta(
+            # Some servers omit the index (one call per chunk) or send empty ids (Gemini's endpoint).
+            index=index if isinstance(index, int) else position,
+            id=raw.get("id") or None,
+            name=fn.get("name") or None,
+            arguments=arguments_text(fn.get("arguments")),
+        )
+
+    def _end(self) -> Iterator[Chunk]:
+        self._done = True
+        finish = self._finish or "stop"
+        if self._had_calls and finish == "stop":
+            finish = "tool_calls"  # some servers say "stop" after a tool call
+        yield Chunk(finish_reason=finish, usage=self._usage)
