@@ -227,12 +227,12 @@ def _as_parts(content: str | Sequence[Part] | None) -> list[Part]:
 
 def _user_blocks(msg: Message) -> list[dict[str, Any]]:
     if msg.role == "tool":
-        parts = _as_parts(msg.content)
+        # A string stays a string; parts (text, images) become blocks, as the SDK sends them.
         content: str | list[dict[str, Any]]
-        if all(isinstance(p, TextPart) and not p.cache_control for p in parts):
-            content = "".join(p.text for p in parts if isinstance(p, TextPart))
+        if isinstance(msg.content, str) or msg.content is None:
+            content = msg.content or ""
         else:
-            content = [_part_block(p) for p in parts]
+            content = [_part_block(p) for p in msg.content]
         return [
             {"type": "tool_result", "tool_use_id": msg.tool_call_id or "", "content": content, "is_error": msg.is_error}
         ]
