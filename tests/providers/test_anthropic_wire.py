@@ -17,13 +17,6 @@ from typing import Any
 
 import orjson
 import pytest
-
-from llmrelay.errors import InvalidRequestError, LLMRelayError
-from llmrelay.providers.anthropic import AnthropicProvider
-from llmrelay.providers.base import ProviderSettings
-from llmrelay.streaming import Assembler
-from llmrelay.transport import HTTPRequest, MockResponse, MockTransport
-from llmrelay.types import ChatResult
 from tests.conftest import WIRE
 from tests.providers.anthropic_recorded import (
     Unmodelled,
@@ -33,6 +26,13 @@ from tests.providers.anthropic_recorded import (
     to_chat_request,
 )
 from tests.providers.wire_util import Interaction, cassettes, load_cassette
+
+from llmrelay.errors import InvalidRequestError, LLMRelayError
+from llmrelay.providers.anthropic import AnthropicProvider
+from llmrelay.providers.base import ProviderSettings
+from llmrelay.streaming import Assembler
+from llmrelay.transport import HTTPRequest, MockResponse, MockTransport
+from llmrelay.types import ChatResult
 
 FOLDERS = sorted(p.name for p in WIRE.iterdir() if p.is_dir()) if WIRE.is_dir() else []
 
