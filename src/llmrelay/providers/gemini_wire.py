@@ -233,6 +233,9 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
     choice = request.tool_choice
     if choice is None or not request.tools:
         return None
+    if choice == "auto" and all(t.strict for t in request.tools):
+        # VALIDATED: the model may answer in text, and any call it makes follows the schema.
+        return {"functionCallingConfig": {"mode": "VALIDATED"}}
     if choice in ("auto", "none"):
         return {"functionCallingConfig": {"mode": choice.upper()}}
     if choice == "required":
