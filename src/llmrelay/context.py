@@ -43,6 +43,9 @@ class RequestContext:
     priority: Priority = "normal"
     cache_mode: CacheMode = "default"
     is_admin: bool = False
+    # The API key the caller presented (set by the edge; the identity layer checks it). None for
+    # in-process library calls, which are trusted.
+    credential: str | None = None
 
     # ---- timing ----------------------------------------------------------------------------------
     started_at: float = field(default_factory=time.time)

@@ -29,12 +29,14 @@ from typing import Any
 from .clock import Clock
 from .config import Settings, load_settings
 from .context import RequestContext
-from .errors import LLMRelayError
+from .config import Deployment
+from .errors import InvalidRequestError, LLMRelayError, ModelNotFoundError
+from .providers.base import Provider
 from .pipeline import Handler, build_pipeline
 from .services import Services
 from .streaming import Assembler
 from .transport import Transport
-from .types import ChatRequest, ChatResult, Chunk, Message, ModelInfo
+from .types import ChatRequest, ChatResult, Chunk, EmbeddingRequest, EmbeddingResult, Message, ModelInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,48 @@ class Relay:
         req = self._request(request, model, messages, True, params)
         async for chunk in self._gen.handler(req, ctx or RequestContext()):
             yield chunk
+
+    def deployments(self, model: str) -> list[tuple[Deployment, Provider]]:
+        """The deployments a public model name resolves to, in order (``provider/model`` reaches a
+        configured provider directly); raises ModelNotFoundError for an unknown name."""
+        services = self._gen.services
+        deps = services.settings.models.get(model)
+        if deps is None:
+            prov, sep, upstream = model.partition("/")
+            if not (sep and prov in services.providers):
+                raise ModelNotFoundError(
+                    f"model {model!r} is not configured; available models: "
+                    f"{', '.join(sorted(services.settings.models)) or 'none'}",
+                    param="model",
+                )
+            deps = [Deployment(provider=prov, model=upstream)]
+        return [(d, services.providers[d.provider]) for d in deps]
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext | None = None) -> EmbeddingResult:
+        """Embeddings from the first deployment of the model group whose provider has them,
+        moving on to the next one when a deployment fails with a retryable error."""
+        last: LLMRelayError | None = None
+        for dep, provider in self.deployments(request.model):
+            if not provider.capabilities.embeddings:
+                continue
+            if ctx is not None:
+                ctx.model_group = ctx.model_group or request.model
+                ctx.provider, ctx.provider_kind, ctx.upstream_model = dep.provider, provider.settings.kind, dep.model
+            try:
+                result = await provider.embed(replace(request, model=dep.model))
+            except LLMRelayError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+                continue
+            if ctx is not None:
+                ctx.usage = result.usage
+                if self.services.pricing is not None:
+                    self.services.pricing.apply(ctx)
+            return replace(result, provider=result.provider or dep.provider)
+        if last is not None:
+            raise last
+        raise InvalidRequestError(f"no deployment of model {request.model!r} offers embeddings", param="model")
 
     async def list_models(self) -> list[ModelInfo]:
         """The public model names (model groups) this relay serves."""

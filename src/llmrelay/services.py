@@ -63,6 +63,11 @@ class Services:
     stores: Any = None
     metrics: Any = None
     audit: Any = None
+    # Virtual keys: the llmrelay.keys.Authenticator (set by wiring).
+    keys: Any = None
+    # The usage-ledger writer and the budget manager (llmrelay.cost), when configured.
+    ledger: Any = None
+    budgets: Any = None
     # Long-lived components that outlive one settings generation (circuit breakers, counters...),
     # keyed by name, so a reload can hand them to the new generation.
     state: dict[str, Any] = field(default_factory=dict)

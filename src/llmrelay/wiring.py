@@ -6,6 +6,8 @@ from the settings, or carried over from ``services.state`` when it must outlive 
 
 from __future__ import annotations
 
+from .cost.wiring import wire_cost
+from .keys import key_authenticator
 from .metrics import Metrics
 from .services import Services
 
@@ -13,3 +15,5 @@ from .services import Services
 def wire_services(services: Services) -> None:
     # Metrics outlive reloads: counters must not reset when the config changes.
     services.metrics = services.state.setdefault("metrics", Metrics())
+    services.keys = key_authenticator(services)
+    wire_cost(services)

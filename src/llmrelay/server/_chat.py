@@ -1,0 +1,149 @@
+"""Running one chat call for an edge: the pipeline in, the protocol's bytes out.
+
+Both edges share this: a non-streamed call is the collected stream; a streamed call pulls its first
+chunk before any header is sent, so an early failure (auth, budget, every deployment down) is still
+a proper error response with its status, and the provider and cache status are known for the headers.
+After that, an error becomes an error event in the protocol's stream format, and a client that
+goes away closes the pipeline (cancelling the upstream call) with the usage so far kept on ``ctx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..context import RequestContext
+from ..errors import GatewayError, LLMRelayError
+from ..relay import Relay
+from ..streaming import Assembler
+from ..types import ChatRequest, ChatResult, Chunk, Usage
+from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Response, StreamResponse
+
+log = logging.getLogger("llmrelay.server")
+
+
+class StreamEncoder(Protocol):
+    def chunk(self, c: Chunk) -> bytes: ...
+
+    def end(self, cost_usd: float | None) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What differs between the edges: how results, streams and errors are written."""
+
+    encode_result: Callable[[ChatResult, str, str, float | None], bytes]
+    # (model, request_id, include_usage) -> a fresh encoder for one stream.
+    new_encoder: Callable[[str, str, bool], StreamEncoder]
+    error_body: Callable[[LLMRelayError], Mapping[str, Any]]
+    error_event: Callable[[Mapping[str, Any]], bytes]
+
+
+def ctx_headers(ctx: RequestContext) -> Headers:
+    return [
+        (b"x-llmrelay-request-id", ctx.request_id.encode()),
+        (b"x-llmrelay-provider", (ctx.provider or "").encode()),
+        (b"x-llmrelay-cost-usd", f"{ctx.cost_usd:.8f}".encode()),
+        (b"x-llmrelay-cache", ctx.cache_status.encode()),
+    ]
+
+
+def error_response(wire: Wire, exc: LLMRelayError, ctx: RequestContext | None) -> Response:
+    headers: Headers = [JSON_TYPE, *((k.encode(), v.encode()) for k, v in exc.headers().items())]
+    if ctx is not None:
+        ctx.error, ctx.status = exc, "error"
+        headers += ctx_headers(ctx)
+    import orjson
+
+    return Response(exc.status, orjson.dumps(wire.error_body(exc)), headers)
+
+
+def unexpected(exc: BaseException) -> GatewayError:
+    """A bug, not a caller's mistake: logged with its traceback, answered without it."""
+    log.exception("unexpected error while handling a request", exc_info=exc)
+    return GatewayError("the gateway failed unexpectedly; the error was logged (retrying may help)")
+
+
+async def run_chat(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
+                   include_usage: bool = False) -> Response | StreamResponse:
+    if not request.stream:
+        return await _complete(relay, wire, request, ctx)
+    return await _stream(relay, wire, request, ctx, include_usage)
+
+
+async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext) -> Response:
+    asm = Assembler()
+    async for chunk in relay.handle(request, ctx):
+        asm.add(chunk)
+    result = asm.result(provider=ctx.provider)
+    if ctx.usage is None:
+        ctx.usage = result.usage
+    ctx.status = "ok"
+    body = wire.encode_result(result, request.model, ctx.request_id, ctx.cost_usd)
+    return Response(200, body, [JSON_TYPE, *ctx_headers(ctx)])
+
+
+async def _stream(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
+                  include_usage: bool) -> StreamResponse:
+    agen = relay.handle(request, ctx)
+    try:
+        first: Chunk | None = await agen.__anext__()
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await _aclose(agen)
+        raise
+    headers = [*SSE_HEADERS, *ctx_headers(ctx)]
+    return StreamResponse(_body(agen, first, wire, request, ctx, include_usage), headers=headers)
+
+
+async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, request: ChatRequest,
+                ctx: RequestContext, include_usage: bool) -> AsyncIterator[bytes]:
+    enc = wire.new_encoder(request.model, ctx.request_id, include_usage)
+    sent_chars = 0
+    try:
+        if first is not None:
+            sent_chars += _chars(first)
+            yield enc.chunk(first)
+        async for chunk in agen:
+            sent_chars += _chars(chunk)
+            data = enc.chunk(chunk)
+            if data:
+                yield data
+        ctx.status = "ok"
+        yield enc.end(ctx.cost_usd)
+    except LLMRelayError as exc:
+        ctx.error, ctx.status = exc, "error"
+        yield wire.error_event(wire.error_body(exc))
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away: keep what was used, so it is still accounted.
+        ctx.status = "cancelled"
+        if ctx.usage is None:
+            ctx.usage = Usage(input_tokens=estimate_input_tokens(request), output_tokens=max(1, sent_chars // 4))
+        raise
+    except Exception as exc:
+        err = unexpected(exc)
+        ctx.error, ctx.status = err, "error"
+        yield wire.error_event(wire.error_body(err))
+    finally:
+        await _aclose(agen)
+
+
+async def _aclose(agen: AsyncIterator[Chunk]) -> None:
+    aclose = getattr(agen, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _chars(c: Chunk) -> int:
+    return len(c.text) + len(c.reasoning) + sum(len(d.arguments) for d in c.tool_calls)
+
+
+def estimate_input_tokens(request: ChatRequest) -> int:
+    """A rough prompt size (about four characters a token) when no tokenizer answer is at hand."""
+    chars = sum(len(m.text()) + 4 for m in request.messages)
+    chars += sum(len(t.name) + len(t.description or "") + len(str(t.parameters)) for t in request.tools)
+    return max(1, chars // 4)

@@ -1,0 +1,82 @@
+"""The admin API (master key): virtual keys.
+
+``POST /admin/keys`` answers like ``llmrelay keys create --json``: ``{"id", "key"}`` (the key is
+shown once), plus the key's record; ``GET /admin/keys`` lists records (never secrets);
+``GET /admin/keys/{id}``; ``DELETE /admin/keys/{id}`` revokes at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotFoundError
+from ..keys import KeySpec, parse_duration
+from ._asgi import Request, Response, json_response
+from ._validate import bad, lst, obj, opt_int, opt_num, opt_str, string
+from .auth import require_admin
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+_FIELDS = frozenset({"name", "user", "team", "models", "budget_usd", "budget_period", "rpm", "tpm", "policy",
+                     "priority", "expires", "expires_at"})
+
+
+def register(gw: Gateway) -> None:
+    from .openai_api import WIRE
+
+    gw.route("POST", "/admin/keys", WIRE, lambda req: create_key(gw, req))
+    gw.route("GET", "/admin/keys", WIRE, lambda req: list_keys(gw, req))
+    gw.route("GET", "/admin/keys/{id}", WIRE, lambda req: get_key(gw, req))
+    gw.route("DELETE", "/admin/keys/{id}", WIRE, lambda req: revoke_key(gw, req))
+
+
+def key_spec(body: Any, now: float) -> KeySpec:
+    """A KeySpec from an admin request body; unknown fields are refused, so typos are not lost."""
+    body = obj(body, "body")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        bad(unknown[0], f"unknown field; known fields: {', '.join(sorted(_FIELDS))}")
+    models = body.get("models") or []
+    if isinstance(models, str):
+        models = [m for m in models.split(",") if m]
+    expires_at = opt_num(body, "expires_at", 0, 1e12)
+    expires = opt_str(body, "expires")
+    if expires:
+        expires_at = now + parse_duration(expires)
+    return KeySpec(
+        name=string(body.get("name"), "name"),
+        user=opt_str(body, "user"), team=opt_str(body, "team"),
+        models=tuple(string(m, f"models.{i}") for i, m in enumerate(lst(models, "models"))),
+        budget_usd=opt_num(body, "budget_usd", 0, 1e12), budget_period=opt_str(body, "budget_period"),
+        rpm=opt_int(body, "rpm"), tpm=opt_int(body, "tpm"), policy=opt_str(body, "policy"),
+        priority=opt_str(body, "priority") or "normal", expires_at=expires_at,
+    ).validate()
+
+
+async def create_key(gw: Gateway, req: Request) -> Response:
+    await require_admin(gw.auth, req.headers)
+    spec = key_spec(await req.json(gw.max_body_bytes), gw.relay.services.clock.time())
+    key, secret = await gw.auth.create(spec)
+    return json_response({"id": key.id, "key": secret, **key.public()}, status=201)
+
+
+async def list_keys(gw: Gateway, req: Request) -> Response:
+    await require_admin(gw.auth, req.headers)
+    keys = await gw.auth.store.list()
+    return json_response({"object": "list", "data": [k.public() for k in keys]})
+
+
+async def get_key(gw: Gateway, req: Request) -> Response:
+    await require_admin(gw.auth, req.headers)
+    key = await gw.auth.store.get(req.params["id"])
+    if key is None:
+        raise NotFoundError(f"no key with id {req.params['id']!r}")
+    return json_response(key.public())
+
+
+async def revoke_key(gw: Gateway, req: Request) -> Response:
+    await require_admin(gw.auth, req.headers)
+    if not await gw.auth.revoke(req.params["id"]):
+        raise NotFoundError(f"no key with id {req.params['id']!r}")
+    return json_response({"id": req.params["id"], "revoked": True})
