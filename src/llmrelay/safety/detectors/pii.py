@@ -1,0 +1,153 @@
+"""Structured PII: email, phone numbers (international formats), payment cards (Luhn-checked),
+IBAN (mod-97 checked), US SSN, IPv4 and IPv6 addresses.
+
+Checksums turn "looks like a number" into "is a card / an IBAN", which is what keeps version
+strings and order numbers out of the findings. Phone numbers have no checksum, so a loosely
+formatted one ("33 93 31") only counts with a phone word nearby ("call", "tel", "mobile"...).
+
+    >>> [f.type for f in PIIDetector().scan("mail bob@example.com, card 4111 1111 1111 1111")]
+    ['EMAIL', 'CREDIT_CARD']
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from ..findings import Category, Finding
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}\b")
+_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}\b")
+# Unambiguous phone shapes: a +country prefix, a parenthesised area code, NANP, an extension.
+_PHONE_STRONG = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{1,5}){1,4}"
+    r"|(?:00|001-)\d{1,3}[ .-]\d{2,4}(?:[ .-]\d{2,5}){1,3}"
+    r"|\(\d{2,5}\) ?\d{2,5}(?:[ .-]?\d{2,5}){0,2}"
+    r"|\d{3}[.-]\d{3}[.-]\d{4}"
+    r")(?: ?(?:x|ext\.? ?)\d{1,6})?(?!\w|-\d)"
+)
+# Any run of 2-5 digit groups (7-13 digits): a phone only with a phone word in front of it.
+_PHONE_LOOSE = re.compile(r"(?<![\w.:/-])(?:\d{2,5}(?:[ .-]\d{2,8}){1,4}|\d{7,11})(?:x\d{1,6})?(?![\w.:/]|-\d)")
+_PHONE_WORDS = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|call|fax|number|contact|reach|text|whatsapp|sms|dial|ring|answering|office|home|work|no\.?|#)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}:\d{2}")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(value: str) -> bool:
+    s = value.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+class PIIDetector:
+    """Regex + checksum PII detector. ``types`` limits it to some of the types it knows."""
+
+    name = "pii"
+    category: Category = "pii"
+    TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS")
+
+    def __init__(self, types: tuple[str, ...] | None = None) -> None:
+        wanted = set(types or self.TYPES)
+        scanners: list[Callable[[str, list[Finding]], None]] = []
+        for t, fn in (
+            ("EMAIL", self._emails), ("SSN", self._ssns), ("CREDIT_CARD", self._cards),
+            ("IBAN", self._ibans), ("IP_ADDRESS", self._ips), ("PHONE", self._phones),
+        ):
+            if t in wanted:
+                scanners.append(fn)
+        self._scanners = tuple(scanners)
+
+    def scan(self, text: str) -> list[Finding]:
+        out: list[Finding] = []
+        for scanner in self._scanners:
+            scanner(text, out)
+        return _drop_overlaps(out)
+
+    @staticmethod
+    def _emails(text: str, out: list[Finding]) -> None:
+        if "@" in text:
+            out.extend(Finding("pii", m.start(), m.end(), 0.99, "EMAIL") for m in _EMAIL.finditer(text))
+
+    @staticmethod
+    def _ssns(text: str, out: list[Finding]) -> None:
+        out.extend(Finding("pii", m.start(), m.end(), 0.9, "SSN") for m in _SSN.finditer(text))
+
+    @staticmethod
+    def _cards(text: str, out: list[Finding]) -> None:
+        for m in _CARD.finditer(text):
+            d = _digits(m.group())
+            if 12 <= len(d) <= 19 and luhn_ok(d) and len(set(d)) > 1:
+                out.append(Finding("pii", m.start(), m.end(), 0.95, "CREDIT_CARD"))
+
+    @staticmethod
+    def _ibans(text: str, out: list[Finding]) -> None:
+        for m in _IBAN.finditer(text):
+            if iban_ok(m.group()):
+                out.append(Finding("pii", m.start(), m.end(), 0.99, "IBAN"))
+
+    @staticmethod
+    def _ips(text: str, out: list[Finding]) -> None:
+        out.extend(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS") for m in _IPV4.finditer(text))
+        if "::" in text or text.count(":") >= 3:
+            for m in _IPV6.finditer(text):
+                try:
+                    ipaddress.IPv6Address(m.group())
+                except ValueError:
+                    continue
+                out.append(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS"))
+
+    @staticmethod
+    def _phones(text: str, out: list[Finding]) -> None:
+        for m in _PHONE_STRONG.finditer(text):
+            n = len(_digits(m.group()))
+            if 7 <= n <= 15 and not _DATE.fullmatch(m.group()):
+                out.append(Finding("pii", m.start(), m.end(), 0.85, "PHONE"))
+        for m in _PHONE_LOOSE.finditer(text):
+            n = len(_digits(m.group()))
+            if not 6 <= n <= 13 or _DATE.fullmatch(m.group()):
+                continue
+            context = text[max(0, m.start() - 48) : m.start()] + " " + text[m.end() : m.end() + 12]
+            if _PHONE_WORDS.search(context):
+                out.append(Finding("pii", m.start(), m.end(), 0.7, "PHONE"))
+
+
+def _drop_overlaps(found: list[Finding]) -> list[Finding]:
+    """Keep the best finding where several cover the same text (a card is not also a phone)."""
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda f: (f.start, -(f.end - f.start), -f.score))
+    kept: list[Finding] = []
+    for f in found:
+        if kept and f.start < kept[-1].end:
+            continue
+        kept.append(f)
+    return kept

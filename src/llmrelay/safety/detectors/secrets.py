@@ -1,0 +1,158 @@
+"""Secrets: provider and cloud API keys, tokens, private keys, JWTs, connection strings, password
+hashes, and passwords or keys assigned in config files, code and command lines.
+
+Three kinds of evidence, strongest first: a vendor's own token format (``ghp_``, ``AKIA``, ``sk-ant-``,
+a PEM header); a credential-shaped URL or header (``scheme://user:pw@host``, ``Authorization:
+Bearer``); and a secret-sounding name assigned a literal value (``password = "..."``). Values that
+are references rather than secrets (``${{ secrets.X }}``, ``$PASSWORD``, ``%PASS%``,
+``os.getenv(...)``, ``<your-key>``) are skipped: they are what CI configs are full of.
+
+    >>> [f.type for f in SecretDetector().scan('export GH=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')]
+    ['GITHUB_TOKEN']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+from ..findings import Category, Finding
+
+# (type, pattern): the value is the whole match, or group "v" when the pattern has one.
+_VENDOR: tuple[tuple[str, str], ...] = (
+    ("PRIVATE_KEY", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"),
+    ("PRIVATE_KEY", r"\bLS0tLS1CRUdJTi[A-Za-z0-9+/=]{20,}|\bPuTTY-User-Key-File-\d|\bAGE-SECRET-KEY-1[0-9A-Z]{50,}"),
+    ("AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
+    ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{50,})"),
+    ("GITLAB_TOKEN", r"\bgl(?:pat|ptt|dt|rt|wt|soat|ft|imt|agent|oas|cbt|[a-z]{2,6})-[A-Za-z0-9_\-]{20,}"),
+    ("SLACK_TOKEN", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|\bxapp-\d-?[A-Za-z0-9/\-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/_]+"),
+    ("ANTHROPIC_API_KEY", r"\bsk-ant-[a-z]{3,8}\d{0,3}-[A-Za-z0-9_\-]{40,}"),
+    ("OPENAI_API_KEY", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}|\bsk-[A-Za-z0-9]{48}\b"),
+    ("STRIPE_KEY", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("GOOGLE_API_KEY", r"\bAIza[0-9A-Za-z_\-]{30,}|\bya29\.[0-9A-Za-z_\-]{20,}|\bGOCSPX-[A-Za-z0-9_\-]{20,}|\b1//0[A-Za-z0-9_\-]{30,}"),
+    ("JWT", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    ("SENDGRID_API_KEY", r"\bSG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"),
+    ("TWILIO_KEY", r"\b(?:SK|AC)[0-9a-fA-F]{32}\b"),
+    ("TELEGRAM_BOT_TOKEN", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{32,}"),
+    ("DISCORD_BOT_TOKEN", r"\b[MNO][A-Za-z0-9]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,}"),
+    ("AZURE_KEY", r"\bAccountKey=[A-Za-z0-9+/=]{20,}|\b[A-Za-z0-9]{3}8Q~[A-Za-z0-9_~.\-]{31,34}"),
+    ("PASSWORD_HASH", r"\$(?:2[abxy]?|1|5|6|8|9|7|y|gy|krb5\w+)\$[A-Za-z0-9./$+=]{8,}"),
+    ("PASSWORD_HASH", r"\*[0-9A-F]{40}\b"),
+    # Prefixed vendor tokens: prefix_ / prefix- then a long random-looking tail.
+    ("API_TOKEN", r"\b(?:hf|gsk|pplx|tvly|phx|phc|sgp|glsa|glc|cfut|sntry[us]|nfp|odt|tgp_v1|dop_v1|doo_v1|dckr_pat|pscale_(?:pw|tkn|oauth)"
+                  r"|shp(?:at|ca|pa|ss)|squ|sqp|sqa|llx|aio|hawk|pypi|rubygems|jina|xkeysib|npm|ops|hvs|hvb|dapi|NRAK|NRBR|NRRA|NRII|HRKU|PMAK|ATATT|ATCTT|ATBB"
+                  r"|sq0atp|sq0csp|sq0idp|CLOJARS|SWMTKN-1|ghr|bedrock-api-key|cfat|lin_api|key|rdme|shippo_live|pat|sk|dp\.pt|dp\.st|s|da2"
+                  r")[_\-.][A-Za-z0-9_\-.]{15,}"),
+    ("API_TOKEN", r"\bAKCp[A-Za-z0-9]{50,}|\bLTAI[A-Za-z0-9]{12,20}\b|\bsl\.[A-Za-z0-9_\-]{40,}|\b00D[A-Za-z0-9]{12}![A-Za-z0-9._]{20,}"),
+    ("API_TOKEN", r"\beyJ[A-Za-z0-9+/]{30,}={0,2}"),
+    ("AUTH_HEADER", r"(?i:authorization|x-[a-z-]*(?:token|key))[\"']?\s*[:=]\s*[\"']?(?:(?i:bearer|basic|token|ssws|ntlm|negotiate)\s+)?(?P<v>[A-Za-z0-9_\-.~+/=%]{8,})"),
+    ("CONNECTION_STRING", r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@'\"]{1,64}:(?P<v>[^\s@/'\"]{3,128})@[^\s'\"]+"),
+    ("CONNECTION_STRING", r"(?i:\b(?:password|pwd)\s*=\s*)(?P<v>[^;'\"\s<>]{3,64})(?=\s*(?:;|\"|'|$))"),
+)
+
+# A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, -p x.
+_ASSIGN = re.compile(
+    r"(?i:(?P<name>[A-Za-z0-9_.\-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key"
+    r"|private[_\-]?key|client[_\-]?srt|credential|pa?sw|\bpw|(?<![a-z])key)[A-Za-z0-9_.\-]*))"
+    r"[\"']?\s*(?:=|:=|=>|:|\+=|\"?\s*,)\s*[@(]?\s*(?:new\s+\w+\()?\s*"
+    r"(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;)}\]<>]{4,200}?)(?P=q)(?=[\s\"'`,;)}\]<>]|$)"
+)
+_CLI_FLAG = re.compile(r"(?:^|\s)(?:-p|-password|--password|--pass|--api-?key|--apikey|--token|-u\s+\S+\s+-p|--?[\w-]*(?:secret|token|passw\w*|api-?key)[\w-]*)\s+[\"']?(?P<v>[^\s\"']{4,200})")
+_NET_CREDENTIAL = re.compile(r"(?:NetworkCredential|DirectoryEntry|PasswordAuthentication|setPassword|ConvertTo-SecureString)\s*\((?P<v>[^)]{4,200})\)")
+_PASSWORD_PHRASE = re.compile(
+    r"(?i:\b(?:password|passwd)\s+(?:is\s+|was\s+)?)[\"'](?P<v>[^\"'\s]{4,64})[\"']"
+    r"|(?i:\blogin\s+\S+\s+password\s+)(?P<n>[^\s\"']{4,64})"
+    r"|(?i:passw\w*)[\"']?\s*,\s*[\"'](?P<c>[^\"']{4,64})[\"']"
+)
+
+_REFERENCE = re.compile(
+    r"^(?:\$\{|\$\(|\$[A-Za-z_]|%[A-Za-z_]+%|<[^>]*>?$|\{\{|\[|os\.|process\.env|env\(|getenv|System\.getenv|ENV\[|secrets\.|vars\.|"
+    r"null$|none$|nil$|true$|false$|undefined$|required$|optional$|string$|str$|bool$|int$|self\.|this\.|x{4,}|\*{4,}|\.\.\.|changeme$|example$|your)",
+    re.IGNORECASE,
+)
+# Versions ("npm:8.6.0", "v1.2.3") and absolute paths are what config values often are.
+_NOT_A_SECRET = re.compile(r"^(?:\w+:)?v?[\d.^~*-]+$|^/[A-Za-z/._-]+$")
+_WORDISH = re.compile(r"^[a-z]+(?:[_\-.][a-z]+)*$")
+
+
+def entropy(s: str) -> float:
+    n = len(s)
+    if not n:
+        return 0.0
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _looks_secret(value: str, name: str) -> float:
+    """How likely a literal assigned to ``name`` is a real secret (0 = surely not)."""
+    v = value.strip("\"'`")
+    if len(v) < 4 or _REFERENCE.search(v) or v.endswith(":") or _NOT_A_SECRET.match(v):
+        return 0.0
+    lname = name.lower()
+    is_password = any(w in lname for w in ("pass", "pwd", "secret", "credential"))
+    if is_password:
+        # Passwords may be words ("centipede"), but a lone identifier such as a function name is code.
+        if v.endswith("()") or "(" in v:
+            return 0.0
+        return 0.9 if (entropy(v) > 2.5 or not _WORDISH.match(v)) else 0.6
+    # Keys and tokens: long, and random-looking.
+    if len(v) < 8 or _WORDISH.match(v) or v.isdigit():
+        return 0.0
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v)))
+    if entropy(v) >= 3.0 and classes >= 2:
+        return 0.85
+    return 0.0
+
+
+class SecretDetector:
+    """Vendor formats, credential URLs and headers, and secret-named assignments."""
+
+    name = "secrets"
+    category: Category = "secret"
+
+    def __init__(self) -> None:
+        self._vendor = tuple((t, re.compile(p)) for t, p in _VENDOR)
+
+    def scan(self, text: str) -> list[Finding]:
+        out: list[Finding] = []
+        for typ, rx in self._vendor:
+            for m in rx.finditer(text):
+                has_v = "v" in rx.groupindex and m.group("v") is not None
+                if has_v and _REFERENCE.search(m.group("v")):
+                    continue
+                if typ in ("API_TOKEN", "AUTH_HEADER") and not _random_enough(m.group("v") if has_v else m.group()):
+                    continue
+                s, e = m.span("v") if has_v else m.span()
+                out.append(Finding("secret", s, e, 0.95, typ))
+        for m in _ASSIGN.finditer(text):
+            score = _looks_secret(m.group("v"), m.group("name"))
+            if score:
+                ptype = "PASSWORD" if re.search(r"(?i)pass|pwd", m.group("name")) else "SECRET"
+                out.append(Finding("secret", m.start("v"), m.end("v"), score, ptype))
+        for rx in (_CLI_FLAG, _NET_CREDENTIAL, _PASSWORD_PHRASE):
+            for m in rx.finditer(text):
+                g = next(k for k, v in m.groupdict().items() if v is not None)
+                if not _REFERENCE.search(m.group(g).strip("\"' ")):
+                    out.append(Finding("secret", m.start(g), m.end(g), 0.8, "PASSWORD"))
+        return _merge(out)
+
+
+def _random_enough(v: str) -> bool:
+    classes = sum((any(c.islower() for c in v), any(c.isupper() for c in v), any(c.isdigit() for c in v)))
+    return classes >= 2 and entropy(v) >= 3.0 and not _WORDISH.match(v)
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """Overlapping findings become one span (the strongest type), so redaction is clean."""
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda f: (f.start, -f.end))
+    merged: list[Finding] = [found[0]]
+    for f in found[1:]:
+        last = merged[-1]
+        if f.start < last.end:
+            best = last if last.score >= f.score else f
+            merged[-1] = Finding("secret", last.start, max(last.end, f.end), max(last.score, f.score), best.type)
+        else:
+            merged.append(f)
+    return merged

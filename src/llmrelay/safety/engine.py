@@ -1,0 +1,165 @@
+"""The safety engine: run the detectors on a text, apply a policy, redact.
+
+Detectors are built once per engine (regexes compiled at construction) and shared by every
+request; a policy's custom rules are compiled once per distinct rule set and cached on the engine.
+
+    >>> engine = SafetyEngine()
+    >>> d = engine.inspect("my card is 4111 1111 1111 1111", policy_for_level("moderate"))
+    >>> d.action, d.text
+    ('redact', 'my card is [CREDIT_CARD_1]')
+
+A :class:`Redactor` carries placeholders across the messages of one request, so a value gets the
+same placeholder everywhere, and can put the real values back into the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .detectors import default_detectors
+from .detectors.custom import CustomDetector
+from .findings import ACTION_RANK, Action, Detector, Direction, Finding
+from .policy import Policy, policy_for_level
+
+_PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]*_\d+)\]")
+
+
+class Redactor:
+    """Typed placeholders ([EMAIL_1], [SECRET_2]...) for one request, reversible."""
+
+    __slots__ = ("_by_placeholder", "_by_value", "_counts")
+
+    def __init__(self) -> None:
+        self._by_value: dict[str, str] = {}
+        self._by_placeholder: dict[str, str] = {}
+        self._counts: Counter[str] = Counter()
+
+    def placeholder(self, kind: str, value: str) -> str:
+        existing = self._by_value.get(value)
+        if existing is not None:
+            return existing
+        self._counts[kind] += 1
+        ph = f"[{kind}_{self._counts[kind]}]"
+        self._by_value[value] = ph
+        self._by_placeholder[ph[1:-1]] = value
+        return ph
+
+    def __bool__(self) -> bool:
+        return bool(self._by_value)
+
+    def restore(self, text: str) -> str:
+        if not self._by_placeholder or "[" not in text:
+            return text
+        return _PLACEHOLDER.sub(lambda m: self._by_placeholder.get(m.group(1), m.group(0)), text)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    findings: tuple[Finding, ...] = ()
+    # The action taken for each finding, in the same order.
+    actions: tuple[Action, ...] = ()
+    # The text as it should travel on (redacted when the action is "redact").
+    text: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"action": self.action, "findings": [f.to_dict() for f in self.findings], "text": self.text}
+
+
+ALLOW = Decision("allow")
+
+
+class SafetyEngine:
+    def __init__(self, detectors: Sequence[Detector] | None = None) -> None:
+        self.detectors: tuple[Detector, ...] = tuple(detectors) if detectors is not None else default_detectors()
+        self._custom: dict[tuple[str, str], CustomDetector] = {}
+
+    def _custom_for(self, policy: Policy, direction: Direction) -> CustomDetector | None:
+        if not policy.custom_rules:
+            return None
+        key = ("|".join(r.model_dump_json() for r in policy.custom_rules), direction)
+        det = self._custom.get(key)
+        if det is None:
+            det = self._custom[key] = CustomDetector(policy.custom_rules, direction)
+        return det or None
+
+    def scan(self, text: str, policy: Policy, direction: Direction = "input") -> list[Finding]:
+        if not policy.enabled or not text:
+            return []
+        cats = policy.output_categories if direction == "output" else None
+        found: list[Finding] = []
+        for det in self.detectors:
+            if cats is None or det.category in cats:
+                found.extend(det.scan(text))
+        custom = self._custom_for(policy, direction)
+        if custom is not None:
+            found.extend(custom.scan(text))
+        return found
+
+    def decide(
+        self, text: str, findings: Iterable[Finding], policy: Policy, redactor: Redactor | None = None,
+        custom: CustomDetector | None = None,
+    ) -> Decision:
+        kept: list[Finding] = []
+        acts: list[Action] = []
+        for f in sorted(findings, key=lambda f: (f.start, f.end)):
+            act = self._action(f, policy, custom)
+            if act is not None:
+                kept.append(f)
+                acts.append(act)
+        if not kept:
+            return Decision("allow", text=text)
+        action: Action = max(acts, key=ACTION_RANK.__getitem__)
+        out = redact(text, [f for f, a in zip(kept, acts, strict=True) if a == "redact"], redactor or Redactor())
+        return Decision(action, tuple(kept), tuple(acts), out)
+
+    def _action(self, f: Finding, policy: Policy, custom: CustomDetector | None) -> Action | None:
+        rule = policy.rule(f.category)
+        if f.category == "custom" and f.rule and custom is not None and policy.level != "off":
+            act: Action = custom.action_of(f.rule)  # type: ignore[assignment]
+            if policy.level == "low" and ACTION_RANK[act] > ACTION_RANK["flag"]:
+                act = "flag"  # "low" never blocks or rewrites, whatever a rule says
+            return None if act == "allow" else act
+        act2 = rule.action_for(f.score)
+        if act2 == "allow":
+            return None
+        if act2 == "redact" and f.end <= f.start:
+            return "flag"  # nothing to cut out (a whole-text finding)
+        return act2
+
+    def inspect(
+        self, text: str, policy: Policy, direction: Direction = "input", redactor: Redactor | None = None
+    ) -> Decision:
+        if not policy.enabled or not text:
+            return Decision("allow", text=text)
+        return self.decide(text, self.scan(text, policy, direction), policy, redactor, self._custom_for(policy, direction))
+
+
+def redact(text: str, findings: Sequence[Finding], redactor: Redactor) -> str:
+    """Replace each finding's span with its placeholder; overlapping spans become one."""
+    if not findings:
+        return text
+    spans: list[tuple[int, int, str]] = []
+    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
+        kind = f.type or f.category.upper()
+        if spans and f.start < spans[-1][1]:
+            s, e, k = spans[-1]
+            spans[-1] = (s, max(e, f.end), k)
+        else:
+            spans.append((f.start, f.end, kind))
+    parts: list[str] = []
+    pos = 0
+    for s, e, kind in spans:
+        parts.append(text[pos:s])
+        parts.append(redactor.placeholder(kind, text[s:e]))
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def check_text(text: str, level: str = "moderate", engine: SafetyEngine | None = None) -> Decision:
+    """One-off check (the CLI's ``safety test``)."""
+    return (engine or SafetyEngine()).inspect(text, policy_for_level(level))
