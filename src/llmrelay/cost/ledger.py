@@ -152,6 +152,10 @@ class LedgerWriter:
         self._users += 1
 
     @property
+    def closed(self) -> bool:
+        return self._closing and self._task is None
+
+    @property
     def depth(self) -> int:
         return len(self._queue)
 

@@ -40,12 +40,11 @@ class PostgresLedger:
             ) from None
         dsn = self.url.replace("postgresql+asyncpg://", "postgresql://")
         self._pool = await asyncpg.create_pool(dsn, min_size=self._sizes[0], max_size=self._sizes[1])
-        async with self._pool.acquire() as conn:
-            # Serialise schema creation across instances starting together.
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(7243001)")
-                for stmt in q.SCHEMA:
-                    await conn.execute(stmt)
+        # Serialise schema creation across instances starting together.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7243001)")
+            for stmt in q.SCHEMA:
+                await conn.execute(stmt)
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         await self.open()

@@ -1,11 +1,107 @@
-"""The accounting layer (see llmrelay.pipeline.LAYERS for its place on the request path)."""
+"""The accounting layer (outermost): every request leaves one usage-ledger row and its metrics.
+
+Answered, cached, joined, refused, failed or abandoned by the client (``GeneratorExit`` /
+``CancelledError``: what was used is still accounted). The work here is cheap and synchronous: the
+row is a frozen dataclass appended to the ledger writer's queue; formatting and I/O happen in the
+writer's background task.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+
+from ..context import RequestContext
+from ..cost.ledger import LedgerRow
+from ..errors import LLMRelayError
 from ..pipeline import Handler
 from ..services import Services
+from ..types import ChatRequest, Chunk
+
+
+def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
+    """(hash of the whole prompt, hash of its stable prefix, prefix size in characters/4)."""
+    whole = hashlib.blake2b(digest_size=12)
+    prefix = hashlib.blake2b(digest_size=12)
+    whole.update(request.model.encode())
+    prefix_chars = 0
+    for m in request.messages:
+        text = m.text().encode()
+        whole.update(m.role.encode() + b"\0" + text + b"\1")
+        if m.role == "system":
+            prefix.update(text)
+            prefix_chars += len(text)
+    for tool in request.tools:
+        blob = (tool.name + (tool.description or "") + repr(sorted(tool.parameters.items()))).encode()
+        whole.update(blob)
+        prefix.update(blob)
+        prefix_chars += len(blob)
+    return whole.hexdigest(), (prefix.hexdigest() if prefix_chars else None), prefix_chars // 4
 
 
 def build(services: Services, next: Handler) -> Handler | None:
-    # Not built yet: the layer is left out of the pipeline.
-    return None
+    writer = getattr(services, "ledger", None)
+    metrics = services.metrics
+
+    def record(request: ChatRequest, ctx: RequestContext) -> None:
+        ctx.ended_mono = time.perf_counter()
+        u = ctx.usage
+        latency = ctx.latency_s
+        ttft = ctx.ttft_s
+        model, provider = ctx.model_group or request.model, ctx.provider or ""
+        if metrics is not None:
+            metrics.requests.labels(model=model, provider=provider, status=ctx.status).inc()
+            if latency is not None:
+                metrics.request_latency.labels(model=model, provider=provider).observe(latency)
+            if ttft is not None and request.stream:
+                metrics.ttft.labels(model=model, provider=provider).observe(ttft)
+            if u is not None:
+                for kind, n in (("input", u.input_tokens), ("output", u.output_tokens),
+                                ("cache_read", u.cache_read_tokens), ("cache_write", u.cache_write_tokens),
+                                ("reasoning", u.reasoning_tokens)):
+                    if n:
+                        metrics.tokens.labels(model=model, provider=provider, kind=kind).inc(n)
+            if ctx.cost_usd:
+                metrics.cost.labels(model=model, provider=provider).inc(ctx.cost_usd)
+        if writer is None:
+            return
+        whole, prefix, prefix_tokens = prompt_hashes(request)
+        writer.submit(LedgerRow(
+            ts=ctx.started_at, request_id=ctx.request_id, status=ctx.status,
+            error_code=ctx.error.code if ctx.error is not None else None,
+            key_id=ctx.key_id, user_id=ctx.user, team=ctx.team, session=ctx.session,
+            model_group=model, provider=ctx.provider, model=ctx.upstream_model,
+            input_tokens=u.input_tokens if u else 0, output_tokens=u.output_tokens if u else 0,
+            cache_read_tokens=u.cache_read_tokens if u else 0, cache_write_tokens=u.cache_write_tokens if u else 0,
+            reasoning_tokens=u.reasoning_tokens if u else 0,
+            cost_usd=ctx.cost_usd, cost_saved_usd=ctx.cost_saved_usd, unpriced=ctx.unpriced,
+            latency_ms=latency * 1000 if latency is not None else None,
+            ttft_ms=ttft * 1000 if ttft is not None else None,
+            cache_status=ctx.cache_status, joined=ctx.joined,
+            prompt_hash=whole, prefix_hash=prefix, prefix_tokens=prefix_tokens,
+        ))
+
+    async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        try:
+            async for chunk in next(request, ctx):
+                if ctx.first_chunk_mono is None:
+                    ctx.first_chunk_mono = time.perf_counter()
+                yield chunk
+            if ctx.status == "pending":
+                ctx.status = "cached" if ctx.cache_status == "hit" else "joined" if ctx.joined else "ok"
+        except LLMRelayError as exc:
+            ctx.error = ctx.error or exc
+            ctx.status = "refused" if exc.status in (400, 401, 403, 429) and ctx.provider is None else "error"
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            ctx.status = "cancelled"
+            raise
+        except Exception:
+            ctx.status = "error"
+            raise
+        finally:
+            record(request, ctx)
+
+    return accounting

@@ -1,11 +1,43 @@
-"""The budget layer (see llmrelay.pipeline.LAYERS for its place on the request path)."""
+"""The budget layer: reserve the worst-case cost before the call, settle the real cost after.
+
+Refuses with :class:`~llmrelay.errors.BudgetExceededError` (429, ``budget_exceeded``) when a
+budget the caller falls under could not absorb the worst case. The reservation is settled however
+the call ends: answered (its real cost), failed or cancelled (the prompt's cost if the upstream
+had started answering, else nothing).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+from ..context import RequestContext
 from ..pipeline import Handler
 from ..services import Services
+from ..types import ChatRequest, Chunk
 
 
 def build(services: Services, next: Handler) -> Handler | None:
-    # Not built yet: the layer is left out of the pipeline.
-    return None
+    manager = getattr(services, "budgets", None)
+    estimator = services.state.get("cost.estimator")
+    if manager is None or estimator is None:
+        return None
+
+    async def budget(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        applied = manager.applicable(ctx, request.model)
+        if not applied and manager.brake is None:
+            async for chunk in next(request, ctx):
+                yield chunk
+            return
+        res = await manager.reserve(ctx, estimator.worst_case(request), request.model)
+        try:
+            async for chunk in next(request, ctx):
+                yield chunk
+        finally:
+            actual = ctx.cost_usd
+            if ctx.usage is None and ctx.first_chunk_mono is not None:
+                actual = estimator.prompt_cost(request, ctx.provider, ctx.provider_kind, ctx.upstream_model)
+            # Shielded: a cancelled request must still give its reservation back.
+            await asyncio.shield(manager.settle(res, actual))
+
+    return budget

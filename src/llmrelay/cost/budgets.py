@@ -1,0 +1,211 @@
+"""Budgets: reserve the worst-case cost before a call, settle the real cost after.
+
+A request falls under every budget whose scope matches it: global, its team, key, user, session or
+model group, from the config's ``budgets:`` list and from its virtual key's ``budget_usd``. Periods
+are calendar days, ISO weeks, months (in ``pricing.timezone``) or the total. All of them are
+reserved in one atomic step (:mod:`.counters`), so concurrent requests cannot together overrun a
+budget; after the call the reservation is replaced by what was really spent (also on failure or
+cancel, where that is usually less).
+
+    manager = BudgetManager(settings, MemoryCounters(clock), clock=clock)
+    res = await manager.reserve(ctx, worst_case_usd=0.02)    # raises BudgetExceededError
+    ...                                                        # the call
+    await manager.settle(res, ctx.cost_usd)
+
+The emergency brake (``emergency_brake: {max_usd, window_s}``) trips when spend inside a short
+window passes ``max_usd`` and then refuses every request until :meth:`BudgetManager.reset_brake`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import BudgetConfig, Settings
+from ..context import RequestContext
+from ..errors import BudgetExceededError
+from .alerts import Alerter, BudgetAlert
+from .counters import BRAKE, OK, CounterStore
+from .periods import Period, period_of
+
+log = logging.getLogger("llmrelay.cost.budgets")
+
+MICRO = 1_000_000
+PREFIX = "llmrelay:budget:"
+BRAKE_KEY = PREFIX + "brake:tripped"
+# Keep a counter a day past its period, so a late settle still finds it.
+_GRACE_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One budget as it applies to one request: which counter, its limit and its period."""
+
+    rule: BudgetConfig
+    subject: str
+    period: Period
+    key: str
+    limit: int
+
+    def ttl(self, now: float) -> int:
+        return int(self.period.end - now) + _GRACE_S
+
+
+@dataclass(slots=True)
+class Reservation:
+    applied: tuple[Applied, ...]
+    amount: int
+    settled: bool = False
+
+
+def subject_of(scope: str, ctx: RequestContext, model: str | None) -> str | None:
+    if scope == "global":
+        return "*"
+    return {
+        "team": ctx.team,
+        "key": ctx.key_id or getattr(ctx.key, "id", None),
+        "user": ctx.user,
+        "session": ctx.session,
+        "model": ctx.model_group or model,
+    }.get(scope)
+
+
+class BudgetManager:
+    def __init__(
+        self,
+        settings: Settings,
+        counters: CounterStore,
+        *,
+        clock: Any = None,
+        alerter: Alerter | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.rules = tuple(settings.budgets)
+        self.brake = settings.emergency_brake
+        self.tz = settings.pricing.timezone
+        self.counters = counters
+        self.clock = clock
+        self.alerter = alerter
+        self.metrics = metrics
+
+    @property
+    def active(self) -> bool:
+        """Whether any budget can apply (config rules, a brake; keys may carry their own)."""
+        return bool(self.rules) or self.brake is not None
+
+    def _now(self) -> float:
+        return self.clock.time() if self.clock is not None else time.time()
+
+    def applicable(self, ctx: RequestContext, model: str | None = None) -> tuple[Applied, ...]:
+        now = self._now()
+        out: list[Applied] = []
+        rules = list(self.rules)
+        key = ctx.key
+        if key is not None and getattr(key, "budget_usd", None):
+            period = getattr(key, "budget_period", None) or "month"
+            rules.append(BudgetConfig(scope="key", id=str(key.id), period=period, limit_usd=key.budget_usd))
+        for rule in rules:
+            subject = subject_of(rule.scope, ctx, model)
+            if subject is None or (rule.id != "*" and rule.id != subject):
+                continue
+            period = period_of(rule.period, now, self.tz)
+            counter = f"{PREFIX}{rule.scope}:{subject}:{rule.period}:{period.label}"
+            out.append(Applied(rule, subject, period, counter, round(rule.limit_usd * MICRO)))
+        return tuple(out)
+
+    async def reserve(self, ctx: RequestContext, worst_case_usd: float, model: str | None = None) -> Reservation:
+        applied = self.applicable(ctx, model)
+        amount = math.ceil(max(0.0, worst_case_usd) * MICRO)
+        if not applied and self.brake is None:
+            return Reservation((), 0, settled=True)
+        now = self._now()
+        refused = await self.counters.reserve(
+            [a.key for a in applied], [a.limit for a in applied], amount, [a.ttl(now) for a in applied], BRAKE_KEY
+        )
+        if refused == OK:
+            return Reservation(applied, amount)
+        if self.metrics is not None:
+            self.metrics.budget_refused.labels(scope="brake" if refused == BRAKE else applied[refused].rule.scope).inc()
+        if refused == BRAKE:
+            raise BudgetExceededError(
+                "the emergency spending brake is on: spend rose faster than the configured limit; "
+                "an administrator must reset it (llmrelay budgets reset-brake)"
+            )
+        a = applied[refused]
+        raise BudgetExceededError(
+            f"the {a.rule.period} budget for {a.rule.scope} {a.subject!r} (${a.rule.limit_usd:.2f}, "
+            f"{a.period.label}) would be exceeded by this request (worst case ${worst_case_usd:.4f}); "
+            "lower max_tokens, use a cheaper model, or ask for a higher budget"
+        )
+
+    async def settle(self, res: Reservation, actual_usd: float) -> None:
+        """Replace the reservation by the actual cost (idempotent)."""
+        if res.settled:
+            return
+        res.settled = True
+        actual = math.ceil(max(0.0, actual_usd) * MICRO)
+        now = self._now()
+        if res.applied:
+            values = await self.counters.adjust([a.key for a in res.applied], actual - res.amount,
+                                                [a.ttl(now) for a in res.applied])
+            await self._after(res.applied, values, actual)
+        if self.brake is not None and actual:
+            await self._brake_add(actual, now)
+
+    async def _after(self, applied: tuple[Applied, ...], values: list[int], actual: int) -> None:
+        for a, used in zip(applied, values, strict=True):
+            fraction = used / a.limit if a.limit else 1.0
+            if self.metrics is not None:
+                label = a.subject if a.rule.scope in ("global", "team", "key", "model") else a.rule.id
+                self.metrics.budget_used.labels(scope=a.rule.scope, id=label, period=a.rule.period).set(fraction)
+            if not actual or self.alerter is None:
+                continue
+            for threshold in a.rule.alert_at:
+                # Once per period, across processes: the latch lives in the counter store.
+                if fraction >= threshold and await self.counters.flag(f"{a.key}:alert:{threshold}", a.ttl(self._now())):
+                    self.alerter.fire(BudgetAlert(a.rule.scope, a.subject, a.rule.period, a.period.label,
+                                                  threshold, used / MICRO, a.limit / MICRO))
+
+    async def _brake_add(self, amount: int, now: float) -> None:
+        assert self.brake is not None
+        window = self.brake.window_s
+        bucket = int(now // window)
+        ttl = int(window * 3) + 1
+        cur, = await self.counters.adjust([f"{PREFIX}brake:w:{bucket}"], amount, [ttl])
+        prev, = await self.counters.get([f"{PREFIX}brake:w:{bucket - 1}"])
+        # Sliding-window estimate: the part of the previous bucket still inside the window.
+        spent = cur + prev * (1.0 - (now % window) / window)
+        if spent > self.brake.max_usd * MICRO and await self.counters.flag(BRAKE_KEY, 10 * 365 * 86400):
+            log.critical("emergency brake tripped: $%.2f within %.0fs", spent / MICRO, window)
+            if self.alerter is not None:
+                self.alerter.fire(BudgetAlert("global", "*", "window", f"{window:.0f}s", 1.0, spent / MICRO,
+                                              self.brake.max_usd, kind="emergency_brake"))
+
+    async def brake_tripped(self) -> bool:
+        return bool((await self.counters.get([BRAKE_KEY]))[0])
+
+    async def reset_brake(self) -> None:
+        """Lift the emergency brake (admin API, ``llmrelay budgets reset-brake``)."""
+        await self.counters.clear(BRAKE_KEY)
+        now = self._now()
+        if self.brake is not None:
+            bucket = int(now // self.brake.window_s)
+            for b in (bucket, bucket - 1):
+                await self.counters.clear(f"{PREFIX}brake:w:{b}")
+        log.warning("emergency brake reset")
+
+    async def status(self) -> list[dict[str, Any]]:
+        """The configured budgets with their spend this period (``GET /admin/budgets``)."""
+        now = self._now()
+        out = []
+        for rule in self.rules:
+            period = period_of(rule.period, now, self.tz)
+            key = f"{PREFIX}{rule.scope}:{rule.id if rule.scope != 'global' else '*'}:{rule.period}:{period.label}"
+            used, = await self.counters.get([key])
+            out.append({"scope": rule.scope, "id": rule.id, "period": rule.period, "period_label": period.label,
+                        "limit_usd": rule.limit_usd, "spent_usd": used / MICRO,
+                        "fraction": used / MICRO / rule.limit_usd})
+        return out

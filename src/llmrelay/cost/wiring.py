@@ -1,0 +1,50 @@
+"""Attach pricing, the usage ledger and budgets to a :class:`~llmrelay.services.Services`.
+
+Long-lived parts are kept in ``services.state`` so a reload hands them over: the ledger writer
+(per storage URL; each generation acquires it and closing the last one drains it), the budget
+counters (in memory they *are* the budget state) and the alerter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..services import Services
+from .alerts import Alerter
+from .budgets import BudgetManager
+from .counters import open_counters
+from .estimate import CostEstimator
+from .ledger import LedgerWriter, open_ledger
+from .pricing import PricingEngine
+from .tokens import TokenCounter
+
+
+def wire_cost(services: Services) -> None:
+    s, state = services.settings, services.state
+    services.pricing = PricingEngine(s.pricing, metrics=services.metrics, clock=services.clock, state=state)
+    counter: TokenCounter = state.setdefault("cost.tokens", TokenCounter())
+    state["cost.estimator"] = CostEstimator(services.pricing, counter, s)
+    _wire_ledger(services)
+    counters = state.get(f"cost.counters:{s.redis.url}")
+    if counters is None:
+        counters = state[f"cost.counters:{s.redis.url}"] = open_counters(s.redis.url, services.clock)
+    alerter = Alerter(s.alerts, metrics=services.metrics, audit=services.audit)
+    services.budgets = BudgetManager(s, counters, clock=services.clock, alerter=alerter, metrics=services.metrics)
+    services.on_close.append(alerter.aclose)
+
+
+def _wire_ledger(services: Services) -> None:
+    s = services.settings
+    key = f"cost.ledger:{s.storage.url}"
+    writer: LedgerWriter | None = services.state.get(key)
+    if writer is None or writer.closed:
+        store = open_ledger(s.storage.url, timezone=s.pricing.timezone)
+        retention = s.storage.retention_days * 86400.0 if s.storage.retention_days else None
+        writer = LedgerWriter(store, batch_size=s.storage.ledger_batch_size, flush_s=s.storage.ledger_flush_s,
+                              metrics=services.metrics, retention_s=retention, clock=services.clock)
+        services.state[key] = writer
+    writer.acquire()
+    services.ledger = writer
+    services.on_start.append(writer.start)
+    w: Any = writer
+    services.on_close.append(w.aclose)
