@@ -24,6 +24,8 @@ class Preset:
 
 
 # Dialect options of OpenAI-compatible servers: see llmrelay.providers.openai_wire.WireOptions.
+# Groq and Mistral always report usage in the last chunk (Groq also in x_groq); Mistral knows no
+# stream_options.
 _LOCAL: Mapping[str, Any] = MappingProxyType({"top_k": True})
 
 PRESETS: dict[str, Preset] = {
@@ -32,8 +34,8 @@ PRESETS: dict[str, Preset] = {
     "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None, {**_LOCAL, "reasoning_echo": "reasoning_content"}),
     "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None, _LOCAL),
     "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None, _LOCAL),
-    "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", {"reasoning_echo": "mistral"}),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", {"stream_usage": False}),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", {"reasoning_echo": "mistral", "stream_usage": False}),
     "together": Preset("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY", {"top_k": True}),
     "openrouter": Preset(
         "openai",
