@@ -1,0 +1,264 @@
+"""Where the audit chain lives: SQLite (default) or PostgreSQL, chosen by the storage URL.
+
+Three tables: ``audit_log`` (the chain: id, ts, kind, subject pseudonym, data, prev mac, mac),
+``audit_subjects`` (user id -> per-user salt; deleting a row is what erasure means) and
+``audit_content`` (redacted prompt and answer text, outside the chain, deletable by retention).
+
+Appends take a write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) so several
+gateway processes extend one chain without forking it. The PostgreSQL driver (asyncpg, the
+``postgres`` extra) is imported only when such a URL is used.
+
+    store = open_store("sqlite:///llmrelay.db")   # or "postgresql://user:pw@host/db"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    ts: float
+    kind: str
+    subject: str | None
+    data: str
+    prev: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    ts: float
+    kind: str
+    subject: str | None
+    data: str
+    content: str | None = None
+
+
+# (id, prev mac, entry) -> mac
+Sealer = Callable[[int, str, NewEntry], str]
+GENESIS = "0" * 64
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit_log (id BIGINT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,"
+    " subject TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, mac TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject)",
+    "CREATE TABLE IF NOT EXISTS audit_subjects (user_id TEXT PRIMARY KEY, salt TEXT NOT NULL, pseudonym TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_content (entry_id BIGINT PRIMARY KEY, subject TEXT, ts DOUBLE PRECISION NOT NULL,"
+    " content TEXT NOT NULL)",
+)
+
+
+class AuditStore(Protocol):
+    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]: ...
+    async def page(self, after_id: int, limit: int) -> list[AuditEntry]: ...
+    async def last(self) -> AuditEntry | None: ...
+    async def subject(self, user: str) -> tuple[str, str] | None: ...
+    async def add_subject(self, user: str, salt: str, pseudonym: str) -> tuple[str, str]: ...
+    async def erase_subject(self, user: str, pseudonym: str) -> int: ...
+    async def by_subject(self, pseudonym: str) -> list[tuple[AuditEntry, str | None]]: ...
+    async def delete_content_before(self, ts: float) -> int: ...
+    async def aclose(self) -> None: ...
+
+
+def _row(r: Sequence[Any]) -> AuditEntry:
+    return AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5], r[6])
+
+
+class SQLiteAuditStore:
+    """stdlib sqlite3 in a worker thread; one connection, serialised by a lock."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL") if path != ":memory:" else None
+        for stmt in _SCHEMA:
+            self._db.execute(stmt)
+        self._lock = asyncio.Lock()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        async with self._lock:
+            return await asyncio.to_thread(fn, self._db)
+
+    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]:
+        def work(db: sqlite3.Connection) -> list[AuditEntry]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+                last_id, prev = (int(row[0]), row[1]) if row else (0, GENESIS)
+                out = []
+                for e in batch:
+                    last_id += 1
+                    mac = seal(last_id, prev, e)
+                    db.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?)", (last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
+                    if e.content is not None:
+                        db.execute("INSERT INTO audit_content VALUES (?,?,?,?)", (last_id, e.subject, e.ts, e.content))
+                    out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
+                    prev = mac
+                db.execute("COMMIT")
+                return out
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        result: list[AuditEntry] = await self._run(work)
+        return result
+
+    async def page(self, after_id: int, limit: int) -> list[AuditEntry]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT id, ts, kind, subject, data, prev, mac FROM audit_log WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        ).fetchall())
+        return [_row(r) for r in rows]
+
+    async def last(self) -> AuditEntry | None:
+        r = await self._run(lambda db: db.execute(
+            "SELECT id, ts, kind, subject, data, prev, mac FROM audit_log ORDER BY id DESC LIMIT 1").fetchone())
+        return _row(r) if r else None
+
+    async def subject(self, user: str) -> tuple[str, str] | None:
+        r = await self._run(lambda db: db.execute("SELECT salt, pseudonym FROM audit_subjects WHERE user_id = ?", (user,)).fetchone())
+        return (r[0], r[1]) if r else None
+
+    async def add_subject(self, user: str, salt: str, pseudonym: str) -> tuple[str, str]:
+        def work(db: sqlite3.Connection) -> tuple[str, str]:
+            db.execute("INSERT OR IGNORE INTO audit_subjects VALUES (?,?,?)", (user, salt, pseudonym))
+            r = db.execute("SELECT salt, pseudonym FROM audit_subjects WHERE user_id = ?", (user,)).fetchone()
+            return (r[0], r[1])
+
+        result: tuple[str, str] = await self._run(work)
+        return result
+
+    async def erase_subject(self, user: str, pseudonym: str) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            n = db.execute("DELETE FROM audit_content WHERE subject = ?", (pseudonym,)).rowcount
+            db.execute("DELETE FROM audit_subjects WHERE user_id = ?", (user,))
+            return int(n)
+
+        result: int = await self._run(work)
+        return result
+
+    async def by_subject(self, pseudonym: str) -> list[tuple[AuditEntry, str | None]]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT l.id, l.ts, l.kind, l.subject, l.data, l.prev, l.mac, c.content FROM audit_log l"
+            " LEFT JOIN audit_content c ON c.entry_id = l.id WHERE l.subject = ? ORDER BY l.id", (pseudonym,)
+        ).fetchall())
+        return [(_row(r), r[7]) for r in rows]
+
+    async def delete_content_before(self, ts: float) -> int:
+        n = await self._run(lambda db: db.execute("DELETE FROM audit_content WHERE ts < ?", (ts,)).rowcount)
+        return int(n)
+
+    async def aclose(self) -> None:
+        await self._run(lambda db: db.close())
+
+
+class PostgresAuditStore:
+    """asyncpg pool; appends serialised across processes by a transaction-scoped advisory lock."""
+
+    _LOCK_ID = 0x6C6C6D72  # "llmr"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._pool: Any = None
+        self._init_lock = asyncio.Lock()
+
+    async def _p(self) -> Any:
+        async with self._init_lock:
+            if self._pool is None:
+                try:
+                    import asyncpg
+                except ImportError:
+                    raise ConfigError("storage.url is PostgreSQL: install the 'postgres' extra (pip install llmrelay[postgres])") from None
+                self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+                async with self._pool.acquire() as c:
+                    for stmt in _SCHEMA:
+                        await c.execute(stmt)
+            return self._pool
+
+    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]:
+        pool = await self._p()
+        async with pool.acquire() as c, c.transaction():
+            await c.execute("SELECT pg_advisory_xact_lock($1)", self._LOCK_ID)
+            row = await c.fetchrow("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1")
+            last_id, prev = (int(row[0]), row[1]) if row else (0, GENESIS)
+            out = []
+            for e in batch:
+                last_id += 1
+                mac = seal(last_id, prev, e)
+                await c.execute("INSERT INTO audit_log VALUES ($1,$2,$3,$4,$5,$6,$7)", last_id, e.ts, e.kind, e.subject, e.data, prev, mac)
+                if e.content is not None:
+                    await c.execute("INSERT INTO audit_content VALUES ($1,$2,$3,$4)", last_id, e.subject, e.ts, e.content)
+                out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
+                prev = mac
+            return out
+
+    async def page(self, after_id: int, limit: int) -> list[AuditEntry]:
+        pool = await self._p()
+        rows = await pool.fetch(
+            "SELECT id, ts, kind, subject, data, prev, mac FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2", after_id, limit)
+        return [_row(tuple(r)) for r in rows]
+
+    async def last(self) -> AuditEntry | None:
+        pool = await self._p()
+        r = await pool.fetchrow("SELECT id, ts, kind, subject, data, prev, mac FROM audit_log ORDER BY id DESC LIMIT 1")
+        return _row(tuple(r)) if r else None
+
+    async def subject(self, user: str) -> tuple[str, str] | None:
+        pool = await self._p()
+        r = await pool.fetchrow("SELECT salt, pseudonym FROM audit_subjects WHERE user_id = $1", user)
+        return (r[0], r[1]) if r else None
+
+    async def add_subject(self, user: str, salt: str, pseudonym: str) -> tuple[str, str]:
+        pool = await self._p()
+        await pool.execute("INSERT INTO audit_subjects VALUES ($1,$2,$3) ON CONFLICT (user_id) DO NOTHING", user, salt, pseudonym)
+        r = await pool.fetchrow("SELECT salt, pseudonym FROM audit_subjects WHERE user_id = $1", user)
+        return (r[0], r[1])
+
+    async def erase_subject(self, user: str, pseudonym: str) -> int:
+        pool = await self._p()
+        async with pool.acquire() as c, c.transaction():
+            status = await c.execute("DELETE FROM audit_content WHERE subject = $1", pseudonym)
+            await c.execute("DELETE FROM audit_subjects WHERE user_id = $1", user)
+        return int(status.split()[-1])
+
+    async def by_subject(self, pseudonym: str) -> list[tuple[AuditEntry, str | None]]:
+        pool = await self._p()
+        rows = await pool.fetch(
+            "SELECT l.id, l.ts, l.kind, l.subject, l.data, l.prev, l.mac, c.content FROM audit_log l"
+            " LEFT JOIN audit_content c ON c.entry_id = l.id WHERE l.subject = $1 ORDER BY l.id", pseudonym)
+        return [(_row(tuple(r)), r[7]) for r in rows]
+
+    async def delete_content_before(self, ts: float) -> int:
+        pool = await self._p()
+        status = await pool.execute("DELETE FROM audit_content WHERE ts < $1", ts)
+        return int(status.split()[-1])
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (":memory:" for an in-memory one), else None."""
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://"):]
+        path = rest[1:] if rest.startswith("/") else rest
+        return path or ":memory:"
+    return None
+
+
+def open_store(url: str) -> AuditStore:
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteAuditStore(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresAuditStore(url)
+    raise ConfigError(f"storage.url {url!r}: the audit log supports sqlite:/// and postgresql:// URLs")
