@@ -17,9 +17,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from ..config import Settings
 from ..errors import LLMRelayError, NotFoundError
 from ..keys import Authenticator
 from ..relay import Relay
@@ -155,7 +156,15 @@ def create_app_from_env() -> Gateway:
 
     path = os.environ.get("LLMRELAY_CONFIG")
     settings = load_settings(path) if path else settings_from_env()
-    return create_app(Relay(settings))
+    return create_app(Relay(with_env_master_key(settings)))
+
+
+def with_env_master_key(settings: Settings, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings with ``$LLMRELAY_MASTER_KEY`` as master key when the config sets none."""
+    key = (os.environ if env is None else env).get("LLMRELAY_MASTER_KEY")
+    if settings.server.master_key or not key:
+        return settings
+    return settings.model_copy(update={"server": settings.server.model_copy(update={"master_key": key})})
 
 
 def is_loopback(host: str) -> bool:

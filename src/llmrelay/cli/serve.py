@@ -1,0 +1,92 @@
+"""``llmrelay serve``: run the gateway (uvicorn with uvloop and httptools).
+
+    llmrelay serve --config llmrelay.yaml --host 0.0.0.0 --port 4000 --workers 4
+    llmrelay serve --demo        # the gateway plus the simulator, no keys needed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import config_file, config_option, fail, load
+
+
+def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
+    return {"loop": "uvloop", "http": "httptools", "lifespan": "on", "log_level": log_level,
+            "access_log": bool(settings.logging.access_log), "timeout_graceful_shutdown": 30,
+            "timeout_keep_alive": 30}
+
+
+@click.command(name="serve")
+@config_option
+@click.option("--host", default=None, help="Address to listen on (default: server.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port, 4000).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: server.workers).")
+@click.option("--demo", is_flag=True, help="Run with the built-in simulated providers; no keys needed.")
+@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+def command(config_path: Path | None, host: str | None, port: int | None, workers: int | None,
+            demo: bool, log_level: str) -> None:
+    """Run the gateway: OpenAI and Anthropic compatible endpoints, admin API, metrics."""
+    import uvicorn
+
+    from ..relay import Relay
+    from ..server.app import check_bind, create_app, with_env_master_key
+
+    if demo:
+        _run_demo(host or "127.0.0.1", 4000 if port is None else port, log_level)
+        return
+    settings = with_env_master_key(load(config_path))
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    workers = workers or settings.server.workers
+    problem = check_bind(host, settings.server.master_key)
+    if problem:
+        fail(problem)
+    options = _uvicorn_options(settings, log_level)
+    if workers == 1:
+        uvicorn.run(create_app(Relay(settings)), host=host, port=port, **options)
+        return
+    # Several processes: each builds its own app from the config file (or the environment).
+    path = config_file(config_path)
+    if path is not None:
+        os.environ["LLMRELAY_CONFIG"] = str(path.resolve())
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="llmrelay-metrics-"))
+    uvicorn.run("llmrelay.server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, **options)
+
+
+@contextlib.contextmanager
+def _simulator() -> Iterator[str | None]:
+    from ..server.demo import simulator_available
+
+    if not simulator_available():
+        yield None
+        return
+    from ..simulator import serve_in_thread
+
+    with serve_in_thread() as url:
+        yield url
+
+
+def _run_demo(host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    from ..config import Settings
+    from ..relay import Relay
+    from ..server.app import check_bind, create_app
+    from ..server.demo import banner, demo_settings
+
+    problem = check_bind(host, None)
+    if problem:
+        fail(problem)
+    with _simulator() as sim_url:
+        settings = Settings.from_dict(demo_settings(sim_url), source="demo")
+        click.echo(banner(f"http://{host}:{port}", list(settings.models)))
+        uvicorn.run(create_app(Relay(settings)), host=host, port=port, **_uvicorn_options(settings, log_level))
