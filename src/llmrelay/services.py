@@ -65,6 +65,8 @@ class Services:
     audit: Any = None
     # Virtual keys: the llmrelay.keys.Authenticator (set by wiring).
     keys: Any = None
+    # Per-user export/erase hooks of every store holding user data (llmrelay.safety.privacy).
+    privacy: Any = None
     # The usage-ledger writer and the budget manager (llmrelay.cost), when configured.
     ledger: Any = None
     budgets: Any = None

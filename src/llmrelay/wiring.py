@@ -17,3 +17,7 @@ def wire_services(services: Services) -> None:
     services.metrics = services.state.setdefault("metrics", Metrics())
     services.keys = key_authenticator(services)
     wire_cost(services)
+    # Safety engine, audit log (services.audit) and the privacy registry (services.privacy).
+    from .safety.service import attach as wire_safety
+
+    wire_safety(services)

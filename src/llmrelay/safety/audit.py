@@ -140,11 +140,11 @@ class AuditLog:
     """The audit log service at ``services.audit``: ``record`` never blocks the caller."""
 
     def __init__(
-        self, store: AuditStore, secret: bytes, *, clock: Callable[[], float] = time.time,
+        self, store: AuditStore, secret: bytes | Callable[[], bytes], *, clock: Callable[[], float] = time.time,
         batch_size: int = 256, flush_s: float = 0.5,
     ) -> None:
         self.store = store
-        self.secret = secret
+        self._secret = secret
         self.clock = clock
         self.batch_size = batch_size
         self.flush_s = flush_s
@@ -158,8 +158,16 @@ class AuditLog:
     @classmethod
     def from_settings(cls, settings: Any, *, clock: Callable[[], float] = time.time) -> AuditLog:
         url = settings.storage.url
-        return cls(open_store(url), load_secret(settings.safety.audit_secret, url), clock=clock,
+        secret = settings.safety.audit_secret
+        return cls(open_store(url), lambda: load_secret(secret, url), clock=clock,
                    flush_s=settings.storage.ledger_flush_s)
+
+    @property
+    def secret(self) -> bytes:
+        # Resolved on first use, so building a gateway never writes a key file by itself.
+        if callable(self._secret):
+            self._secret = self._secret()
+        return self._secret
 
     # ---- writing ---------------------------------------------------------------------------------
     def record(self, kind: str, data: Mapping[str, Any], *, user: str | None = None, content: str | None = None) -> None:

@@ -77,15 +77,25 @@ class SQLiteAuditStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL") if path != ":memory:" else None
-        for stmt in _SCHEMA:
-            self._db.execute(stmt)
+        # Opened on first use: a gateway that never records anything creates no file.
+        self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            if self.path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+            for stmt in _SCHEMA:
+                db.execute(stmt)
+            self._db = db
+        return self._db
 
     async def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         async with self._lock:
-            return await asyncio.to_thread(fn, self._db)
+            if self.path == ":memory:":
+                return fn(self._connect())
+            return await asyncio.to_thread(lambda: fn(self._connect()))
 
     async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]:
         def work(db: sqlite3.Connection) -> list[AuditEntry]:
@@ -156,7 +166,10 @@ class SQLiteAuditStore:
         return int(n)
 
     async def aclose(self) -> None:
-        await self._run(lambda db: db.close())
+        async with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 class PostgresAuditStore:
