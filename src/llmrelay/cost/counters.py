@@ -135,7 +135,9 @@ class RedisCounters:
                 from ..errors import ConfigError
 
                 raise ConfigError("redis.url is set but the redis package is missing; pip install 'llmrelay[redis]'") from None
-            client = aioredis.from_url(url)
+            # A blocking pool: a burst of requests waits for a connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)
+            client = aioredis.Redis(connection_pool=pool)
         self.url = url
         self._r = client
         self._reserve = client.register_script(_RESERVE)
