@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.conftest import WIRE
+from tests.providers.wire_util import Interaction, body_lines, cassettes, load_cassette
 
 from llmrelay.errors import (
     InvalidRequestError,
@@ -53,9 +55,6 @@ from llmrelay.types import (
     Tool,
     ToolCall,
 )
-
-from tests.conftest import WIRE
-from tests.providers.wire_util import Interaction, body_lines, cassettes, load_cassette
 
 # Recording folder -> the preset whose dialect it records (ollama.com/v1 is plain OpenAI-compatible
 # and takes assistant reasoning back as "reasoning").
