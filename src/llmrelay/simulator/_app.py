@@ -35,9 +35,12 @@ _HTML = (
 
 
 def default_dialects() -> list[Dialect]:
+    from .anthropic import AnthropicDialect
+    from .gemini import GeminiDialect
+    from .ollama import OllamaDialect
     from .openai import OpenAIDialect
 
-    return [OpenAIDialect()]
+    return [OpenAIDialect(), AnthropicDialect(), GeminiDialect(), OllamaDialect()]
 
 
 class Simulator:
@@ -144,7 +147,7 @@ class Simulator:
             reply = dialect.error(fault.status, _fault_message(fault.status))
             if fault.status == 429:
                 reply.headers += [(b"retry-after", _num(fault.retry_after))]
-                reply.headers += dialect.rate_headers(0, fault.retry_after, 0)
+                reply.headers += dialect.rate_headers(0, fault.retry_after, 0, ex.now)
             return reply, fault
         if fault is not None and fault.kind == "html":
             status = fault.status or 502
@@ -155,7 +158,7 @@ class Simulator:
             reply = dialect.error(exc.status, exc.message)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             reply = dialect.error(400, f"invalid request: {type(exc).__name__}: {exc}")
-        reply.headers += dialect.rate_headers(remaining, reset_s, TOKEN_LIMIT - len(ex.raw) // 4)
+        reply.headers += dialect.rate_headers(remaining, reset_s, TOKEN_LIMIT - len(ex.raw) // 4, ex.now)
         return reply, fault
 
     def _fault(self, dialect: str, model: str | None, items: dict[str, str], headers: dict[str, str]) -> Fault | None:

@@ -81,7 +81,6 @@ class Dialect:
     """One provider's API. Subclasses set ``name`` and implement the methods below."""
 
     name = "base"
-    malformed_frame = b'data: {"broken": \n\n'
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         raise NotImplementedError
@@ -105,5 +104,6 @@ class Dialect:
     def error(self, status: int, message: str) -> Reply:
         raise NotImplementedError
 
-    def rate_headers(self, remaining_requests: int, reset_s: float, tokens: int) -> Headers:
+    def rate_headers(self, remaining_requests: int, reset_s: float, tokens: int, now: float) -> Headers:
+        """The provider's rate-limit headers; ``reset_s`` is how long until the window resets."""
         return []

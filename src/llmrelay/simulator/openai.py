@@ -118,7 +118,7 @@ class OpenAIDialect(Dialect):
                "code": _ERROR_CODES.get(status)}
         return Reply(status=status, body=dumps({"error": err}), headers=[(b"x-request-id", b"req_sim")])
 
-    def rate_headers(self, remaining_requests: int, reset_s: float, tokens: int) -> Headers:
+    def rate_headers(self, remaining_requests: int, reset_s: float, tokens: int, now: float) -> Headers:
         return [(b"x-ratelimit-limit-requests", b"10000"), (b"x-ratelimit-limit-tokens", b"2000000"),
                 (b"x-ratelimit-remaining-requests", str(remaining_requests).encode()),
                 (b"x-ratelimit-remaining-tokens", str(max(tokens, 0)).encode()),
