@@ -129,6 +129,12 @@ class RoutingConfig(_Section):
     stream_recovery: bool = True
 
 
+class RateLimitConfig(_Section):
+    # Longest a request waits in the rate-limit queue (or for a deployment with capacity) before
+    # it is refused with 429 and a Retry-After.
+    max_wait_s: float = Field(10.0, ge=0)
+
+
 class SemanticCacheConfig(_Section):
     enabled: bool = False
     threshold: float = Field(0.95, gt=0, le=1)
@@ -257,6 +263,7 @@ class Settings(_Section):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, list[Deployment]] = {}
     routing: RoutingConfig = RoutingConfig()
+    ratelimit: RateLimitConfig = RateLimitConfig()
     cache: CacheConfig = CacheConfig()
     dedup: DedupConfig = DedupConfig()
     budgets: list[BudgetConfig] = []

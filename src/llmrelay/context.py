@@ -43,6 +43,10 @@ class RequestContext:
     priority: Priority = "normal"
     cache_mode: CacheMode = "default"
     is_admin: bool = False
+    # Per-request routing override (x-llmrelay-strategy): a strategy name, and/or a deployment pin
+    # ("provider/model" or a provider name) within the model group.
+    strategy: str | None = None
+    deployment: str | None = None
     # The API key the caller presented (set by the edge; the identity layer checks it). None for
     # in-process library calls, which are trusted.
     credential: str | None = None
