@@ -241,6 +241,16 @@ class SafetyConfig(_Section):
     # Secret that keys the audit hash chain and pseudonyms; generated and stored if not given.
     audit_secret: str | None = None
 
+    @model_validator(mode="after")
+    def _valid_overrides(self) -> SafetyConfig:
+        # Team and key overrides are free-form dicts here; their schema lives with the policies.
+        from .safety.policy import validate_overrides
+
+        problems = validate_overrides(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class AlertsConfig(_Section):
     webhook_url: str | None = None

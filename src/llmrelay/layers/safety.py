@@ -1,11 +1,155 @@
-"""The safety layer (see llmrelay.pipeline.LAYERS for its place on the request path)."""
+"""The safety layer (see llmrelay.pipeline.LAYERS for its place on the request path).
+
+Before the call, the text of every user and tool message is inspected under ``ctx.policy`` (set by
+the policy layer; the global policy otherwise): a block raises ContentPolicyError (400
+``content_policy_violation``), a redaction sends a rewritten request on, a flag is recorded. The
+answer stream is wrapped with the incremental filter: text is released as it is checked, a block
+ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.safety_action`` /
+``ctx.safety_findings``, the ``llmrelay_safety_decisions_total`` metric and the audit log.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+from ..context import RequestContext
+from ..errors import ContentPolicyError
 from ..pipeline import Handler
+from ..safety.engine import Decision, Redactor, SafetyEngine
+from ..safety.findings import ACTION_RANK, Finding
+from ..safety.moderation import Moderator, moderator_from_settings
+from ..safety.policy import Policy, global_policy
+from ..safety.service import engine_of
+from ..safety.stream_filter import StreamFilter
 from ..services import Services
+from ..types import ChatRequest, Chunk, Message, TextPart
+
+_INSPECTED_ROLES = ("user", "tool")
+
+
+class _Recorder:
+    def __init__(self, services: Services) -> None:
+        self.metrics = services.metrics
+        self.audit = services.audit
+
+    def note(self, ctx: RequestContext, direction: str, action: str, findings: list[Finding], acts: list[str]) -> None:
+        if not findings:
+            return
+        if ctx.safety_action is None or ACTION_RANK[action] > ACTION_RANK[ctx.safety_action]:
+            ctx.safety_action = action
+        for f, a in zip(findings, acts, strict=True):
+            ctx.safety_findings.append({**f.to_dict(), "direction": direction, "action": a})
+            if self.metrics is not None:
+                self.metrics.safety.labels(f.category, direction, a).inc()
+        if self.audit is not None:
+            self.audit.record("safety", {
+                "request_id": ctx.request_id, "direction": direction, "action": action,
+                "policy": getattr(ctx.policy, "source", None), "level": getattr(ctx.policy, "level", None),
+                "findings": [{"category": f.category, "type": f.type, "score": round(f.score, 3), "action": a}
+                             for f, a in zip(findings, acts, strict=True)],
+            }, user=ctx.user)
+
+
+async def _inspect_message(
+    engine: SafetyEngine, msg: Message, policy: Policy, redactor: Redactor, moderator: Moderator | None,
+) -> tuple[Message, list[Decision]]:
+    if isinstance(msg.content, str) or msg.content is None:
+        texts = [msg.content or ""]
+    else:
+        texts = [p.text for p in msg.content if isinstance(p, TextPart)]
+    decisions = []
+    for text in texts:
+        if not text:
+            continue
+        findings = engine.scan(text, policy, "input")
+        if moderator is not None and policy.moderation and moderator.applies("input"):
+            extra, _ = await moderator.check(text)
+            findings += extra
+        decisions.append(engine.decide(text, findings, policy, redactor, engine._custom_for(policy, "input")))
+    if not any(d.action == "redact" for d in decisions):
+        return msg, decisions
+    if isinstance(msg.content, str):
+        return replace(msg, content=decisions[0].text), decisions
+    it = iter(d.text for d in decisions)
+    parts = tuple(replace(p, text=next(it)) if isinstance(p, TextPart) and p.text else p for p in msg.content or ())
+    return replace(msg, content=parts), decisions
 
 
 def build(services: Services, next: Handler) -> Handler | None:
-    # Not built yet: the layer is left out of the pipeline.
-    return None
+    cfg = services.settings.safety
+    engine = engine_of(services)
+    default = global_policy(cfg)
+    if default.level == "off" and not cfg.teams and not cfg.keys and services.keys is None:
+        return None  # nobody can switch safety on: the layer costs nothing
+    moderator = moderator_from_settings(services)
+    recorder = _Recorder(services)
+
+    async def inspect_prompt(request: ChatRequest, ctx: RequestContext, policy: Policy, redactor: Redactor) -> ChatRequest:
+        messages = list(request.messages)
+        findings: list[Finding] = []
+        acts: list[str] = []
+        changed = False
+        for i, msg in enumerate(messages):
+            if msg.role not in _INSPECTED_ROLES:
+                continue
+            new, decisions = await _inspect_message(engine, msg, policy, redactor, moderator)
+            for d in decisions:
+                findings += d.findings
+                acts += d.actions
+            if new is not msg:
+                messages[i], changed = new, True
+        action = max(acts, key=ACTION_RANK.__getitem__) if acts else "allow"
+        recorder.note(ctx, "input", action, findings, acts)
+        if action == "block":
+            cats = sorted({f.category for f, a in zip(findings, acts, strict=True) if a == "block"})
+            raise ContentPolicyError(f"the prompt was blocked by the safety policy ({', '.join(cats)}); remove that content and retry")
+        return replace(request, messages=tuple(messages)) if changed else request
+
+    async def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        policy: Policy = ctx.policy if isinstance(ctx.policy, Policy) else default
+        if not policy.enabled:
+            async for chunk in next(request, ctx):
+                yield chunk
+            return
+        redactor = Redactor()
+        request = await inspect_prompt(request, ctx, policy, redactor)
+        filt = StreamFilter(engine, policy, redactor=redactor)
+        upstream = next(request, ctx)
+        try:
+            async for chunk in upstream:
+                out = _filter_chunk(filt, chunk)
+                if filt.blocked:
+                    _note_output(recorder, ctx, filt)
+                    yield Chunk(finish_reason="content_filter", usage=chunk.usage)
+                    return
+                if out is not None:
+                    yield out
+        finally:
+            aclose: Any = getattr(upstream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        _note_output(recorder, ctx, filt)
+
+    return layer
+
+
+def _filter_chunk(filt: StreamFilter, chunk: Chunk) -> Chunk | None:
+    text = filt.feed(chunk.text) if chunk.text else ""
+    if chunk.finish_reason is not None:
+        text += filt.close()
+    if filt.blocked:
+        return None
+    if text == chunk.text:
+        return chunk
+    if not text and not (chunk.reasoning or chunk.tool_calls or chunk.finish_reason or chunk.usage or chunk.id):
+        return None  # everything in this chunk is held back for now
+    return replace(chunk, text=text)
+
+
+def _note_output(recorder: _Recorder, ctx: RequestContext, filt: StreamFilter) -> None:
+    if filt.findings and not ctx.notes.get("safety_output_noted"):
+        ctx.notes["safety_output_noted"] = True
+        acts = [filt.policy.rule(f.category).action_for(f.score) or "flag" for f in filt.findings]
+        recorder.note(ctx, "output", "block" if filt.blocked else filt.action, filt.findings, acts)
