@@ -181,7 +181,9 @@ def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
 
 def _message(msg: Message, names: Mapping[str, str]) -> dict[str, Any]:
     text, images = _content(msg.content)
-    out: dict[str, Any] = {"role": msg.role, "content": text}
+    out: dict[str, Any] = {"role": msg.role}
+    if text:  # the SDK leaves out empty fields; the server reads a missing content as ""
+        out["content"] = text
     if images:
         out["images"] = images
     if msg.role == "assistant":
