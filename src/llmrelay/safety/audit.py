@@ -52,7 +52,7 @@ class VerifyResult:
 
 
 def seal(secret: bytes, entry_id: int, prev: str, e: NewEntry) -> str:
-    msg = "\x1f".join((str(entry_id), repr(e.ts), e.kind, e.subject or "", e.data, prev)).encode()
+    msg = "\x1f".join((str(entry_id), repr(float(e.ts)), e.kind, e.subject or "", e.data, prev)).encode()
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
