@@ -98,7 +98,10 @@ def result_from_body(body: Mapping[str, Any]) -> ChatResult:
             thinking.append({"type": "thinking", "thinking": block.get("thinking") or "", "signature": block.get("signature") or ""})
         elif kind == "redacted_thinking":
             thinking.append({"type": "redacted_thinking", "data": block.get("data") or ""})
-    finish = "stop" if json_answer else finish_reason(body.get("stop_reason"))
+    finish = finish_reason(body.get("stop_reason"))
+    if json_answer and finish == "tool_calls":
+        # The forced JSON tool is how the answer was asked for, not a call for the client to run.
+        finish = "stop"
     return ChatResult(
         id=body.get("id") or "",
         model=body.get("model") or "",
@@ -228,5 +231,7 @@ class AnthropicStreamDecoder:
                 blocks.append({"type": "thinking", "thinking": "".join(b.thinking), "signature": b.signature})
             elif b.kind == "redacted_thinking":
                 blocks.append({"type": "redacted_thinking", "data": b.data})
-        finish = "stop" if self._json_answer else finish_reason(self._stop_reason)
+        finish = finish_reason(self._stop_reason)
+        if self._json_answer and finish == "tool_calls":
+            finish = "stop"
         return Chunk(finish_reason=finish, usage=usage_from(self._usage), reasoning_signature=thinking_signature(blocks))
