@@ -60,6 +60,11 @@ class Metrics:
             "llmrelay_ratelimit_wait_seconds", "Time requests waited in the rate-limit queue.",
             ["priority"], buckets=_LATENCY, registry=r,
         )
+        self.ratelimit_backend_errors = Counter(
+            "llmrelay_ratelimit_backend_errors_total",
+            "Times the shared (Redis) rate-limit store could not be reached and local limits were used.",
+            registry=r,
+        )
         self.ratelimited = Counter(
             "llmrelay_ratelimited_total", "Requests refused by a gateway rate limit.", ["scope"], registry=r,
         )

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..pipeline import Handler
 from ..ratelimit.estimate import estimate_tokens
+from ..ratelimit.queue import FairQueue
 from ..routing.circuit import STATE_VALUE
 from ..routing.health import register_health_checks, router_status
 from ..routing.retry import Backoff, default_backoff, is_deployment_fault
@@ -61,6 +62,13 @@ DEFAULT_COOLDOWN_S = 1.0
 DEFAULT_MAX_WAIT_S = 30.0
 # services.state key of an injected random source (a random.Random), for deterministic tests.
 RANDOM_KEY = "routing.random"
+QUEUE_KEY = "ratelimit.queue"
+
+
+def shared_queue(services: Services) -> FairQueue:
+    """The process's rate-limit waiting room (shared with the ratelimit layer)."""
+    queue: FairQueue = services.state.setdefault(QUEUE_KEY, FairQueue(services.clock))
+    return queue
 
 
 def build(services: Services, next: Handler | None) -> Handler:
@@ -87,6 +95,7 @@ class Router:
         self.metrics = services.metrics
         rl = getattr(settings, "ratelimit", None)
         self.max_wait_s: float = getattr(rl, "max_wait_s", None) or DEFAULT_MAX_WAIT_S
+        self.queue = shared_queue(services)
         # Hook for mid-stream recovery (the streaming layer's): called with the error, the request
         # and the context after chunks were sent; it may return a replacement stream to continue.
         self.on_stream_error: Callable[[LLMRelayError, ChatRequest, RequestContext], AsyncIterator[Chunk] | None] | None = None
@@ -152,7 +161,7 @@ class Router:
         last: LLMRelayError | None = None
         retry_n = 0
         for attempt in range(1, budget + 1):
-            dep = await self._pick(order, tried, tokens, deadline, last)
+            dep = await self._pick(order, tried, tokens, deadline, last, ctx)
             if dep.key in tried:
                 retry_n += 1
                 if not await self._backoff(retry_n, last, deadline):
@@ -188,20 +197,32 @@ class Router:
         tokens: int,
         deadline: float | None,
         last: LLMRelayError | None,
+        ctx: RequestContext,
     ) -> DeploymentState:
-        """The first usable deployment, untried ones first; waits (within the deadline, or
-        ``ratelimit.max_wait_s`` without one) when every one is open, cooling down or out of rate
-        capacity."""
-        started = self.clock.monotonic()
-        while True:
-            dep, wait, limited = self._first_usable(order, tried, tokens)
-            if dep is not None:
-                return dep
-            now = self.clock.monotonic()
-            remaining = deadline - now if deadline is not None else self.max_wait_s - (now - started)
-            if wait > remaining:
-                raise self._unavailable(order, wait, limited, last)
-            await self.clock.sleep(wait)
+        """The first usable deployment, untried ones first. When every one is open, cooling down
+        or out of rate capacity, the request waits in the shared priority queue (high before low,
+        round-robin among keys) within the deadline, or ``ratelimit.max_wait_s`` without one."""
+        dep, wait, limited = self._first_usable(order, tried, tokens)
+        if dep is not None:
+            return dep
+        found: list[DeploymentState] = []
+        why = [wait, limited]
+
+        def try_admit() -> float:
+            d, w, lim = self._first_usable(order, tried, tokens)
+            if d is not None:
+                found.append(d)
+                return 0.0
+            why[:] = [w, lim]
+            return w
+
+        max_wait = self.max_wait_s if deadline is None else max(0.0, deadline - self.clock.monotonic())
+        owner = ctx.key_id or ctx.user or "anonymous"
+        try:
+            await self.queue.acquire(try_admit, ctx.priority, owner, max_wait)
+        except RateLimitError:
+            raise self._unavailable(order, float(why[0]), bool(why[1]), last) from None
+        return found[-1]
 
     def _first_usable(
         self, order: list[DeploymentState], tried: set[str], tokens: int

@@ -1,0 +1,123 @@
+"""Rate limits shared by every gateway process and machine, as token buckets in Redis.
+
+One Lua script takes from the RPM and TPM buckets of a scope atomically on the server (all or
+nothing), using the Redis server's clock so machines with skewed clocks agree. redis-py is imported
+lazily (the ``redis`` extra). If Redis cannot be reached the limiter falls back to a local bucket,
+says so once in the log and counts it in ``llmrelay_ratelimit_backend_errors_total``, and retries
+Redis after a short pause: a limit degrades to per-process, a request never hangs.
+
+    limiter = RedisLimiter(redis_client_for("redis://127.0.0.1:6379/0"), "key:abc", rpm=60, tpm=None,
+                           fallback=Limit.per_minute(60, None, clock), clock=clock)
+    wait = await limiter.acquire(tokens=500)      # 0.0 = admitted, else seconds to wait
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..clock import Clock
+from .bucket import Limit
+
+log = logging.getLogger("llmrelay.ratelimit")
+
+# Seconds the client waits for Redis before falling back to the local limit.
+REDIS_TIMEOUT_S = 0.25
+# After a failure, the local limit is used for this long before Redis is tried again.
+RETRY_REDIS_AFTER_S = 5.0
+PERIOD_S = 60.0
+
+# KEYS: rpm bucket, tpm bucket. ARGV: rpm capacity (0 = none), tpm capacity (0 = none), tokens,
+# period seconds, mode ("take" or "correct"). Returns the seconds to wait as a string (Lua numbers
+# are truncated to integers in replies), "0" when admitted.
+LUA_BUCKETS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local period = tonumber(ARGV[4])
+local function load(key, cap)
+  local v = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens, ts = tonumber(v[1]), tonumber(v[2])
+  if tokens == nil then return cap end
+  return math.min(cap, tokens + math.max(0, now - ts) * cap / period)
+end
+local function save(key, tokens)
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, math.floor(period * 2000))
+end
+local rcap, tcap, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[5] == 'correct' then
+  if tcap > 0 then save(KEYS[2], math.min(tcap, load(KEYS[2], tcap) - n)) end
+  return '0'
+end
+local wait = 0
+local r, tk
+if rcap > 0 then
+  r = load(KEYS[1], rcap)
+  if r < 1 then wait = (1 - r) * period / rcap end
+end
+if tcap > 0 then
+  tk = load(KEYS[2], tcap)
+  local need = math.min(n, tcap)
+  if tk < need then wait = math.max(wait, (need - tk) * period / tcap) end
+end
+if wait > 0 then return tostring(wait) end
+if rcap > 0 then save(KEYS[1], r - 1) end
+if tcap > 0 then save(KEYS[2], tk - n) end
+return '0'
+"""
+
+
+def redis_client_for(url: str) -> Any:
+    """An asyncio Redis client with short timeouts (a slow Redis must not stall requests)."""
+    try:
+        import redis.asyncio as aioredis
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        from ..errors import ConfigError
+
+        raise ConfigError("redis.url is set but redis-py is not installed: pip install 'llmrelay[redis]'") from exc
+    return aioredis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S, decode_responses=True
+    )
+
+
+class RedisLimiter:
+    """RPM/TPM for one scope, shared through Redis, with a local fallback."""
+
+    __slots__ = ("_down_until", "_keys", "_script", "client", "clock", "fallback", "metrics", "rpm", "tpm")
+
+    def __init__(
+        self, client: Any, scope: str, rpm: int | None, tpm: int | None, fallback: Limit, clock: Clock, metrics: Any = None
+    ) -> None:
+        self.client = client
+        self.rpm, self.tpm = rpm or 0, tpm or 0
+        self.fallback = fallback
+        self.clock = clock
+        self.metrics = metrics
+        self._keys = [f"llmrelay:rl:{scope}:rpm", f"llmrelay:rl:{scope}:tpm"]
+        self._script = client.register_script(LUA_BUCKETS)
+        self._down_until = 0.0
+
+    async def _run(self, tokens: float, mode: str) -> float | None:
+        if self.clock.monotonic() < self._down_until:
+            return None
+        try:
+            reply = await self._script(keys=self._keys, args=[self.rpm, self.tpm, tokens, PERIOD_S, mode])
+        except Exception as exc:  # any client or connection error: degrade, never hang or fail
+            if self._down_until == 0.0:
+                log.warning("redis unreachable for rate limits (%s); using local limits for now", exc)
+            self._down_until = self.clock.monotonic() + RETRY_REDIS_AFTER_S
+            if self.metrics is not None:
+                self.metrics.ratelimit_backend_errors.inc()
+            return None
+        if self._down_until:
+            log.info("redis reachable again; rate limits are shared again")
+            self._down_until = 0.0
+        return float(reply)
+
+    async def acquire(self, tokens: float) -> float:
+        wait = await self._run(tokens, "take")
+        return self.fallback.try_acquire(tokens) if wait is None else wait
+
+    async def correct(self, delta_tokens: float) -> None:
+        if self.tpm and delta_tokens and await self._run(delta_tokens, "correct") is None:
+            self.fallback.correct_now(delta_tokens)
