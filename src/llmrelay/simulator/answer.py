@@ -193,7 +193,8 @@ def _calls(prompt: Prompt, opts: Options, digest: str) -> tuple[Call, ...]:
     for i in range(max(opts.tool_calls, 1)):
         tool = forced or prompt.tools[i % len(prompt.tools)]
         args = example_for(tool.schema, hint=tool.name)
-        calls.append(Call(id=f"{digest[:20]}{i:04d}", name=tool.name, arguments=args if isinstance(args, dict) else {}))
+        call_id = hashlib.blake2b(f"{digest}:{i}".encode(), digest_size=12).hexdigest()
+        calls.append(Call(id=call_id, name=tool.name, arguments=args if isinstance(args, dict) else {}))
     return tuple(calls)
 
 

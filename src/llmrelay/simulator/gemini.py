@@ -23,18 +23,28 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
 
 
+def _get(obj: Any, camel: str, default: Any = None) -> Any:
+    """A field by its camelCase name or its snake_case twin: proto JSON accepts both, and so do we."""
+    if not isinstance(obj, dict):
+        return default
+    if camel in obj:
+        return obj[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return obj.get(snake, default)
+
+
 def _parts_text(parts: Any) -> tuple[str, int, list[str]]:
     """Text, image count and function-response texts of a list of parts."""
     texts, images, results = [], 0, []
     for part in parts or ():
         if "text" in part and not part.get("thought"):
             texts.append(str(part["text"]))
-        elif "inlineData" in part or "fileData" in part:
+        elif _get(part, "inlineData") or _get(part, "fileData"):
             images += 1
-        elif "functionCall" in part:
-            texts.append(part["functionCall"].get("name", "") + dumps(part["functionCall"].get("args", {})).decode())
-        elif "functionResponse" in part:
-            results.append(dumps(part["functionResponse"].get("response", {})).decode())
+        elif call := _get(part, "functionCall"):
+            texts.append(call.get("name", "") + dumps(call.get("args", {})).decode())
+        elif response := _get(part, "functionResponse"):
+            results.append(dumps(response.get("response", {})).decode())
     return " ".join(texts), images, results
 
 
@@ -42,7 +52,7 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         raise SimError(400, "* GenerateContentRequest.contents: contents is not specified")
-    system = body.get("systemInstruction") or {}
+    system = _get(body, "systemInstruction") or {}
     texts = [_parts_text(system.get("parts"))[0]] if system else []
     images, last_user, results = 0, "", []
     for c in contents:
@@ -53,24 +63,25 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
         if c.get("role", "user") == "user" and not res:
             last_user = text
     tools = tuple(
-        ToolSpec(f["name"], f.get("parametersJsonSchema") or f.get("parameters") or {})
-        for t in body.get("tools") or () for f in t.get("functionDeclarations") or ()
+        ToolSpec(f["name"], _get(f, "parametersJsonSchema") or f.get("parameters") or {})
+        for t in body.get("tools") or () for f in _get(t, "functionDeclarations") or ()
     )
-    config = body.get("generationConfig") or {}
-    thinking = config.get("thinkingConfig") or {}
-    reasoning = bool(thinking.get("includeThoughts") or thinking.get("thinkingBudget") or thinking.get("thinkingLevel"))
+    config = _get(body, "generationConfig") or {}
+    thinking = _get(config, "thinkingConfig") or {}
+    reasoning = bool(_get(thinking, "includeThoughts") or _get(thinking, "thinkingBudget") or _get(thinking, "thinkingLevel"))
     return Prompt(texts=tuple(texts), last_user=last_user, n_messages=len(contents), images=images, tools=tools,
-                  tool_choice=_tool_choice(body.get("toolConfig")), tool_results=tuple(results),
-                  reasoning=reasoning, max_tokens=config.get("maxOutputTokens"))
+                  tool_choice=_tool_choice(_get(body, "toolConfig")), tool_results=tuple(results),
+                  reasoning=reasoning, max_tokens=_get(config, "maxOutputTokens"))
 
 
 def _tool_choice(config: Any) -> str:
-    fc = (config or {}).get("functionCallingConfig") or {}
+    fc = _get(config, "functionCallingConfig") or {}
     mode = str(fc.get("mode", "AUTO")).upper()
     if mode == "NONE":
         return "none"
-    if mode in ("ANY", "VALIDATED") and fc.get("allowedFunctionNames"):
-        return str(fc["allowedFunctionNames"][0])
+    allowed = _get(fc, "allowedFunctionNames")
+    if mode in ("ANY", "VALIDATED") and allowed:
+        return str(allowed[0])
     return "required" if mode == "ANY" else "auto"
 
 
@@ -128,7 +139,7 @@ class GeminiDialect(Dialect):
     async def generate(self, ex: Exchange) -> Reply:
         model = self._model(ex)
         answer = compose(to_prompt(ex.body), ex.options)
-        thoughts = bool(((ex.body.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts"))
+        thoughts = bool(_get(_get(_get(ex.body, "generationConfig"), "thinkingConfig"), "includeThoughts"))
         rid = base64.urlsafe_b64encode(bytes.fromhex(answer.digest[:30])).decode()
         if ex.params["action"] == "generateContent":
             return Reply(body=dumps(_response(answer, _parts(answer, thoughts), model, rid, True)))
@@ -139,7 +150,7 @@ class GeminiDialect(Dialect):
 
     async def count_tokens(self, ex: Exchange) -> Reply:
         self._model(ex)
-        body = ex.body.get("generateContentRequest") or ex.body
+        body = _get(ex.body, "generateContentRequest") or ex.body
         n = compose(to_prompt(body), ex.options).input_tokens
         return Reply(body=dumps({"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}))
 
@@ -170,7 +181,7 @@ def _model_info(model: str) -> dict[str, Any]:
 
 def _embed_one(request: dict[str, Any]) -> list[float]:
     text = _parts_text((request.get("content") or {}).get("parts"))[0]
-    return embed(text, int(request.get("outputDimensionality") or 768))
+    return embed(text, int(_get(request, "outputDimensionality") or 768))
 
 
 def _parts(a: Answer, thoughts: bool) -> list[dict[str, Any]]:
