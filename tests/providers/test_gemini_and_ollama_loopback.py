@@ -18,12 +18,12 @@ from llmrelay.providers.ollama import OllamaProvider
 from llmrelay.streaming import Assembler
 from llmrelay.types import ChatRequest, Message
 
-GEMINI_EVENTS = [
+GEMINI_EVENTS: list[dict[str, Any]] = [
     {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}}], "responseId": "r"},
     {"candidates": [{"content": {"role": "model", "parts": [{"text": " world"}]}, "finishReason": "STOP"}],
      "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}},
 ]
-OLLAMA_LINES = [
+OLLAMA_LINES: list[dict[str, Any]] = [
     {"model": "m", "created_at": "2024-01-01T00:00:00Z", "message": {"role": "assistant", "content": "Hello"},
      "done": False},
     {"model": "m", "created_at": "2024-01-01T00:00:01Z", "message": {"role": "assistant", "content": " world"},

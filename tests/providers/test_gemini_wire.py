@@ -127,7 +127,9 @@ FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "R
 
 
 def expected(it: Interaction) -> dict[str, Any]:
-    text, reasoning, calls, finish, meta = "", "", [], None, {}
+    text, reasoning, finish = "", "", None
+    calls: list[tuple[str, Any]] = []
+    meta: dict[str, Any] = {}
     for ev in _events(it):
         meta = ev.get("usageMetadata") or meta
         cand = (ev.get("candidates") or [{}])[0]
