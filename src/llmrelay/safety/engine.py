@@ -113,7 +113,7 @@ class SafetyEngine:
         if not kept:
             return Decision("allow", text=text)
         action: Action = max(acts, key=ACTION_RANK.__getitem__)
-        out = redact(text, [f for f, a in zip(kept, acts, strict=True) if a == "redact"], redactor or Redactor())
+        out = redact(text, [f for f, a in zip(kept, acts, strict=True) if a == "redact"], redactor if redactor is not None else Redactor())
         return Decision(action, tuple(kept), tuple(acts), out)
 
     def _action(self, f: Finding, policy: Policy, custom: CustomDetector | None) -> Action | None:

@@ -31,7 +31,7 @@ class StreamFilter:
     ) -> None:
         self.engine = engine
         self.policy = policy
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self.window = window
         # Already-released raw text kept for context (phone words before a number...); never re-released.
         self.context = context
