@@ -1,0 +1,156 @@
+"""The ratelimit layer: a key limited to N requests per minute gets exactly N through in a window,
+whatever the concurrency; in one process, and across gateway instances sharing a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from llmrelay.clock import ManualClock
+from llmrelay.config import Settings
+from llmrelay.context import RequestContext
+from llmrelay.errors import RateLimitError
+from llmrelay.layers import ratelimit
+from llmrelay.metrics import Metrics
+from llmrelay.services import Services
+from llmrelay.types import ChatRequest, Chunk, Message, Usage
+
+
+@dataclass(frozen=True)
+class Key:
+    """The attributes of a virtual key the layer reads (llmrelay.keys.VirtualKey has them all)."""
+
+    id: str
+    rpm: int | None = None
+    tpm: int | None = None
+    priority: str = "normal"
+
+
+async def _upstream(request: ChatRequest, ctx: RequestContext) -> Any:
+    ctx.usage = Usage(input_tokens=5, output_tokens=5)
+    yield Chunk(text="ok", finish_reason="stop", usage=ctx.usage)
+
+
+def _layer(clock: Any, redis_url: str | None = None, max_wait_s: float = 0.0) -> Any:
+    data: dict[str, Any] = {"ratelimit": {"max_wait_s": max_wait_s}}
+    if redis_url:
+        data["redis"] = {"url": redis_url}
+    services = Services.build(Settings.from_dict(data), clock=clock)
+    services.metrics = Metrics()
+    layer = ratelimit.build(services, _upstream)
+    assert layer is not None
+    return layer, services
+
+
+async def _call(layer: Any, key: Key) -> bool:
+    ctx = RequestContext(key=key, key_id=key.id)
+    try:
+        async for _ in layer(ChatRequest(model="m", messages=(Message.user("hello"),)), ctx):
+            pass
+    except RateLimitError as exc:
+        assert exc.retry_after is not None and exc.retry_after > 0
+        return False
+    return True
+
+
+@pytest.mark.parametrize("concurrency", [1, 50])
+async def test_exactly_n_per_window_locally(concurrency: int) -> None:
+    clock = ManualClock()
+    layer, services = _layer(clock)
+    key = Key("k1", rpm=7)
+    ok = total = 0
+    for _ in range(0, 40, concurrency):
+        results = await asyncio.gather(*(_call(layer, key) for _ in range(concurrency)))
+        ok += sum(results)
+        total += len(results)
+    assert ok == 7
+    refused = services.metrics.registry.get_sample_value("llmrelay_ratelimited_total", {"scope": "key"})
+    assert refused == total - 7
+    # Another key has its own limit.
+    assert await _call(layer, Key("k2", rpm=1))
+
+
+async def test_key_without_limits_passes() -> None:
+    layer, _ = _layer(ManualClock())
+    assert all([await _call(layer, Key("free")) for _ in range(100)])
+
+
+async def test_tpm_is_corrected_from_real_usage() -> None:
+    clock = ManualClock()
+    layer, _ = _layer(clock)
+    # The estimate is ~1 + 256 tokens; real usage is 10: the correction gives the rest back.
+    key = Key("t", tpm=600)
+    assert sum([await _call(layer, key) for _ in range(10)]) >= 5
+
+
+async def test_waiting_requests_are_admitted_within_max_wait() -> None:
+    clock = ManualClock()
+    layer, services = _layer(clock, max_wait_s=30.0)
+    key = Key("w", rpm=6)  # one every 10 s
+    results = [await _call(layer, key) for _ in range(8)]
+    assert all(results)
+    assert clock.monotonic() >= 19.9  # the last two waited for capacity
+    count = services.metrics.registry.get_sample_value("llmrelay_ratelimit_wait_seconds_count", {"priority": "normal"})
+    assert count == 8
+
+
+@pytest.mark.redis
+async def test_exactly_n_across_instances_with_redis(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    # Three gateway instances (separate services, limiters and clients) share the limit.
+    layers = [_layer(ManualClock(), redis_url)[0] for _ in range(3)]
+    key = Key("shared", rpm=10)
+    results = await asyncio.gather(*(_call(layers[i % 3], key) for i in range(60)))
+    assert sum(results) == 10
+
+
+@pytest.mark.redis
+async def test_exactly_n_across_processes_with_redis(redis_url: str, tmp_path: Any) -> None:
+    import os
+    import sys
+
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from tests.ratelimit.test_layer import _layer, _call, Key\n"
+        "from llmrelay.clock import SystemClock\n"
+        "async def main():\n"
+        "    layer, _ = _layer(SystemClock(), sys.argv[1])\n"
+        "    r = await asyncio.gather(*(_call(layer, Key('proc', rpm=12)) for _ in range(20)))\n"
+        "    print(sum(r))\n"
+        "asyncio.run(main())\n"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(script), redis_url, cwd=str(root), stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        for _ in range(3)
+    ]
+    outs = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
+    assert sum(int(out.decode().strip()) for out, _ in outs) == 12
+
+
+async def test_unreachable_redis_falls_back_to_local_limits() -> None:
+    clock = ManualClock()
+    layer, services = _layer(clock, "redis://127.0.0.1:1/0")
+    key = Key("fb", rpm=3)
+    results = [await _call(layer, key) for _ in range(5)]
+    assert sum(results) == 3
+    errors = services.metrics.registry.get_sample_value("llmrelay_ratelimit_backend_errors_total", {})
+    assert errors is not None and errors >= 1
