@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from llmrelay.layers import ratelimit
 from llmrelay.metrics import Metrics
 from llmrelay.services import Services
 from llmrelay.types import ChatRequest, Chunk, Message, Usage
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -132,9 +135,7 @@ async def test_exactly_n_across_processes_with_redis(redis_url: str, tmp_path: A
         "    print(sum(r))\n"
         "asyncio.run(main())\n"
     )
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
+    root = ROOT
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, str(script), redis_url, cwd=str(root), stdout=asyncio.subprocess.PIPE,

@@ -22,7 +22,7 @@ from .bucket import Limit
 log = logging.getLogger("llmrelay.ratelimit")
 
 # Seconds the client waits for Redis before falling back to the local limit.
-REDIS_TIMEOUT_S = 0.25
+REDIS_TIMEOUT_S = 1.0
 # After a failure, the local limit is used for this long before Redis is tried again.
 RETRY_REDIS_AFTER_S = 5.0
 PERIOD_S = 60.0
