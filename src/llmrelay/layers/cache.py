@@ -1,11 +1,78 @@
-"""The cache layer (see llmrelay.pipeline.LAYERS for its place on the request path)."""
+"""The cache layer: answer from the response cache, or store the answer as it passes.
+
+A hit is replayed as a few chunks and costs the caller nothing upstream: ``ctx.cost_usd = 0``,
+``ctx.cost_saved_usd`` = what the original call cost, ``ctx.usage`` = the original usage (tokens
+served), ``ctx.cache_status = "hit"``. The budget layer above settles to ``ctx.cost_usd``, so a hit
+is never charged. A miss streams through untouched while an assembler folds it; the answer is
+stored when the stream ends, only if it is complete (finish reason stop, tool_calls or length),
+never after an error, a refusal or a caller that went away. ``x-llmrelay-cache: no-store`` skips
+the cache (status ``off``); ``refresh`` skips the lookup and stores the fresh answer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+from ..caching.entry import CachedAnswer, replay
+from ..caching.service import ResponseCache, response_cache
+from ..context import RequestContext
 from ..pipeline import Handler
 from ..services import Services
+from ..streaming import Assembler
+from ..types import ChatRequest, Chunk
+
+# Where the key is left for the dedup layer (the same canonical key, computed once).
+KEY_NOTE = "cache.key"
+
+
+def serve_hit(ctx: RequestContext, answer: CachedAnswer) -> None:
+    """Account a hit on the caller's context: nothing spent, the original cost saved."""
+    ctx.cache_status = "hit"
+    ctx.provider, ctx.provider_kind, ctx.upstream_model = answer.provider, answer.provider_kind, answer.upstream_model
+    ctx.usage = answer.result.usage
+    ctx.cost_usd = 0.0
+    ctx.cost_saved_usd = answer.cost_usd
 
 
 def build(services: Services, next: Handler) -> Handler | None:
-    # Not built yet: the layer is left out of the pipeline.
-    return None
+    if not services.settings.cache.enabled:
+        return None
+    cache = response_cache(services)
+
+    async def cached(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        decision = cache.policy(request, ctx)
+        if decision == "off":
+            ctx.cache_status = "off"
+            async for chunk in next(request, ctx):
+                yield chunk
+            return
+        key = cache.key(request, ctx)
+        ctx.notes[KEY_NOTE] = key
+        if decision == "lookup":
+            answer = await cache.lookup(key)
+            if answer is None and cache.semantic is not None:
+                found = await cache.lookup_similar(request, ctx)
+                answer = found[1] if found else None
+            if answer is not None:
+                serve_hit(ctx, answer)
+                cache.record("hit", answer.cost_usd)
+                for chunk in replay(answer.result, request.stream):
+                    yield chunk
+                return
+        ctx.cache_status = "miss"
+        cache.record("miss")
+        async for chunk in _store_as_it_passes(cache, key, request, ctx, next):
+            yield chunk
+
+    return cached
+
+
+async def _store_as_it_passes(cache: ResponseCache, key: str, request: ChatRequest, ctx: RequestContext,
+                              next: Handler) -> AsyncIterator[Chunk]:
+    asm = Assembler()
+    async for chunk in next(request, ctx):
+        asm.add(chunk)
+        yield chunk
+    # A joined request's leader stores the answer; a second write would only repeat it.
+    if asm.finish_reason is not None and not ctx.joined and ctx.error is None:
+        await cache.store(key, request, ctx, asm.result(provider=ctx.provider))

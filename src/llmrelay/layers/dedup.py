@@ -1,11 +1,146 @@
-"""The dedup layer (see llmrelay.pipeline.LAYERS for its place on the request path)."""
+"""The dedup layer: an identical request already in flight? Join it instead of calling again.
+
+"Identical" is the cache's canonical key (:mod:`llmrelay.caching.request_key`), so a streamed and
+a non-streamed request join each other. Only deterministic requests join (temperature 0 or a
+seed, n = 1) unless ``dedup.include_nondeterministic``: two sampling requests may rightly expect
+different answers.
+
+The first request starts a :class:`~llmrelay.caching.fanout.Flight`: the rest of the pipeline runs
+in a pump task on a copy of its context, and every caller, the first included, reads the fan-out.
+So the first caller leaving does not cancel the call for those who joined; the call is cancelled
+only when every caller has gone. An upstream error reaches every caller.
+
+Who pays: the first caller (``ctx.cost_usd``, its budget settles to it). If it leaves before the
+answer is complete, the earliest caller still reading pays instead. Every other caller is
+``ctx.joined = True`` with ``ctx.cost_usd = 0``, ``ctx.cost_saved_usd`` = the call's cost and
+``ctx.usage`` = its usage (tokens served). A reader whose buffer (``dedup.buffer_chunks``)
+overflows is detached and gets the rest of the answer in one chunk when the upstream finishes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+
+from ..caching.backends import entry_key
+from ..caching.fanout import Flight, Subscriber
+from ..caching.request_key import request_key
+from ..caching.service import scope_of
+from ..context import RequestContext
 from ..pipeline import Handler
 from ..services import Services
+from ..types import ChatRequest, Chunk
+from .cache import KEY_NOTE
+
+_COPIED = ("provider", "provider_kind", "upstream_model", "attempts", "unpriced")
+
+
+class Deduplicator:
+    """The table of flights in progress, keyed by canonical request key."""
+
+    def __init__(self, services: Services, next: Handler) -> None:
+        self.cfg = services.settings.dedup
+        self.scope = services.settings.cache.scope
+        self.metrics = services.metrics
+        self.next = next
+        # Shared across settings generations, so a request during a reload still joins.
+        self.flights: dict[str, Flight] = services.state.setdefault("dedup.flights", {})
+
+    def eligible(self, request: ChatRequest) -> bool:
+        return request.n == 1 and (request.deterministic or self.cfg.include_nondeterministic)
+
+    def key(self, request: ChatRequest, ctx: RequestContext) -> str:
+        key = ctx.notes.get(KEY_NOTE)
+        return key if isinstance(key, str) else entry_key(request.model, request_key(request, scope_of(self.scope, ctx)))
+
+    def start(self, key: str, request: ChatRequest, ctx: RequestContext) -> Flight:
+        flight = Flight(self.cfg.buffer_chunks)
+        inner = copy.copy(ctx)
+        inner.notes, inner.safety_findings = dict(ctx.notes), []
+        flight.context = inner
+        flight.task = asyncio.get_running_loop().create_task(self._pump(key, flight, request, inner))
+        self.flights[key] = flight
+        return flight
+
+    async def _pump(self, key: str, flight: Flight, request: ChatRequest, ctx: RequestContext) -> None:
+        try:
+            async for chunk in self.next(request, ctx):
+                flight.publish(chunk)
+        except asyncio.CancelledError:
+            flight.finish(asyncio.CancelledError())
+            raise
+        except BaseException as exc:
+            flight.finish(exc)
+        else:
+            flight.finish()
+        finally:
+            if self.flights.get(key) is flight:
+                del self.flights[key]
+
+    async def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        key = self.key(request, ctx)
+        flight = self.flights.get(key)
+        leader = flight is None
+        if flight is None:
+            flight = self.start(key, request, ctx)
+        elif self.metrics is not None:
+            self.metrics.dedup_joined.inc()
+        sub = flight.join()
+        if leader:
+            flight.payer = sub
+        inner: RequestContext = flight.context
+        finished = False
+        try:
+            async for chunk in flight.read(sub):
+                if ctx.provider is None:
+                    _copy_route(inner, ctx)
+                yield chunk
+            finished = True
+        finally:
+            self._settle(key, flight, sub, ctx, finished)
+
+    def _settle(self, key: str, flight: Flight, sub: Subscriber, ctx: RequestContext, finished: bool) -> None:
+        inner: RequestContext = flight.context
+        pays = flight.payer is sub
+        alone = flight.leave(sub)
+        if pays and not flight.done and not alone:
+            # The payer left mid-answer: the earliest caller still reading takes the bill.
+            flight.payer, pays = flight.subscribers[0], False
+        if alone and not flight.done and flight.task is not None:
+            if self.flights.get(key) is flight:
+                del self.flights[key]
+            flight.task.cancel()
+        ctx.joined = not pays
+        if not (finished or flight.done):
+            return
+        _copy_route(inner, ctx)
+        ctx.usage = inner.usage
+        if pays:
+            ctx.cost_usd = inner.cost_usd
+            return
+        ctx.cost_usd, ctx.cost_saved_usd = 0.0, inner.cost_usd
+        if self.metrics is not None and inner.cost_usd:
+            self.metrics.cache_saved.labels(source="dedup").inc(inner.cost_usd)
+
+
+def _copy_route(inner: RequestContext, ctx: RequestContext) -> None:
+    for name in _COPIED:
+        setattr(ctx, name, getattr(inner, name))
 
 
 def build(services: Services, next: Handler) -> Handler | None:
-    # Not built yet: the layer is left out of the pipeline.
-    return None
+    if not services.settings.dedup.enabled:
+        return None
+    dedup = Deduplicator(services, next)
+
+    async def deduplicated(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        if not dedup.eligible(request):
+            async for chunk in next(request, ctx):
+                yield chunk
+            return
+        async for chunk in dedup.handle(request, ctx):
+            yield chunk
+
+    return deduplicated
+
