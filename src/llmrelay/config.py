@@ -127,6 +127,11 @@ class RoutingConfig(_Section):
     content_policy_fallbacks: dict[str, str] = {}
     # Stream recovery: continue a broken stream on the same or the next deployment.
     stream_recovery: bool = True
+    # Continuations per stream before the break is reported to the client.
+    stream_recovery_attempts: int = Field(3, ge=0)
+    # Seconds without a chunk, once a stream has started, before it counts as stalled and is
+    # recovered (None: rely on each provider's stall_timeout_s at the transport).
+    stall_timeout_s: float | None = Field(None, gt=0)
 
 
 class RateLimitConfig(_Section):
@@ -143,6 +148,9 @@ class SemanticCacheConfig(_Section):
 class CacheConfig(_Section):
     enabled: bool = False
     backend: Literal["memory", "redis", "sqlite"] = "memory"
+    # Where a sqlite/redis cache lives (sqlite:///file.db, redis://host/0). Default: redis.url for
+    # redis; for sqlite, llmrelay-cache.db beside the storage.url SQLite file.
+    url: str | None = None
     ttl_s: float = Field(3600.0, gt=0)
     max_entries: int = Field(10_000, gt=0)
     max_bytes: int = Field(256 * 1024 * 1024, gt=0)
@@ -263,6 +271,17 @@ class LoggingConfig(_Section):
     access_log: bool = False
 
 
+class TracingConfig(_Section):
+    # OpenTelemetry spans (the ``otel`` extra): one per request and one per upstream attempt.
+    enabled: bool = False
+    # otlp: OTLP/HTTP to endpoint (needs opentelemetry-exporter-otlp-proto-http); console: stdout;
+    # none: spans are made but only exported by a processor added in code (tests).
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    endpoint: str | None = None
+    service_name: str = "llmrelay"
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+
+
 # ---------------------------------------------------------------------------------------- root
 
 
@@ -282,6 +301,7 @@ class Settings(_Section):
     safety: SafetyConfig = SafetyConfig()
     alerts: AlertsConfig = AlertsConfig()
     logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
     # Where the settings came from (not part of the schema a user writes).
     source: str | None = Field(None, exclude=True)
 

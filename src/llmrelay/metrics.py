@@ -75,6 +75,14 @@ class Metrics:
             "llmrelay_cache_saved_usd_total", "Upstream spend avoided by cache hits and joined requests.",
             ["source"], registry=r,
         )
+        self.cache_bytes = Gauge(
+            "llmrelay_cache_bytes", "Bytes held by the in-process response cache.", registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.cache_evictions = Counter(
+            "llmrelay_cache_evictions_total", "Cache entries evicted to stay within cache.max_entries/max_bytes.",
+            registry=r,
+        )
         self.dedup_joined = Counter(
             "llmrelay_dedup_joined_total", "Requests that joined an identical one in flight.", registry=r,
         )
@@ -97,6 +105,18 @@ class Metrics:
         self.streams = Counter(
             "llmrelay_streams_total", "Streams, by outcome (completed, recovered, failed, cancelled).",
             ["outcome"], registry=r,
+        )
+        self.stream_chunk_interval = Histogram(
+            "llmrelay_stream_inter_chunk_seconds", "Time between consecutive chunks of a stream.",
+            ["provider"], buckets=_LATENCY, registry=r,
+        )
+        self.stream_tokens_per_second = Histogram(
+            "llmrelay_stream_output_tokens_per_second", "Output tokens per second of a stream after its first chunk.",
+            ["provider"], buckets=(1, 5, 10, 25, 50, 100, 200, 400, 800, 1600), registry=r,
+        )
+        self.stream_recovery = Histogram(
+            "llmrelay_stream_recovery_seconds", "Time from a stream's break to the first chunk of its continuation.",
+            ["provider"], buckets=_LATENCY, registry=r,
         )
 
     def render(self) -> bytes:
