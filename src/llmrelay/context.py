@@ -68,6 +68,8 @@ class RequestContext:
     cache_status: CacheStatus = "off"
     joined: bool = False
     recovered: bool = False
+    # Output tokens streamed so far (the upstream's count once it arrives, else estimated).
+    tokens_so_far: int = 0
     usage: Usage | None = None
     cost_usd: float = 0.0
     cost_saved_usd: float = 0.0

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .types import ChatResult, Chunk, FinishReason, ToolCall, Usage
+from .types import ChatRequest, ChatResult, Chunk, FinishReason, ToolCall, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,3 +180,33 @@ class Assembler:
             reasoning_signature=self._signature,
             provider=provider,
         )
+
+
+# ------------------------------------------------------------------------- stream bookkeeping
+
+# Characters per token for estimates made when an upstream never reported its usage (a cut or
+# cancelled stream). English prose with today's tokenizers runs at 3.5-4.5; the ledger marks such
+# rows as estimated (``ctx.notes["usage_estimated"]``), so the figure only has to be close.
+CHARS_PER_TOKEN = 4
+
+
+def has_content(chunk: Chunk) -> bool:
+    """Whether a chunk carries part of the answer (not only ids, a role or a finish marker)."""
+    return bool(chunk.text or chunk.reasoning or chunk.tool_calls)
+
+
+def content_chars(chunk: Chunk) -> int:
+    return len(chunk.text) + len(chunk.reasoning) + sum(len(d.arguments) + len(d.name or "") for d in chunk.tool_calls)
+
+
+def tokens_for_chars(chars: int) -> int:
+    """An estimate of the tokens in ``chars`` characters of output: at least 1 when there is any."""
+    return 0 if chars <= 0 else max(1, -(-chars // CHARS_PER_TOKEN))
+
+
+def estimate_usage(request: ChatRequest, output_chars: int) -> Usage:
+    """Usage for a call whose upstream never said: the prompt's and the output's size over
+    :data:`CHARS_PER_TOKEN` (plus a few tokens of framing per message, as every chat API counts)."""
+    chars = sum(len(m.text()) + sum(len(c.arguments) + len(c.name) for c in m.tool_calls) for m in request.messages)
+    chars += sum(len(t.name) + len(t.description or "") + len(orjson.dumps(dict(t.parameters))) for t in request.tools)
+    return Usage(input_tokens=tokens_for_chars(chars) + 3 * len(request.messages), output_tokens=tokens_for_chars(output_chars))

@@ -161,7 +161,8 @@ async def test_deadline_bounds_retries(harness: H, clock) -> None:
 
 
 async def test_stream_fails_over_before_first_chunk_only(harness: H) -> None:
-    h = harness()
+    # Mid-stream continuation (routing.stream_recovery) is tested in tests/streaming.
+    h = harness(routing={"stream_recovery": False})
     h.fake("a").script([StreamInterruptedError("cut before anything")])
     result, ctx = await h.call("abc", stream=True)
     assert ctx.provider == "b" and result.text == "You said: abc"

@@ -17,7 +17,7 @@ content-policy errors move to the model group configured in ``routing.context_wi
 Timeouts: each attempt gets ``routing.timeout_s`` (for a stream: until its first chunk), the whole
 request ``routing.deadline_s`` (attempts, backoff and waits; not the tail of a stream that has
 started). A stream fails over only while nothing has been yielded; after that the error propagates
-to the caller (``on_stream_error`` is the hook for mid-stream recovery).
+to ``llmrelay.routing.recovery``, which continues it on the same or the next deployment.
 
 It sets ``ctx.provider``, ``ctx.provider_kind``, ``ctx.upstream_model`` and ``ctx.attempts``
 before the first chunk leaves, and ``ctx.usage`` / ``ctx.cost_usd`` (``services.pricing.apply``)
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ from ..ratelimit.estimate import estimate_tokens
 from ..ratelimit.queue import FairQueue
 from ..routing.circuit import STATE_VALUE
 from ..routing.health import register_health_checks, router_status
+from ..routing.recovery import StreamRecovery
 from ..routing.retry import Backoff, default_backoff, is_deployment_fault
 from ..routing.state import DeploymentState, deployment_states, ensure_state
 from ..routing.strategies import STRATEGIES
@@ -93,12 +95,14 @@ class Router:
         self.providers = services.providers
         self.pricing = services.pricing
         self.metrics = services.metrics
+        # One span per upstream attempt when tracing is on (llmrelay.ops.tracing); None costs nothing.
+        self.tracing: Any = services.state.get("ops.tracing")
         rl = getattr(settings, "ratelimit", None)
         self.max_wait_s: float = getattr(rl, "max_wait_s", None) or DEFAULT_MAX_WAIT_S
         self.queue = shared_queue(services)
-        # Hook for mid-stream recovery (the streaming layer's): called with the error, the request
-        # and the context after chunks were sent; it may return a replacement stream to continue.
-        self.on_stream_error: Callable[[LLMRelayError, ChatRequest, RequestContext], AsyncIterator[Chunk] | None] | None = None
+        # Mid-stream recovery: streams are continued on the same or the next deployment when they
+        # break after chunks were sent (llmrelay.routing.recovery).
+        self.recovery = StreamRecovery.from_services(services, self)
 
     # ---- resolving names ---------------------------------------------------------------------------
 
@@ -138,7 +142,11 @@ class Router:
         seen: set[str] = {request.model}
         while True:
             try:
-                async for chunk in self._attempts(request, ctx, deadline):
+                attempts = self._attempts(request, ctx, deadline)
+                if request.stream:
+                    # Continuations are not bound by the deadline: it covers the wait for a first chunk.
+                    attempts = self.recovery.run(request, ctx, attempts, lambda r: self._attempts(r, ctx, None))
+                async for chunk in attempts:
                     yield chunk
                 return
             except (ContextWindowExceededError, ContentPolicyError) as exc:
@@ -292,6 +300,7 @@ class Router:
         t0 = self.clock.monotonic()
         timeout = self._attempt_timeout(deadline)
         first = True
+        span = self.tracing.start_attempt(ctx, dep.provider, provider.settings.kind, dep.model) if self.tracing else None
         try:
             if request.stream:
                 stream = provider.stream(upstream)
@@ -327,6 +336,8 @@ class Router:
             raise
         finally:
             dep.in_flight -= 1
+            if span is not None:
+                self.tracing.end_attempt(span, ctx, sys.exc_info()[1])
 
     def _account(self, chunk: Chunk, ctx: RequestContext, dep: DeploymentState, tokens: int) -> None:
         if chunk.usage is None:
