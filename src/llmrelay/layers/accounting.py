@@ -18,6 +18,7 @@ from ..cost.ledger import LedgerRow
 from ..errors import LLMRelayError
 from ..pipeline import Handler
 from ..services import Services
+from ..streaming import has_content
 from ..types import ChatRequest, Chunk
 
 
@@ -86,7 +87,8 @@ def build(services: Services, next: Handler) -> Handler | None:
     async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         try:
             async for chunk in next(request, ctx):
-                if ctx.first_chunk_mono is None:
+                # Time to first token: the first chunk with content, not a bare role/id chunk.
+                if ctx.first_chunk_mono is None and has_content(chunk):
                     ctx.first_chunk_mono = time.perf_counter()
                 yield chunk
             if ctx.status == "pending":

@@ -60,6 +60,10 @@ def to_prompt(body: dict[str, Any], model: str) -> Prompt:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise SimError(400, "Invalid 'messages': expected a non-empty array.")
+    prefill = ""
+    if len(messages) > 1 and messages[-1].get("role") == "assistant" and not messages[-1].get("tool_calls"):
+        # A trailing assistant message is continued, as vLLM, llama.cpp and Ollama do.
+        prefill, messages = _text_of(messages[-1].get("content"))[0], messages[:-1]
     texts, images, last_user = [], 0, ""
     for m in messages:
         text, n = _text_of(m.get("content"))
@@ -81,7 +85,8 @@ def to_prompt(body: dict[str, Any], model: str) -> Prompt:
         model.startswith(_REASONING_MODELS) and effort not in ("none", "minimal"))
     return Prompt(texts=tuple(texts), last_user=last_user, n_messages=len(messages), images=images,
                   tools=tools, tool_choice=_tool_choice(body.get("tool_choice")), tool_results=tuple(results),
-                  reasoning=reasoning, max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"))
+                  reasoning=reasoning, prefill=prefill,
+                  max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"))
 
 
 def _tool_choice(choice: Any) -> str:
