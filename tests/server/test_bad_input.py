@@ -184,6 +184,6 @@ async def test_in_process_requests_never_500() -> None:
     app = create_app(Relay(base_config()))
     for path in (OPENAI, ANTHROPIC, "/v1/embeddings", "/v1/messages/count_tokens", "/admin/keys"):
         for body in (b"\xff\xfe", b"null", b'"str"', b"{}", b'{"model": null}', b'{"model": "m", "messages": {}}'):
-            status, headers, out = await call(app, "POST", path, body)
+            status, _headers, out = await call(app, "POST", path, body)
             assert 400 <= status < 500, (path, body, status, out)
             assert orjson.loads(out)

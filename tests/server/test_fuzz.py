@@ -52,7 +52,7 @@ def loop_and_app() -> Iterator[tuple[asyncio.AbstractEventLoop, Gateway]]:
 
 def check(loop_and_app: tuple[asyncio.AbstractEventLoop, Gateway], path: str, body: bytes) -> None:
     loop, app = loop_and_app
-    status, headers, out = loop.run_until_complete(call(app, "POST", path, body))
+    status, _headers, out = loop.run_until_complete(call(app, "POST", path, body))
     assert status < 500, (path, body, status, out)
     if status >= 400:
         err: Any = orjson.loads(out)
