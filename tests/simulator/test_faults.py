@@ -199,8 +199,7 @@ class Gate:
         import asyncio
 
         self.delays.append(seconds)
-        while not self.open.is_set():
-            await asyncio.sleep(0.005)
+        await asyncio.to_thread(self.open.wait, 10)
 
 
 @pytest.fixture
