@@ -26,6 +26,8 @@ async def identify(auth: Authenticator, request: ChatRequest, ctx: RequestContex
     if ctx.credential is None and ctx.protocol in _TRUSTED:
         return
     who = await auth.authenticate(ctx.credential)
+    # The secret is not needed past this point; dropping it keeps it out of anything that logs ctx.
+    ctx.credential = None
     ctx.is_admin = who.is_admin
     key = who.key
     if key is None:
