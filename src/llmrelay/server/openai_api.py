@@ -13,6 +13,7 @@ import orjson
 from ..errors import LLMRelayError
 from ..types import EmbeddingRequest
 from . import openai_codec as codec
+from . import resume
 from ._asgi import JSON_TYPE, Request, Response, StreamResponse, json_response
 from ._chat import Wire, ctx_headers, run_chat
 from ._validate import bad, lst, model_name, obj, opt_int, opt_str, string
@@ -39,6 +40,7 @@ def register(gw: Gateway) -> None:
     gw.route("POST", "/chat/completions", WIRE, lambda req: chat_completions(gw, req))
     gw.route("GET", "/v1/models", WIRE, lambda req: models(gw, req))
     gw.route("POST", "/v1/embeddings", WIRE, lambda req: embeddings(gw, req))
+    resume.register(gw)
 
 
 async def chat_completions(gw: Gateway, req: Request) -> Response | StreamResponse:
@@ -48,7 +50,8 @@ async def chat_completions(gw: Gateway, req: Request) -> Response | StreamRespon
     request = codec.decode_chat(body)
     if request.user and ctx.user is None:
         ctx.user = request.user
-    return await run_chat(gw.relay, WIRE, request, ctx, codec.include_usage(body))
+    response = await run_chat(gw.relay, WIRE, request, ctx, codec.include_usage(body))
+    return resume.record(gw, ctx, response) if isinstance(response, StreamResponse) else response
 
 
 async def models(gw: Gateway, req: Request) -> Response:
