@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmrelay.config import SafetyRule
+from llmrelay.config import SafetyConfig, SafetyRule
 from llmrelay.safety.engine import Redactor, SafetyEngine
 from llmrelay.safety.policy import Policy, policy_for_level, resolve_policy
 from llmrelay.safety.stream_filter import StreamFilter
-from llmrelay.config import SafetyConfig
 
 ANSWER = "Sure. Write to alice.smith@example.org and quote card 4539 1488 0343 6467 in the subject line, thanks!"
 
@@ -45,7 +44,7 @@ def test_block_mid_stream_stops_release(engine: SafetyEngine) -> None:
     filt = StreamFilter(engine, policy_for_level("strict"), window=32)
     secret = "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"
     text = "Here is the config you asked for. " * 3 + "token: " + secret + " and more text after it."
-    released, out = _run(filt, [text[i : i + 5] for i in range(0, len(text), 5)])
+    _released, out = _run(filt, [text[i : i + 5] for i in range(0, len(text), 5)])
     assert filt.blocked and filt.action == "block"
     assert "ghp_" not in out
     assert out and text.startswith(out)  # what went out before the block was clean and in order

@@ -10,7 +10,7 @@ ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,7 +34,7 @@ class _Recorder:
         self.metrics = services.metrics
         self.audit = services.audit
 
-    def note(self, ctx: RequestContext, direction: str, action: str, findings: list[Finding], acts: list[str]) -> None:
+    def note(self, ctx: RequestContext, direction: str, action: str, findings: Sequence[Finding], acts: Sequence[str]) -> None:
         if not findings:
             return
         if ctx.safety_action is None or ACTION_RANK[action] > ACTION_RANK[ctx.safety_action]:

@@ -23,7 +23,7 @@ _OVERRIDE: list[tuple[float, str]] = [
     (0.95, r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+" + _W + r"(?:previous|prior|above|preceding|earlier|initial|original|system|your|the)\s+" + _W + r"(?:instructions?|prompts?|rules|directives|guidelines|programming|context|messages?)"),
     (0.95, r"\bdo\s+anything\s+now\b|\bDAN\s+mode\b|\bdeveloper\s+mode\s+(?:enabled|output)|\b(?:jail\s?-?broken|jailbreak)\b"),
     (0.9, r"\b(?:reveal|print|show|repeat|output|display|leak|tell\s+me|what\s+(?:is|was|are))\s+" + _W + r"(?:system\s+prompt|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions)|instructions\s+you\s+(?:were|got)|(?:text|words)\s+(?:you\s+were\s+given|above))"),
-    (0.9, r"<\s*system\s*mode\s*>|system\s+mode\s+activated|\[\s*system\s*\]\s*:|\bnew\s+instructions?\s*:|\bend\s+of\s+(?:system\s+)?prompt\b|\bADMIN\s+OVERRIDE\b"),
+    (0.9, r"system\s*mode\s*>|system\s+mode\s+activated|system\s*\]\s*:|\bnew\s+instructions?\s*:|\bend\s+of\s+(?:system\s+)?prompt\b|\badmin\s+override\b"),
     (0.85, r"\b(?:free|freed|broken\s+free)\s+(?:of|from)\s+(?:all\s+|any\s+|the\s+typical\s+)?(?:restrictions|limitations|filters|confines|rules|constraints|guidelines|censorship)"),
     (0.85, r"\b(?:no|without\s+(?:any)?)\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s+(?:whatsoever|at\s+all|of\s+any\s+kind)?"),
     (0.8, r"\b(?:unfiltered|uncensored|amoral|unrestricted|unethical)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|model|assistant|response|version|mode|character|bot|answers?)"),
@@ -32,7 +32,7 @@ _OVERRIDE: list[tuple[float, str]] = [
     (0.7, r"\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b|\bnever\s+refuse\b|\bcan(?:not|'t)\s+refuse\b|\bwill\s+never\s+(?:refuse|decline|say\s+no)"),
     (0.7, r"\b(?:begin|start)\s+(?:your\s+)?(?:reply|response|answer|output)\s+with\s*[:\"'“]|\bsure,?\s+here\s+is\b|\bexact\s+structure\b"),
     (0.6, r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+(?:now|no\s+longer)\b|\bact\s+as\s+(?:an?\s+)?(?:ai|chatbot|model)\s+(?:with|without|that)"),
-    (0.6, r"\[(?:🔒|🔓)?\s*(?:CLASSIC|JAILBREAK|DAN|GPT|ChatGPT|AIM|STAN|DUDE)\s*\]|\b(?:AIM|STAN|DUDE|DAN|Mongo\s+Tom|BetterDAN|AntiGPT|Evil\s*Bot)\b(?!\w)"),
+    (0.6, r"(?:classic|jailbreak|dan|gpt|chatgpt|aim|stan|dude)\s*\]|\b(?:dan|mongo\s+tom|betterdan|antigpt|evil\s*bot)\b(?!\w)"),
     (0.55, r"\b(?:illegal|immoral|unethical|harmful|explicit|nsfw|offensive)\s+(?:content|acts|things|requests|or\s+\w+)\s+(?:is|are)?\s*(?:allowed|permitted|fine|ok)"),
     (0.5, r"\b(?:hypothetical(?:ly)?|fictional|imaginary|role-?play|simulat(?:e|ion)|pretend|imagine\s+you\s+are|you\s+are\s+a\s+(?:\w+\s+){0,2}(?:writer|author|novelist|researcher|expert|character))\b"),
     (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b"),
@@ -44,7 +44,6 @@ _HARM = re.compile(
     r"racist|sexist|discriminat\w+|propaganda|disinformation|misinformation|blackmail|extort\w*|traffick\w*|smuggl\w*|"
     r"illegal(?:ly)?|evade\s+(?:taxes|law)|bypass\s+security|pirat\w+|child|body\s+shaming|xenophob\w*|genocide|torture|"
     r"drugs?|cocaine|heroin|firearms?|kill|murder|violence|stalk\w*|dox\w*|insider\s+trading|gambling|cheat\w*)\b",
-    re.IGNORECASE,
 )
 _FRAMING_SIGNALS = (14, 15)  # indexes in _OVERRIDE that need a harmful request to count
 # Adversarial suffixes (GCG): runs of punctuation-heavy pseudo-tokens.
@@ -59,8 +58,9 @@ class InjectionDetector:
         self._lexicon = Lexicon(_OVERRIDE)
 
     def scan(self, text: str) -> list[Finding]:
-        hits = self._lexicon.hits(text)
-        harmful = _HARM.search(text) is not None
+        low = text.lower()
+        hits = self._lexicon.hits(text, low)
+        harmful = bool(hits) and _HARM.search(low if len(low) == len(text) else text.lower()) is not None
         best: dict[int, tuple[float, int, int]] = {}
         for h in hits:
             if h.signal in _FRAMING_SIGNALS and not harmful:

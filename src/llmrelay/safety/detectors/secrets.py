@@ -52,12 +52,53 @@ _VENDOR: tuple[tuple[str, str], ...] = (
 )
 
 # A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, -p x.
-_ASSIGN = re.compile(
-    r"(?i:(?P<name>[A-Za-z0-9_.\-]*(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key"
-    r"|private[_\-]?key|client[_\-]?srt|credential|pa?sw|\bpw|(?<![a-z])key)[A-Za-z0-9_.\-]*))"
+# A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, PASSWD, "x".
+# Found in two steps (keyword, then name and value around it) because a pattern that starts with
+# a variable-length name is tried at every position of the text and costs ~15x more.
+_KEYWORD = re.compile(r"passw|passphrase|pa?sw|pwd|secret|token|key|credential|pw|srt")
+_NAME_TAIL = re.compile(r"[A-Za-z0-9_.\-]*")
+_VALUE = re.compile(
     r"[\"']?\s*(?:=|:=|=>|:|\+=|\"?\s*,)\s*[@(]?\s*(?:new\s+\w+\()?\s*"
     r"(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;)}\]<>]{4,200}?)(?P=q)(?=[\s\"'`,;)}\]<>]|$)"
 )
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _assignments(text: str) -> list[tuple[str, int, int, str]]:
+    """(name, value start, value end, value) for each secret-named assignment."""
+    out: list[tuple[str, int, int, str]] = []
+    pos = 0
+    low = text.lower()
+    if len(low) != len(text):
+        low = text  # offsets must match; such texts lose only upper-case keywords
+    while True:
+        m = _KEYWORD.search(low, pos)
+        if m is None:
+            return out
+        start = m.start()
+        while start > 0 and text[start - 1] in _NAME_CHARS:
+            start -= 1
+        tail = _NAME_TAIL.match(text, m.end())
+        name_end = tail.end() if tail else m.end()
+        name = text[start:name_end]
+        v = _VALUE.match(text, name_end)
+        if v is not None and _keyword_ok(name):
+            out.append((name, v.start("v"), v.end("v"), v.group("v")))
+            pos = v.end()
+        else:
+            pos = name_end if name_end > m.start() else m.start() + 1
+
+
+def _keyword_ok(name: str) -> bool:
+    # "pw"/"key" only as a whole part of the name (db_pw, ANY_key), not inside "monkey" or "pwned".
+    low = name.lower()
+    parts = re.split(r"[_.\-]|(?<=[a-z])(?=[A-Z])", name)
+    if any(k in low for k in ("pass", "pwd", "secret", "token", "apikey", "api_key", "api-key", "credential", "psw", "accesskey",
+                              "access_key", "privatekey", "private_key", "authkey", "auth_key", "srt")):
+        return True
+    return any(p.lower() in ("pw", "key", "paswd", "pswd") for p in parts)
+
+
 _CLI_FLAG = re.compile(r"(?:^|\s)(?:-p|-password|--password|--pass|--api-?key|--apikey|--token|-u\s+\S+\s+-p|--?[\w-]*(?:secret|token|passw\w*|api-?key)[\w-]*)\s+[\"']?(?P<v>[^\s\"']{4,200})")
 _NET_CREDENTIAL = re.compile(r"(?:NetworkCredential|DirectoryEntry|PasswordAuthentication|setPassword|ConvertTo-SecureString)\s*\((?P<v>[^)]{4,200})\)")
 _PASSWORD_PHRASE = re.compile(
@@ -111,10 +152,18 @@ class SecretDetector:
     category: Category = "secret"
 
     def __init__(self) -> None:
-        self._vendor = tuple((t, re.compile(p)) for t, p in _VENDOR)
+        # Word-anchored vendor formats share one pass; the rest (value groups, "-----BEGIN") run alone.
+        joint = [(t, p) for t, p in _VENDOR if p.startswith(r"\b") and "(?P<v>" not in p and t != "API_TOKEN"]
+        self._joint_types = tuple(t for t, _ in joint)
+        self._joint = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{p})" for i, (_, p) in enumerate(joint)) + ")")
+        self._vendor = tuple((t, re.compile(p)) for t, p in _VENDOR if (t, p) not in joint)
 
     def scan(self, text: str) -> list[Finding]:
         out: list[Finding] = []
+        for m in self._joint.finditer(text):
+            typ = self._joint_types[int((m.lastgroup or "t0")[1:])]
+            if typ != "API_TOKEN" or _random_enough(m.group()):
+                out.append(Finding("secret", m.start(), m.end(), 0.95, typ))
         for typ, rx in self._vendor:
             for m in rx.finditer(text):
                 has_v = "v" in rx.groupindex and m.group("v") is not None
@@ -124,11 +173,11 @@ class SecretDetector:
                     continue
                 s, e = m.span("v") if has_v else m.span()
                 out.append(Finding("secret", s, e, 0.95, typ))
-        for m in _ASSIGN.finditer(text):
-            score = _looks_secret(m.group("v"), m.group("name"))
+        for name, start, end, value in _assignments(text):
+            score = _looks_secret(value, name)
             if score:
-                ptype = "PASSWORD" if re.search(r"(?i)pass|pwd", m.group("name")) else "SECRET"
-                out.append(Finding("secret", m.start("v"), m.end("v"), score, ptype))
+                ptype = "PASSWORD" if re.search(r"(?i)pass|pwd|psw", name) else "SECRET"
+                out.append(Finding("secret", start, end, score, ptype))
         for rx in (_CLI_FLAG, _NET_CREDENTIAL, _PASSWORD_PHRASE):
             for m in rx.finditer(text):
                 g = next(k for k, v in m.groupdict().items() if v is not None)

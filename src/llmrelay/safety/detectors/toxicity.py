@@ -47,8 +47,20 @@ _SIGNALS: list[tuple[float, str]] = [
 _LEET = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "!": "i", "0": "o", "$": "s", "5": "s", "*": "i", "7": "t"})
 
 
+# Obfuscation only where it sits inside a word ("b*tch", "sh1t"), so "shit!" keeps its boundary.
+_OBFUSCATED = re.compile(r"[a-z][@4310!$5*7]+(?=[a-z])|[@$](?=[a-z])")
+
+
+_HAS_OBFUSCATION = re.compile(r"[@4310!$5*7]")
+
+
 def normalise(text: str) -> str:
-    return text.lower().translate(_LEET)
+    low = text.lower()
+    if len(low) != len(text):
+        return low
+    if not _HAS_OBFUSCATION.search(low):
+        return low
+    return _OBFUSCATED.sub(lambda m: m.group().translate(_LEET), low)
 
 
 class ToxicityDetector:
@@ -59,12 +71,8 @@ class ToxicityDetector:
         self._raw = Lexicon(_SIGNALS)
 
     def scan(self, text: str) -> list[Finding]:
-        # Scan both the text and its de-obfuscated copy (same length, same offsets).
-        hits = self._raw.hits(text)
-        norm = normalise(text)
-        if norm != text.lower():
-            seen = {(h.start, h.end) for h in hits}
-            hits += [h for h in self._raw.hits(norm) if (h.start, h.end) not in seen]
+        # One pass over the de-obfuscated, lower-cased copy (same length, same offsets).
+        hits = self._raw.hits(text, normalise(text))
         if not hits:
             return []
         # Each span keeps its own weight; the text's overall score combines distinct signals.
