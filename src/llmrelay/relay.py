@@ -76,7 +76,10 @@ class Relay:
         from .wiring import wire_services
 
         wire_services(services)
-        return Generation(services, build_pipeline(services))
+        from .ops.instrument import instrument
+
+        # instrument(): the request log line and span, outside every layer (llmrelay.ops).
+        return Generation(services, instrument(services, build_pipeline(services)))
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 

@@ -21,3 +21,7 @@ def wire_services(services: Services) -> None:
     from .safety.service import attach as wire_safety
 
     wire_safety(services)
+    # Tracing (llmrelay.ops.tracing): published in services.state before the router is built.
+    from .ops.tracing import wire_tracing
+
+    wire_tracing(services)

@@ -29,6 +29,7 @@ def register(gw: Gateway) -> None:
     gw.route("GET", "/admin/keys", WIRE, lambda req: list_keys(gw, req))
     gw.route("GET", "/admin/keys/{id}", WIRE, lambda req: get_key(gw, req))
     gw.route("DELETE", "/admin/keys/{id}", WIRE, lambda req: revoke_key(gw, req))
+    gw.route("POST", "/admin/reload", WIRE, lambda req: reload_config(gw, req))
 
 
 def key_spec(body: Any, now: float) -> KeySpec:
@@ -80,3 +81,11 @@ async def revoke_key(gw: Gateway, req: Request) -> Response:
     if not await gw.auth.revoke(req.params["id"]):
         raise NotFoundError(f"no key with id {req.params['id']!r}")
     return json_response({"id": req.params["id"], "revoked": True})
+
+
+async def reload_config(gw: Gateway, req: Request) -> Response:
+    """Re-read the config file (llmrelay.ops.reload): 200 with what changed and what needs a
+    restart, or 422 with every problem (the running config stays)."""
+    await require_admin(gw.auth, req.headers)
+    result = await gw.reloader.reload("api")
+    return json_response(result.to_json(), status=200 if result.ok else 422)

@@ -53,9 +53,12 @@ class Gateway:
         # (method, path split on "/", route) for paths with parameters such as /admin/keys/{id}.
         self._patterns: list[tuple[str, tuple[str, ...], Route]] = []
         self._paths: set[str] = set()
-        from . import admin, anthropic_api, health, openai_api, openapi
+        from ..ops.reload import ConfigReloader
+        from . import admin, anthropic_api, dashboard, health, openai_api, openapi
 
-        for module in (openai_api, anthropic_api, admin, health, openapi):
+        # Hot reload of the config file (llmrelay.ops.reload): file watch, SIGHUP, /admin/reload.
+        self.reloader = ConfigReloader(relay, prepare=with_env_master_key)
+        for module in (openai_api, anthropic_api, admin, health, openapi, dashboard):
             module.register(self)
 
     def route(self, method: str, path: str, wire: Wire, handler: Handler) -> None:
@@ -135,10 +138,12 @@ class Gateway:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 self.started = True
+                await self.reloader.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.closing = True
                 try:
+                    await self.reloader.stop()
                     await self.relay.aclose()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})

@@ -52,10 +52,13 @@ async def ready(gw: Gateway, req: Request) -> Response:
             await ping()
         except Exception as exc:
             reasons.append(f"stores: {exc}")
+    # A refused reload does not make the gateway unready (the running config still serves), but
+    # the body says so, with any setting that waits for a restart (llmrelay.ops.reload).
+    config = gw.reloader.status()
     if reasons:
-        return json_response({"status": "not_ready", "reasons": reasons}, status=503)
+        return json_response({"status": "not_ready", "reasons": reasons, **config}, status=503)
     return json_response({"status": "ready", "models": len(services.settings.models),
-                          "providers": len(services.providers)})
+                          "providers": len(services.providers), **config})
 
 
 async def metrics(gw: Gateway, req: Request) -> Response:
