@@ -30,6 +30,8 @@ def relay_config(tmp: Path, **extra: Any) -> dict[str, Any]:
         "pricing": {"overrides": {"fake/echo": {"input_per_mtok": 1000.0, "output_per_mtok": 1000.0,
                                                   "max_output_tokens": 50}}},
         "storage": {"url": f"sqlite:///{tmp / 'ledger.db'}", "ledger_flush_s": 0.05},
+        # Budgets are under test, not prompt scanning (it would dominate the CPU of a storm).
+        "safety": {"level": "off"},
         **extra,
     }
 
@@ -77,7 +79,7 @@ def postgres_url() -> Iterator[str]:
         subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"], check=True,
+                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)

@@ -147,6 +147,7 @@ class LedgerWriter:
         self._closing = False
         self._users = 0
         self._last_prune = 0.0
+        self._lock: asyncio.Lock | None = None
 
     def acquire(self) -> None:
         self._users += 1
@@ -196,6 +197,13 @@ class LedgerWriter:
                 return
 
     async def _flush_once(self) -> None:
+        # One batch in flight at a time, so flush() returns only once everything is written.
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await self._write_batch()
+
+    async def _write_batch(self) -> None:
         batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
         if self.metrics is not None:
             self.metrics.ledger_queue.set(len(self._queue))
@@ -229,8 +237,10 @@ class LedgerWriter:
 
     async def flush(self) -> None:
         """Write everything queued so far (tests, admin)."""
-        while self._queue:
+        while True:
             await self._flush_once()
+            if not self._queue:
+                return
 
     async def aclose(self) -> None:
         """Release one user; the last one drains the queue and closes the store."""
