@@ -43,6 +43,10 @@ def command(config_path: Path | None, host: str | None, port: int | None, worker
         _run_demo(host or "127.0.0.1", 4000 if port is None else port, log_level)
         return
     settings = with_env_master_key(load(config_path))
+    from ..ops.logging import configure_logging
+
+    # One JSON line per record, secrets redacted (llmrelay.ops.logging); workers redo this.
+    configure_logging(settings.logging)
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     workers = workers or settings.server.workers

@@ -161,6 +161,9 @@ def create_app_from_env() -> Gateway:
 
     path = os.environ.get("LLMRELAY_CONFIG")
     settings = load_settings(path) if path else settings_from_env()
+    from ..ops.logging import configure_logging
+
+    configure_logging(settings.logging)
     return create_app(Relay(with_env_master_key(settings)))
 
 
