@@ -10,9 +10,10 @@ adapters (decoding upstream streams), the server edges (encoding) and the simula
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -183,6 +184,21 @@ class Assembler:
 
 
 # ------------------------------------------------------------------------- stream bookkeeping
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close ``stream`` on exit, so an abandoned stream reaches the upstream response at once
+    instead of when the garbage collector finalizes the generator chain."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
 
 # Characters per token for estimates made when an upstream never reported its usage (a cut or
 # cancelled stream). English prose with today's tokenizers runs at 3.5-4.5; the ledger marks such

@@ -54,6 +54,7 @@ from ..routing.retry import Backoff, default_backoff, is_deployment_fault
 from ..routing.state import DeploymentState, deployment_states, ensure_state
 from ..routing.strategies import STRATEGIES
 from ..services import Services
+from ..streaming import closing
 from ..types import ChatRequest, Chunk
 
 __all__ = ["Router", "build", "router_status"]
@@ -146,8 +147,11 @@ class Router:
                 if request.stream:
                     # Continuations are not bound by the deadline: it covers the wait for a first chunk.
                     attempts = self.recovery.run(request, ctx, attempts, lambda r: self._attempts(r, ctx, None))
-                async for chunk in attempts:
-                    yield chunk
+                # Closed explicitly, so a client that goes away reaches the upstream response now,
+                # not when the garbage collector finalizes the generators.
+                async with closing(attempts):
+                    async for chunk in attempts:
+                        yield chunk
                 return
             except (ContextWindowExceededError, ContentPolicyError) as exc:
                 fallbacks = (
@@ -180,9 +184,10 @@ class Router:
                 self.metrics.retries.labels(dep.provider, last.code).inc()
             sent = False
             try:
-                async for chunk in self._call(dep, request, ctx, deadline, tokens):
-                    sent = True
-                    yield chunk
+                async with closing(self._call(dep, request, ctx, deadline, tokens)) as call:
+                    async for chunk in call:
+                        sent = True
+                        yield chunk
                 return
             except LLMRelayError as exc:
                 last = exc
@@ -303,19 +308,19 @@ class Router:
         span = self.tracing.start_attempt(ctx, dep.provider, provider.settings.kind, dep.model) if self.tracing else None
         try:
             if request.stream:
-                stream = provider.stream(upstream)
-                try:
-                    async with asyncio.timeout(timeout):
-                        chunk = await anext(stream)
-                except StopAsyncIteration:
-                    raise ProviderResponseError("the upstream sent an empty stream", provider=dep.provider) from None
-                self._succeeded(dep, t0)
-                first = False
-                self._account(chunk, ctx, dep, tokens)
-                yield chunk
-                async for chunk in stream:
+                async with closing(provider.stream(upstream)) as stream:
+                    try:
+                        async with asyncio.timeout(timeout):
+                            chunk = await anext(stream)
+                    except StopAsyncIteration:
+                        raise ProviderResponseError("the upstream sent an empty stream", provider=dep.provider) from None
+                    self._succeeded(dep, t0)
+                    first = False
                     self._account(chunk, ctx, dep, tokens)
                     yield chunk
+                    async for chunk in stream:
+                        self._account(chunk, ctx, dep, tokens)
+                        yield chunk
             else:
                 async with asyncio.timeout(timeout):
                     result = await provider.complete(upstream)
