@@ -12,6 +12,7 @@ the cache (status ``off``); ``refresh`` skips the lookup and stores the fresh an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from ..caching.entry import CachedAnswer, replay
 from ..caching.service import ResponseCache, response_cache
@@ -43,8 +44,9 @@ def build(services: Services, next: Handler) -> Handler | None:
         decision = cache.policy(request, ctx)
         if decision == "off":
             ctx.cache_status = "off"
-            async for chunk in next(request, ctx):
-                yield chunk
+            async with aclosing(next(request, ctx)) as stream:
+                async for chunk in stream:
+                    yield chunk
             return
         key = cache.key(request, ctx)
         ctx.notes[KEY_NOTE] = key
@@ -61,8 +63,9 @@ def build(services: Services, next: Handler) -> Handler | None:
                 return
         ctx.cache_status = "miss"
         cache.record("miss")
-        async for chunk in _store_as_it_passes(cache, key, request, ctx, next):
-            yield chunk
+        async with aclosing(_store_as_it_passes(cache, key, request, ctx, next)) as stream:
+            async for chunk in stream:
+                yield chunk
 
     return cached
 
@@ -70,9 +73,10 @@ def build(services: Services, next: Handler) -> Handler | None:
 async def _store_as_it_passes(cache: ResponseCache, key: str, request: ChatRequest, ctx: RequestContext,
                               next: Handler) -> AsyncIterator[Chunk]:
     asm = Assembler()
-    async for chunk in next(request, ctx):
-        asm.add(chunk)
-        yield chunk
+    async with aclosing(next(request, ctx)) as stream:
+        async for chunk in stream:
+            asm.add(chunk)
+            yield chunk
     # A joined request's leader stores the answer; a second write would only repeat it.
     if asm.finish_reason is not None and not ctx.joined and ctx.error is None:
         await cache.store(key, request, ctx, asm.result(provider=ctx.provider))

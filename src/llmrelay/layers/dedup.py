@@ -134,13 +134,12 @@ def build(services: Services, next: Handler) -> Handler | None:
         return None
     dedup = Deduplicator(services, next)
 
-    async def deduplicated(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    # A plain function, not a generator wrapping one: closing the caller's stream then closes the
+    # reader at once (a wrapper would leave the inner generator to the garbage collector).
+    def deduplicated(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         if not dedup.eligible(request):
-            async for chunk in next(request, ctx):
-                yield chunk
-            return
-        async for chunk in dedup.handle(request, ctx):
-            yield chunk
+            return next(request, ctx)
+        return dedup.handle(request, ctx)
 
     return deduplicated
 
