@@ -65,7 +65,8 @@ def sim_url() -> Iterator[str]:
 
 @pytest.mark.parametrize("cache", [False, True])
 async def test_1000_identical_requests_make_one_simulator_call(sim_url: str, tmp_path: Path, cache: bool) -> None:
-    httpx.post(f"{sim_url}/_sim/reset")
+    async with httpx.AsyncClient() as client:
+        await client.post(f"{sim_url}/_sim/reset")
     cfg = {
         "providers": {"sim": {"kind": "openai", "base_url": f"{sim_url}/openai/v1", "api_key": "x"}},
         # The answer takes a while (latency, then 30 chunks), so every caller arrives while it is in flight.
@@ -78,7 +79,8 @@ async def test_1000_identical_requests_make_one_simulator_call(sim_url: str, tmp
         results = await _storm(relay, request)
     _check_storm(results)
     assert len(results[0][0].text.split()) >= 50
-    stats = httpx.get(f"{sim_url}/_sim/stats").json()
+    async with httpx.AsyncClient() as client:
+        stats = (await client.get(f"{sim_url}/_sim/stats")).json()
     # One chat call upstream (the relay also lists models once at start, for its health check).
     assert stats["routes"]["openai.chat"]["calls"] == 1, stats
 

@@ -11,7 +11,7 @@ the cache (status ``off``); ``refresh`` skips the lookup and stores the fresh an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from ..caching.entry import CachedAnswer, replay
@@ -24,6 +24,11 @@ from ..types import ChatRequest, Chunk
 
 # Where the key is left for the dedup layer (the same canonical key, computed once).
 KEY_NOTE = "cache.key"
+
+
+def _gen(stream: AsyncIterator[Chunk]) -> AsyncGenerator[Chunk, None]:
+    # Layers are async generators (they have aclose); the Handler type only promises iteration.
+    return stream  # type: ignore[return-value]
 
 
 def serve_hit(ctx: RequestContext, answer: CachedAnswer) -> None:
@@ -44,7 +49,7 @@ def build(services: Services, next: Handler) -> Handler | None:
         decision = cache.policy(request, ctx)
         if decision == "off":
             ctx.cache_status = "off"
-            async with aclosing(next(request, ctx)) as stream:
+            async with aclosing(_gen(next(request, ctx))) as stream:
                 async for chunk in stream:
                     yield chunk
             return
@@ -63,7 +68,7 @@ def build(services: Services, next: Handler) -> Handler | None:
                 return
         ctx.cache_status = "miss"
         cache.record("miss")
-        async with aclosing(_store_as_it_passes(cache, key, request, ctx, next)) as stream:
+        async with aclosing(_gen(_store_as_it_passes(cache, key, request, ctx, next))) as stream:
             async for chunk in stream:
                 yield chunk
 
@@ -73,7 +78,7 @@ def build(services: Services, next: Handler) -> Handler | None:
 async def _store_as_it_passes(cache: ResponseCache, key: str, request: ChatRequest, ctx: RequestContext,
                               next: Handler) -> AsyncIterator[Chunk]:
     asm = Assembler()
-    async with aclosing(next(request, ctx)) as stream:
+    async with aclosing(_gen(next(request, ctx))) as stream:
         async for chunk in stream:
             asm.add(chunk)
             yield chunk
