@@ -10,6 +10,13 @@ import pytest
 from llmrelay.simulator import Simulator, serve_in_thread
 
 
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    """One pooled client: a fresh ``httpx.post`` builds an SSL context each time (~0.1 s)."""
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
 @pytest.fixture(scope="module")
 def sim_server() -> Iterator[tuple[str, Simulator]]:
     sim = Simulator(seed=0)
@@ -18,10 +25,10 @@ def sim_server() -> Iterator[tuple[str, Simulator]]:
 
 
 @pytest.fixture
-def sim_url(sim_server: tuple[str, Simulator]) -> Iterator[str]:
+def sim_url(sim_server: tuple[str, Simulator], http: httpx.Client) -> Iterator[str]:
     url, _ = sim_server
-    httpx.post(f"{url}/_sim/reset")
-    httpx.delete(f"{url}/_sim/faults")
+    http.post(f"{url}/_sim/reset")
+    http.delete(f"{url}/_sim/faults")
     yield url
 
 

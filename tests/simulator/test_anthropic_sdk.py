@@ -31,11 +31,11 @@ def test_message_and_stream_agree(client: anthropic.Anthropic) -> None:
     assert events[0] == "message_start" and events[-1] == "message_stop"
 
 
-def test_raw_event_sequence_is_the_real_one(sim_url: str) -> None:
+def test_raw_event_sequence_is_the_real_one(sim_url: str, http: httpx.Client) -> None:
     body = {"model": "claude-haiku-4-5", "max_tokens": 100, "stream": True, "messages": PROMPT,
             "thinking": {"type": "enabled", "budget_tokens": 1024}}
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
-    r = httpx.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers)
+    r = http.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers)
     names = [line[7:] for line in r.text.splitlines() if line.startswith("event: ")]
     assert names[:3] == ["message_start", "content_block_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]
@@ -89,7 +89,7 @@ def test_count_tokens_and_models(client: anthropic.Anthropic) -> None:
     assert "claude-sonnet-4-5" in [m.id for m in client.models.list()]
 
 
-def test_errors_raise_sdk_classes(client: anthropic.Anthropic, sim_url: str) -> None:
+def test_errors_raise_sdk_classes(client: anthropic.Anthropic, sim_url: str, http: httpx.Client) -> None:
     with pytest.raises(anthropic.RateLimitError) as rl:
         client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=PROMPT,  # type: ignore[arg-type]
                                extra_headers={"x-sim-fault": "429,retry_after=5"})
@@ -104,16 +104,16 @@ def test_errors_raise_sdk_classes(client: anthropic.Anthropic, sim_url: str) -> 
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=f"{sim_url}/anthropic", api_key="invalid", max_retries=0).messages.create(
             model="claude-haiku-4-5", max_tokens=10, messages=PROMPT)  # type: ignore[arg-type]
-    missing_version = httpx.post(f"{sim_url}/anthropic/v1/messages", headers={"x-api-key": "k"},
+    missing_version = http.post(f"{sim_url}/anthropic/v1/messages", headers={"x-api-key": "k"},
                                  json={"model": "m", "max_tokens": 1, "messages": PROMPT})
     assert missing_version.status_code == 400 and "anthropic-version" in missing_version.json()["error"]["message"]
 
 
-def test_rate_limit_headers_on_success(sim_url: str) -> None:
+def test_rate_limit_headers_on_success(sim_url: str, http: httpx.Client) -> None:
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     body = {"model": "m", "max_tokens": 10, "messages": PROMPT}
-    first = httpx.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers).headers
-    second = httpx.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers).headers
+    first = http.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers).headers
+    second = http.post(f"{sim_url}/anthropic/v1/messages", json=body, headers=headers).headers
     a, b = int(first["anthropic-ratelimit-requests-remaining"]), int(second["anthropic-ratelimit-requests-remaining"])
     assert b < a or b == int(second["anthropic-ratelimit-requests-limit"]) - 1  # b resets only at a new minute
     assert first["anthropic-ratelimit-requests-reset"].endswith("Z")

@@ -60,14 +60,14 @@ def test_gemini_count_embed_models(gemini: genai.Client) -> None:
     assert "models/gemini-2.5-flash" in [m.name for m in gemini.models.list()]
 
 
-def test_gemini_errors(gemini: genai.Client, sim_url: str) -> None:
+def test_gemini_errors(gemini: genai.Client, sim_url: str, http: httpx.Client) -> None:
     with pytest.raises(genai_errors.ClientError) as rl:
         gemini.models.generate_content(model="gemini-2.5-flash+fault=429", contents=PROMPT)
     assert rl.value.code == 429 and rl.value.status == "RESOURCE_EXHAUSTED"
     with pytest.raises(genai_errors.ServerError) as down:
         gemini.models.generate_content(model="gemini-2.5-flash+fault=503", contents=PROMPT)
     assert down.value.code == 503 and down.value.status == "UNAVAILABLE"
-    no_key = httpx.post(f"{sim_url}/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+    no_key = http.post(f"{sim_url}/gemini/v1beta/models/gemini-2.5-flash:generateContent",
                         json={"contents": [{"parts": [{"text": "hi"}]}]})
     assert no_key.status_code == 403 and no_key.json()["error"]["status"] == "PERMISSION_DENIED"
 
@@ -92,11 +92,11 @@ def test_ollama_tools_thinking_images(local: ollama.Client) -> None:
     assert "rain all week" in (r2.message.content or "") and "I see 1 image" in (r2.message.content or "")
 
 
-def test_ollama_tags_embed_version_errors(local: ollama.Client, sim_url: str) -> None:
+def test_ollama_tags_embed_version_errors(local: ollama.Client, sim_url: str, http: httpx.Client) -> None:
     assert "llama3.2:latest" in [m.model for m in local.list().models]
     e = local.embed(model="nomic-embed-text", input=["x", "y", "x"])
     assert e.embeddings[0] == e.embeddings[2] != e.embeddings[1]
-    assert httpx.get(f"{sim_url}/ollama/api/version").json()["version"]
+    assert http.get(f"{sim_url}/ollama/api/version").json()["version"]
     with pytest.raises(ollama.ResponseError) as missing:
         local.chat(model="unknown-model", messages=[{"role": "user", "content": "x"}])
     assert missing.value.status_code == 404 and "not found" in missing.value.error

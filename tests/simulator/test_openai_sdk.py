@@ -158,11 +158,11 @@ def test_errors_raise_sdk_classes(client: openai.OpenAI) -> None:
         bad.chat.completions.create(model="m", messages=PROMPT)
 
 
-def test_rate_limit_retry_after_is_honoured(client: openai.OpenAI, sim_url: str) -> None:
+def test_rate_limit_retry_after_is_honoured(client: openai.OpenAI, sim_url: str, http: httpx.Client) -> None:
     # The SDK waits Retry-After before its retry; with rate=0.5 and a fixed seed the retry succeeds.
     retrying = client.with_options(max_retries=1)
-    httpx.post(f"{sim_url}/_sim/faults", json={"route": "openai", "fault": "429,retry_after=0"})
+    http.post(f"{sim_url}/_sim/faults", json={"route": "openai", "fault": "429,retry_after=0"})
     with pytest.raises(openai.RateLimitError):
         retrying.chat.completions.create(model="m", messages=PROMPT)
-    stats = httpx.get(f"{sim_url}/_sim/stats").json()
+    stats = http.get(f"{sim_url}/_sim/stats").json()
     assert stats["routes"]["openai.chat"]["calls"] == 2  # first call + one retry

@@ -44,9 +44,27 @@ def config(app: Simulator, host: str = "127.0.0.1", port: int = 9000, **kwargs: 
     return uvicorn.Config(app, host=host, port=port, **options)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket whose connections send small writes at once.
+
+    Without TCP_NODELAY a response written as headers then body waits for the client's delayed ACK
+    (~40 ms on Linux) before the body leaves: measured 44 ms per call instead of 2 ms.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def run(host: str = "127.0.0.1", port: int = 9000, seed: int | None = 0) -> None:
     """Serve in the foreground until interrupted."""
-    uvicorn.Server(config(Simulator(seed=seed), host, port)).run()
+    sock = bind(host, port)
+    try:
+        uvicorn.Server(config(Simulator(seed=seed), host, port)).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
@@ -58,9 +76,7 @@ def serve_in_thread(
     ``port=0`` picks a free port. Pass ``app`` to keep a handle on it (``app.stats``).
     """
     sim = app if app is not None else Simulator()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind(host, port)
     server = uvicorn.Server(config(sim, host, sock.getsockname()[1]))
     thread = threading.Thread(target=lambda: asyncio.run(_serve(server, sock)), name="llmrelay-sim", daemon=True)
     thread.start()
