@@ -69,7 +69,7 @@ async def test_half_sent_tool_call_fails_with_a_clear_error(harness: type[Harnes
     h = harness()
     call = Chunk(tool_calls=(ToolCallDelta(0, "c1", "lookup", '{"q": "ri'),))
     h.fakes["a"].scripts = [([call], CUT)]
-    with pytest.raises(StreamInterruptedError, match="tool call .*retry the request"):
+    with pytest.raises(StreamInterruptedError, match=r"tool call .*retry the request"):
         await h.stream()
     assert h.metric("llmrelay_streams_total", outcome="failed") == 1
 
