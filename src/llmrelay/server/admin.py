@@ -30,6 +30,18 @@ def register(gw: Gateway) -> None:
     gw.route("GET", "/admin/keys/{id}", WIRE, lambda req: get_key(gw, req))
     gw.route("DELETE", "/admin/keys/{id}", WIRE, lambda req: revoke_key(gw, req))
     gw.route("POST", "/admin/reload", WIRE, lambda req: reload_config(gw, req))
+    gw.route("DELETE", "/admin/cache", WIRE, lambda req: clear_cache(gw, req))
+
+
+async def clear_cache(gw: Gateway, req: Request) -> Response:
+    """``DELETE /admin/cache`` (all), ``?model=M`` (one model group), ``?key=K`` (one entry)."""
+    from urllib.parse import parse_qsl
+
+    from ..caching.admin import clear_cache_query
+
+    await require_admin(gw.auth, req.headers)
+    query = dict(parse_qsl(req.scope.get("query_string", b"").decode("latin-1")))
+    return json_response(await clear_cache_query(gw.relay.services, query))
 
 
 def key_spec(body: Any, now: float) -> KeySpec:
