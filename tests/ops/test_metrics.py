@@ -41,10 +41,7 @@ async def test_scrape_matches_the_requests_made(config_path: Path) -> None:
                         "stream": stream, **({"stream_options": {"include_usage": True}} if stream else {})}
                 async with http.post(f"{gw.url}/v1/chat/completions", json=body, headers=admin_headers()) as r:
                     assert r.status == 200
-                    if stream:
-                        usage = _stream_usage(await r.text())
-                    else:
-                        usage = (await r.json())["usage"]
+                    usage = _stream_usage(await r.text()) if stream else (await r.json())["usage"]
                 seen["input"] += usage["prompt_tokens"]
                 seen["output"] += usage["completion_tokens"]
                 seen["cost"] += usage["cost"]

@@ -43,7 +43,7 @@ async def test_two_workers_aggregate_metrics(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
     env.pop("LLMRELAY_MASTER_KEY", None)
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any awaiting
         [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(path), "--port", str(port), "--workers", "2",
          "--log-level", "warning"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

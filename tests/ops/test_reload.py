@@ -78,34 +78,32 @@ async def test_restart_only_settings_keep_their_running_values(tmp_path: Path, c
 
 
 async def test_file_watcher_reloads_on_change(tmp_path: Path, config_path: Path) -> None:
-    async with Relay.from_file(config_path) as relay:
-        async with ConfigReloader(relay, interval_s=0.02, settle_s=0.01) as reloader:
-            cfg = ops_config(tmp_path)
-            cfg["routing"] = {"retries": 7}
-            write_config(config_path, cfg)
-            for _ in range(300):
-                if reloader.generation == 1:
-                    break
-                await asyncio.sleep(0.01)
-            assert relay.settings.routing.retries == 7
-            assert reloader.last is not None and reloader.last.trigger == "file"
+    async with Relay.from_file(config_path) as relay, ConfigReloader(relay, interval_s=0.02, settle_s=0.01) as reloader:
+        cfg = ops_config(tmp_path)
+        cfg["routing"] = {"retries": 7}
+        write_config(config_path, cfg)
+        for _ in range(300):
+            if reloader.generation == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert relay.settings.routing.retries == 7
+        assert reloader.last is not None and reloader.last.trigger == "file"
 
 
 async def test_sighup_reloads(tmp_path: Path, config_path: Path) -> None:
-    async with Relay.from_file(config_path) as relay:
-        async with ConfigReloader(relay, interval_s=3600) as reloader:
-            if not reloader._sighup:
-                pytest.skip("signal handlers need the main thread of a Unix process")
-            cfg = ops_config(tmp_path)
-            cfg["routing"] = {"retries": 4}
-            write_config(config_path, cfg)
-            os.kill(os.getpid(), signal.SIGHUP)
-            for _ in range(300):
-                if reloader.generation == 1:
-                    break
-                await asyncio.sleep(0.01)
-            assert relay.settings.routing.retries == 4
-            assert reloader.last is not None and reloader.last.trigger == "sighup"
+    async with Relay.from_file(config_path) as relay, ConfigReloader(relay, interval_s=3600) as reloader:
+        if not reloader._sighup:
+            pytest.skip("signal handlers need the main thread of a Unix process")
+        cfg = ops_config(tmp_path)
+        cfg["routing"] = {"retries": 4}
+        write_config(config_path, cfg)
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(300):
+            if reloader.generation == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert relay.settings.routing.retries == 4
+        assert reloader.last is not None and reloader.last.trigger == "sighup"
 
 
 async def test_admin_reload_endpoint_and_readiness(tmp_path: Path, config_path: Path) -> None:
