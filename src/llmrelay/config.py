@@ -302,6 +302,9 @@ class Settings(_Section):
     alerts: AlertsConfig = AlertsConfig()
     logging: LoggingConfig = LoggingConfig()
     tracing: TracingConfig = TracingConfig()
+    # Your own layers, "module:factory" (a factory build(services, next) -> Handler | None), run
+    # in this order just before the router (llmrelay.pipeline.layer_specs).
+    extra_layers: list[str] = []
     # Where the settings came from (not part of the schema a user writes).
     source: str | None = Field(None, exclude=True)
 

@@ -55,10 +55,19 @@ LAYERS: tuple[str, ...] = (
 
 
 def load_factory(spec: str) -> LayerFactory:
+    """``"cache:build"`` names a built-in layer; a dotted module (``"myapp.layers:build"``) names
+    one of yours."""
     module, _, name = spec.partition(":")
-    mod = importlib.import_module(f"llmrelay.layers.{module}")
+    mod = importlib.import_module(module if "." in module else f"llmrelay.layers.{module}")
     factory: LayerFactory = getattr(mod, name)
     return factory
+
+
+def layer_specs(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The request path with ``extra`` layers (config ``extra_layers``) inserted just before the
+    router: they see each request once identity, policy, safety, budget, cache, dedup and rate
+    limits have passed it, and each upstream answer before those layers do."""
+    return (*LAYERS[:-1], *extra, LAYERS[-1])
 
 
 def build_pipeline(services: Services, layers: Sequence[str] = LAYERS) -> Handler:

@@ -32,7 +32,7 @@ from .context import RequestContext
 from .config import Deployment
 from .errors import InvalidRequestError, LLMRelayError, ModelNotFoundError
 from .providers.base import Provider
-from .pipeline import Handler, build_pipeline
+from .pipeline import Handler, build_pipeline, layer_specs
 from .services import Services
 from .streaming import Assembler
 from .transport import Transport
@@ -79,7 +79,8 @@ class Relay:
         from .ops.instrument import instrument
 
         # instrument(): the request log line and span, outside every layer (llmrelay.ops).
-        return Generation(services, instrument(services, build_pipeline(services)))
+        layers = layer_specs(settings.extra_layers)
+        return Generation(services, instrument(services, build_pipeline(services, layers)))
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
