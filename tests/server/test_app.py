@@ -125,3 +125,13 @@ def test_openapi_lists_public_endpoints() -> None:
     for p in ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/messages", "/v1/messages/count_tokens",
               "/admin/keys", "/admin/keys/{id}", "/health/live", "/health/ready", "/metrics"):
         assert p in paths
+
+
+async def test_cors_for_allowed_origins_only() -> None:
+    app = create_app(Relay(base_config(server={"cors_origins": ["https://ui.example"]})))
+    status, headers, _ = await call(app, "OPTIONS", "/v1/chat/completions", headers={"origin": "https://ui.example"})
+    assert status == 204 and headers["access-control-allow-origin"] == "https://ui.example"
+    _, headers, _ = await call(app, "GET", "/v1/models", headers={"origin": "https://ui.example"})
+    assert "x-llmrelay-request-id" in headers["access-control-expose-headers"]
+    _, headers, _ = await call(app, "GET", "/v1/models", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in headers

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Settings
 from ..errors import LLMRelayError, NotFoundError
@@ -53,6 +54,8 @@ class Gateway:
         # (method, path split on "/", route) for paths with parameters such as /admin/keys/{id}.
         self._patterns: list[tuple[str, tuple[str, ...], Route]] = []
         self._paths: set[str] = set()
+        # Browser origins allowed to call the gateway (server.cors_origins; "*" allows any).
+        self._cors = frozenset(relay.settings.server.cors_origins)
         from ..ops.reload import ConfigReloader
         from . import admin, anthropic_api, dashboard, health, openai_api, openapi
 
@@ -109,6 +112,11 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
+        if self._cors:
+            send = self._with_cors(scope, send)
+            if method == "OPTIONS":
+                await Response(204, b"", []).send(send, receive)
+                return
         route, params, exists = self._match(method, path)
         req = Request(scope, receive, params)
         if route is None:
@@ -127,6 +135,25 @@ class Gateway:
         except Exception as exc:
             response = error_response(route.wire, unexpected(exc), req.ctx)
         await response.send(send, receive)
+
+    def _with_cors(self, scope: Scope, send: Send) -> Send:
+        """Add CORS headers for an allowed browser origin (server.cors_origins; "*" allows any)."""
+        origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+        if origin is None or not ("*" in self._cors or origin.decode("latin-1") in self._cors):
+            return send
+        extra = [(b"access-control-allow-origin", origin), (b"vary", b"origin"),
+                 (b"access-control-allow-headers", b"authorization, x-api-key, content-type, anthropic-version, "
+                                                   b"x-llmrelay-user, x-llmrelay-session, x-llmrelay-priority, x-llmrelay-cache"),
+                 (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                 (b"access-control-expose-headers", b"x-llmrelay-request-id, x-llmrelay-provider, "
+                                                    b"x-llmrelay-cost-usd, x-llmrelay-cache")]
+
+        async def cors_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return cors_send
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
