@@ -133,7 +133,10 @@ def run(plan: Plan, workdir: Path | None = None, log: Log = lambda m: print(m, f
 def _gateway(result: Result, name: str, argv_for: Any, cfg: Any, plan: Plan, work: Path, log: Log) -> None:
     port = procs.free_port()
     is_litellm = name == "litellm"
-    with procs.started(argv_for(cfg, port), port, GATEWAY_CORE, log=work / f"{name}.log", timeout_s=120) as proc:
+    # LiteLLM would fetch its price map from the internet at start-up; this run stays on loopback.
+    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"} if is_litellm else None
+    with procs.started(argv_for(cfg, port), port, GATEWAY_CORE, env=env, log=work / f"{name}.log",
+                       timeout_s=120) as proc:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         headers = {"authorization": f"Bearer {cfg.api_key}", "content-type": "application/json"}
         result.meta.setdefault("start_rss_mb", {})[name] = _r(procs.usage(proc.pid).rss_mb)
