@@ -75,7 +75,8 @@ def test_random_json(loop_and_app: tuple[asyncio.AbstractEventLoop, Gateway], pa
     check(loop_and_app, path, orjson.dumps(value))
 
 
-@FUZZ
+# Many of these reach the full pipeline, so fewer examples keep the suite fast.
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(PATHS), body=chat_bodies)
 def test_chat_shaped_bodies(loop_and_app: tuple[asyncio.AbstractEventLoop, Gateway], path: str, body: Any) -> None:
     check(loop_and_app, path, orjson.dumps(body))
