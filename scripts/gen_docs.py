@@ -80,7 +80,8 @@ def _config_section(model: type[BaseModel], path: str, depth: int) -> Iterator[s
             continue
         key = f"{path}.{name}" if path else name
         note = comments.get(name, "").replace("|", "\\|")
-        rows.append(f"| `{key}` | `{_type_name(field.annotation).replace(" | ", " or ")}` | {_default(field)} | {note} |")
+        kind = _type_name(field.annotation).replace(" | ", " or ")
+        rows.append(f"| `{key}` | `{kind}` | {_default(field)} | {note} |")
         sub = _submodel(field.annotation)
         if sub is not None and sub is not model:
             nested.append((key, sub))
