@@ -52,6 +52,9 @@ class StorageConfig(_Section):
     retention_days: int | None = Field(None, ge=1)
     ledger_batch_size: int = Field(500, ge=1)
     ledger_flush_s: float = Field(0.5, gt=0)
+    # PostgreSQL: apply pending schema migrations at start-up (SQLite always does). Off: start-up
+    # refuses an old schema and asks for `llmrelay db upgrade`.
+    auto_migrate: bool = True
 
 
 class RedisConfig(_Section):

@@ -184,6 +184,14 @@ class GatewayError(LLMRelayError):
     code = "internal_error"
 
 
+class SharedStateUnavailableError(LLMRelayError):
+    """Shared state (Redis) is unreachable and ``redis.on_unavailable`` is ``fail_closed``."""
+
+    status = 503
+    code = "shared_state_unavailable"
+    retryable = True
+
+
 # Upstream HTTP status -> the error class it means when a provider gives nothing more specific.
 _BY_STATUS: dict[int, type[LLMRelayError]] = {
     400: InvalidRequestError,

@@ -24,6 +24,7 @@ import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -300,6 +301,10 @@ def open_key_store(url: str, clock: Clock | None = None) -> KeyStore:
     if scheme == "sqlite":
         path = rest[1:] if rest.startswith("/") else rest
         return SQLiteKeyStore(path or ":memory:", clock)
+    if scheme in ("postgresql", "postgres"):
+        from .stores.postgres_keys import PostgresKeyStore
+
+        return PostgresKeyStore(url, clock)
     raise ConfigError(
         f"no key store for {scheme}:// yet (storage.url {url!r}); use sqlite:/// or memory://"
     )
@@ -331,6 +336,8 @@ class Authenticator:
         self.recheck_s = recheck_s
         # key hash -> (record or None, monotonic time it was read); bounded by _MAX_CACHED.
         self._cache: dict[str, tuple[VirtualKey | None, float]] = {}
+        # Told about every create/revoke here, to tell other instances (llmrelay.shared_state.fleet).
+        self.on_change: Callable[[str | None], Awaitable[None]] | None = None
 
     @property
     def open(self) -> bool:
@@ -375,11 +382,15 @@ class Authenticator:
     async def create(self, spec: KeySpec) -> tuple[VirtualKey, str]:
         key, secret = await self.store.create(spec)
         self.forget()
+        if self.on_change is not None:
+            await self.on_change(key.id)
         return key, secret
 
     async def revoke(self, key_id: str) -> bool:
         ok = await self.store.revoke(key_id)
         self.forget(key_id)
+        if ok and self.on_change is not None:
+            await self.on_change(key_id)
         return ok
 
 

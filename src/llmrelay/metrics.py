@@ -65,6 +65,10 @@ class Metrics:
             "Times the shared (Redis) rate-limit store could not be reached and local limits were used.",
             registry=r,
         )
+        self.redis_up = Gauge(
+            "llmrelay_redis_up", "1 while Redis (redis.url) answers, 0 while the gateway runs degraded on local state.",
+            registry=r, multiprocess_mode="min",
+        )
         self.ratelimited = Counter(
             "llmrelay_ratelimited_total", "Requests refused by a gateway rate limit.", ["scope"], registry=r,
         )

@@ -16,6 +16,10 @@ def wire_services(services: Services) -> None:
     # Metrics outlive reloads: counters must not reset when the config changes.
     services.metrics = services.state.setdefault("metrics", Metrics())
     services.keys = key_authenticator(services)
+    # Fleet state (llmrelay.shared_state): Redis client and circuit, schema check, key broadcast.
+    from .shared_state import wire as wire_shared_state
+
+    wire_shared_state(services)
     wire_cost(services)
     # Safety engine, audit log (services.audit) and the privacy registry (services.privacy).
     from .safety.service import attach as wire_safety

@@ -160,6 +160,10 @@ def response_cache(services: Services) -> ResponseCache:
     metrics = services.metrics
     on_evict = metrics.cache_evictions.inc if metrics is not None else None
     backend = open_backend(services.settings, services.clock, on_evict)
+    # A Redis cache uses the process's Redis client and circuit: a dead Redis is a fast miss.
+    from ..shared_state.cache import guard_cache_backend
+
+    backend = guard_cache_backend(services, backend)
     semantic = None
     if cfg.semantic.enabled:
         from .semantic import SemanticIndex

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..services import Services
+from ..shared_state.counters import open_shared_counters
 from .alerts import Alerter
 from .budgets import BudgetManager
-from .counters import open_counters
 from .estimate import CostEstimator
 from .ledger import LedgerWriter, open_ledger
 from .pricing import PricingEngine
@@ -25,9 +25,11 @@ def wire_cost(services: Services) -> None:
     counter: TokenCounter = state.setdefault("cost.tokens", TokenCounter())
     state["cost.estimator"] = CostEstimator(services.pricing, counter, s)
     _wire_ledger(services)
-    counters = state.get(f"cost.counters:{s.redis.url}")
+    # Redis behind the process's circuit, with local fallback by redis.on_unavailable (shared_state).
+    slot = f"cost.counters:{s.redis.url}:{s.redis.on_unavailable}"
+    counters = state.get(slot)
     if counters is None:
-        counters = state[f"cost.counters:{s.redis.url}"] = open_counters(s.redis.url, services.clock)
+        counters = state[slot] = open_shared_counters(services)
     alerter = Alerter(s.alerts, metrics=services.metrics, audit=services.audit)
     services.budgets = BudgetManager(s, counters, clock=services.clock, alerter=alerter, metrics=services.metrics)
     services.on_close.append(alerter.aclose)

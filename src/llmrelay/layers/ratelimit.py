@@ -20,8 +20,9 @@ from ..errors import RateLimitError
 from ..pipeline import Handler
 from ..ratelimit.bucket import Limit
 from ..ratelimit.estimate import estimate_tokens
-from ..ratelimit.redis_limit import RedisLimiter, redis_client_for
+from ..ratelimit.redis_limit import RedisLimiter
 from ..services import Services
+from ..shared_state.client import shared_redis
 from ..types import ChatRequest, Chunk
 from .router import shared_queue
 
@@ -37,13 +38,10 @@ def build(services: Services, next: Handler) -> Handler | None:
     queue = shared_queue(services)
     limits: dict[str, tuple[tuple[int | None, int | None], Any]] = services.state.setdefault(LIMITS_KEY, {})
     max_wait = services.settings.ratelimit.max_wait_s
-    redis_url = services.settings.redis.url
-    client = None
-    if redis_url:
-        cached = services.state.get(REDIS_KEY)
-        if cached is None or cached[0] != redis_url:
-            cached = services.state[REDIS_KEY] = (redis_url, redis_client_for(redis_url))
-        client = cached[1]
+    # The process's Redis client and circuit (llmrelay.shared_state), shared with budgets and cache.
+    shared = shared_redis(services)
+    client = shared.client if shared is not None else None
+    health = shared.health if shared is not None else None
     metrics = services.metrics
 
     def limiter_for(key: Any) -> Any:
@@ -52,7 +50,7 @@ def build(services: Services, next: Handler) -> Handler | None:
         if entry is None or entry[0] != conf:
             local = Limit.per_minute(key.rpm, key.tpm, clock)
             assert local is not None
-            limiter: Any = local if client is None else RedisLimiter(client, f"key:{key.id}", key.rpm, key.tpm, local, clock, metrics)
+            limiter: Any = local if client is None else RedisLimiter(client, f"key:{key.id}", key.rpm, key.tpm, local, clock, metrics, health)
             entry = limits[key.id] = (conf, limiter)
         return entry[1]
 

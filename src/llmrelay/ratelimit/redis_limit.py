@@ -83,12 +83,15 @@ def redis_client_for(url: str) -> Any:
 class RedisLimiter:
     """RPM/TPM for one scope, shared through Redis, with a local fallback."""
 
-    __slots__ = ("_down_until", "_keys", "_script", "client", "clock", "fallback", "metrics", "rpm", "tpm")
+    __slots__ = ("_down_until", "_keys", "_script", "client", "clock", "fallback", "health", "metrics", "rpm", "tpm")
 
     def __init__(
-        self, client: Any, scope: str, rpm: int | None, tpm: int | None, fallback: Limit, clock: Clock, metrics: Any = None
+        self, client: Any, scope: str, rpm: int | None, tpm: int | None, fallback: Limit, clock: Clock, metrics: Any = None,
+        health: Any = None,
     ) -> None:
         self.client = client
+        # The process's Redis circuit (llmrelay.shared_state); replaces the local pause when given.
+        self.health = health
         self.rpm, self.tpm = rpm or 0, tpm or 0
         self.fallback = fallback
         self.clock = clock
@@ -98,6 +101,8 @@ class RedisLimiter:
         self._down_until = 0.0
 
     async def _run(self, tokens: float, mode: str) -> float | None:
+        if self.health is not None:
+            return await self._run_shared(tokens, mode)
         if self.clock.monotonic() < self._down_until:
             return None
         try:
@@ -112,6 +117,19 @@ class RedisLimiter:
         if self._down_until:
             log.info("redis reachable again; rate limits are shared again")
             self._down_until = 0.0
+        return float(reply)
+
+    async def _run_shared(self, tokens: float, mode: str) -> float | None:
+        if not self.health.available():
+            return None
+        try:
+            reply = await self._script(keys=self._keys, args=[self.rpm, self.tpm, tokens, PERIOD_S, mode])
+        except Exception as exc:  # the circuit logs the transition once
+            self.health.failed(exc)
+            if self.metrics is not None:
+                self.metrics.ratelimit_backend_errors.inc()
+            return None
+        self.health.succeeded()
         return float(reply)
 
     async def acquire(self, tokens: float) -> float:

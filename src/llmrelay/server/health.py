@@ -55,6 +55,13 @@ async def ready(gw: Gateway, req: Request) -> Response:
     # A refused reload does not make the gateway unready (the running config still serves), but
     # the body says so, with any setting that waits for a restart (llmrelay.ops.reload).
     config = gw.reloader.status()
+    # Redis degraded mode and the fleet's config versions (llmrelay.shared_state.status).
+    from ..shared_state.status import shared_status
+
+    shared, refusal = await shared_status(services)
+    config = {**config, **shared}
+    if refusal:
+        reasons.append(refusal)
     if reasons:
         return json_response({"status": "not_ready", "reasons": reasons, **config}, status=503)
     return json_response({"status": "ready", "models": len(services.settings.models),

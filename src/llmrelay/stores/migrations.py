@@ -1,0 +1,91 @@
+"""The schema of the shared database, as numbered migrations (append only; never edit one that
+has shipped). Each has the statements for SQLite and for PostgreSQL.
+
+Migration 1 is the baseline every store used to create for itself: usage ledger and daily
+roll-ups (llmrelay.cost), virtual keys (llmrelay.keys), the audit log (llmrelay.safety) and, on
+SQLite, the response cache table (Redis is the shared cache on PostgreSQL deployments). It uses
+``IF NOT EXISTS`` so a database made by an older release is adopted as version 1 unchanged.
+
+To add a migration, append one:
+
+    Migration(2, "ledger: region column",
+              sqlite=("ALTER TABLE usage_ledger ADD COLUMN region TEXT",),
+              postgres=("ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS region TEXT",))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+    def statements(self, dialect: str) -> tuple[str, ...]:
+        return self.sqlite if dialect == "sqlite" else self.postgres
+
+
+_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS usage_ledger (day TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, request_id TEXT,"
+    " status TEXT, error_code TEXT, key_id TEXT, user_id TEXT, team TEXT, session TEXT, model_group TEXT,"
+    " provider TEXT, model TEXT, input_tokens BIGINT, output_tokens BIGINT, cache_read_tokens BIGINT,"
+    " cache_write_tokens BIGINT, reasoning_tokens BIGINT, cost_usd DOUBLE PRECISION, cost_saved_usd DOUBLE PRECISION,"
+    " unpriced INTEGER, latency_ms DOUBLE PRECISION, ttft_ms DOUBLE PRECISION, cache_status TEXT, joined INTEGER,"
+    " prompt_hash TEXT, prefix_hash TEXT, prefix_tokens BIGINT)",
+    "CREATE INDEX IF NOT EXISTS usage_ts ON usage_ledger (ts)",
+    "CREATE INDEX IF NOT EXISTS usage_key_ts ON usage_ledger (key_id, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_user_ts ON usage_ledger (user_id, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_team_ts ON usage_ledger (team, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_session_ts ON usage_ledger (session, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_model_ts ON usage_ledger (model, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_request ON usage_ledger (request_id)",
+    "CREATE INDEX IF NOT EXISTS usage_prompt ON usage_ledger (prompt_hash, ts)",
+    "CREATE INDEX IF NOT EXISTS usage_prefix ON usage_ledger (prefix_hash, ts)",
+    "CREATE TABLE IF NOT EXISTS usage_daily (day TEXT NOT NULL, key_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " team TEXT NOT NULL, model_group TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,"
+    " requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,"
+    " cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"
+    " cost_usd DOUBLE PRECISION NOT NULL, cost_saved_usd DOUBLE PRECISION NOT NULL, unpriced BIGINT NOT NULL,"
+    " errors BIGINT NOT NULL, cache_hits BIGINT NOT NULL, latency_ms DOUBLE PRECISION NOT NULL,"
+    " PRIMARY KEY (day, key_id, user_id, team, model_group, provider, model, status))",
+    "CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)",
+)
+
+_AUDIT = (
+    "CREATE TABLE IF NOT EXISTS audit_log (id BIGINT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,"
+    " subject TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, mac TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject)",
+    "CREATE TABLE IF NOT EXISTS audit_subjects (user_id TEXT PRIMARY KEY, salt TEXT NOT NULL, pseudonym TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_content (entry_id BIGINT PRIMARY KEY, subject TEXT, ts DOUBLE PRECISION NOT NULL,"
+    " content TEXT NOT NULL)",
+)
+
+# "user" is reserved in PostgreSQL, hence quoted (SQLite accepts the quotes and the same name).
+_KEYS = (
+    "CREATE TABLE IF NOT EXISTS virtual_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,"
+    ' prefix TEXT NOT NULL, "user" TEXT, team TEXT, models TEXT NOT NULL DEFAULT \'\', budget_usd DOUBLE PRECISION,'
+    " budget_period TEXT, rpm INTEGER, tpm INTEGER, policy TEXT, priority TEXT NOT NULL DEFAULT 'normal',"
+    " expires_at DOUBLE PRECISION, revoked INTEGER NOT NULL DEFAULT 0, created_at DOUBLE PRECISION NOT NULL)",
+)
+
+_CACHE_SQLITE = (
+    "CREATE TABLE IF NOT EXISTS llmrelay_cache (key TEXT PRIMARY KEY, grp TEXT NOT NULL, value BLOB NOT NULL,"
+    " expires_at REAL NOT NULL, created_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS llmrelay_cache_grp ON llmrelay_cache (grp)",
+    "CREATE INDEX IF NOT EXISTS llmrelay_cache_created ON llmrelay_cache (created_at)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
+              sqlite=(*_LEDGER, *_KEYS, *_AUDIT, *_CACHE_SQLITE),
+              postgres=(*_LEDGER, *_KEYS, *_AUDIT)),
+    Migration(2, "virtual keys: index for listings in creation order",
+              sqlite=("CREATE INDEX IF NOT EXISTS virtual_keys_created ON virtual_keys (created_at)",),
+              postgres=("CREATE INDEX IF NOT EXISTS virtual_keys_created ON virtual_keys (created_at)",)),
+)
+
+LATEST = MIGRATIONS[-1].version
