@@ -98,6 +98,9 @@ async def usage(services: Services, start: float, step: int) -> dict[str, Any] |
     for label, column in _DIMENSIONS.items():
         rows = await store.aggregate(UsageQuery(start=start, by=(column,), limit=50))
         out[f"by_{label}"] = [{"name": r[column], **_clean(r)} for r in rows]
+    names = await _key_names(services)
+    for row in out["by_key"]:
+        row["label"] = names.get(row["name"] or "")
     # Savings: cache hits and requests joined to one in flight (their cost_saved_usd).
     saved = await store.aggregate(UsageQuery(start=start, by=("status",)))
     out["savings"] = {r["status"]: {"requests": int(r["requests"]), "saved_usd": float(r["cost_saved_usd"] or 0)}
@@ -105,6 +108,17 @@ async def usage(services: Services, start: float, step: int) -> dict[str, Any] |
     out["series"] = await _part("series", spend_series(store, start, step))
     out["latency"] = await _part("latency", latency(store, start))
     return out
+
+
+async def _key_names(services: Services) -> dict[str, str]:
+    """Key id -> key name, so the page shows "checkout-service" rather than an id."""
+    store = getattr(services.keys, "store", None)
+    if store is None:
+        return {}
+    try:
+        return {k.id: k.name for k in await store.list()}
+    except Exception:  # names are a nicety; the ids still show
+        return {}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

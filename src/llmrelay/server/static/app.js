@@ -124,7 +124,7 @@ function spendTable(id, rows, label) {
   const list = rows || [];
   const total = list.reduce((a, r) => a + r.cost_usd, 0) || 1;
   replace(id, table([label, "Requests", "Tokens", "Spend", ""],
-    list.map(r => [r.name ?? "(none)", num(r.requests), num(r.input_tokens + r.output_tokens), usd(r.cost_usd), bar(r.cost_usd / total)]),
+    list.map(r => [r.label ? `${r.label} (${r.name})` : (r.name ?? "(none)"), num(r.requests), num(r.input_tokens + r.output_tokens), usd(r.cost_usd), bar(r.cost_usd / total)]),
     [false, true, true, true, false]));
 }
 
