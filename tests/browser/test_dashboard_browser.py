@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.ops.conftest import MASTER, ops_config, serve_file, write_config
 
 from llmrelay.cost.ledger import UsageQuery
-
-from tests.ops.conftest import MASTER, ops_config, serve_file, write_config
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
