@@ -19,6 +19,7 @@ costs nothing per request.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -55,10 +56,13 @@ LAYERS: tuple[str, ...] = (
 
 
 def load_factory(spec: str) -> LayerFactory:
-    """``"cache:build"`` names a built-in layer; a dotted module (``"myapp.layers:build"``) names
-    one of yours."""
+    """``"cache:build"`` names a built-in layer (a module of llmrelay.layers); any other module
+    (``"myapp.layers:build"``, ``"tenant_layer:build"``) names one of yours."""
     module, _, name = spec.partition(":")
-    mod = importlib.import_module(module if "." in module else f"llmrelay.layers.{module}")
+    builtin = f"llmrelay.layers.{module}"
+    if "." not in module and importlib.util.find_spec(builtin) is not None:
+        module = builtin
+    mod = importlib.import_module(module)
     factory: LayerFactory = getattr(mod, name)
     return factory
 

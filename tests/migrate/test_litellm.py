@@ -123,7 +123,7 @@ def test_cache_budget_callbacks_database_and_guardrails() -> None:
     assert c["budgets"] == [{"scope": "global", "period": "month", "limit_usd": 100.0}]
     assert c["tracing"]["enabled"] is True
     assert c["server"]["master_key"] == "${LITELLM_MASTER_KEY}"
-    assert c["storage"]["url"] == "${DATABASE_URL}"
+    assert c["storage"]["url"] == "${DATABASE_URL:-sqlite:///llmrelay.db}"
     assert c["safety"]["actions"] == {"pii": "redact"}
     assert c["pricing"]["overrides"]["openai/gpt-4o-mini"] == {"input_per_mtok": 0.15, "output_per_mtok": 0.6}
     skipped = "\n".join(t.notes.untranslated)

@@ -273,7 +273,11 @@ def _general(cfg: dict[str, Any], g: dict[str, Any], notes: Notes) -> None:
     if server:
         cfg["server"] = server
     if g.get("database_url"):
-        cfg.setdefault("storage", {})["url"] = env_ref(g["database_url"])
+        url = str(env_ref(g["database_url"]))
+        if url.startswith("${") and url.endswith("}"):
+            # An unset variable must not leave storage.url empty: fall back to the embedded SQLite.
+            url = url[:-1] + ":-sqlite:///llmrelay.db}"
+        cfg.setdefault("storage", {})["url"] = url
     alerting = [str(a) for a in g.get("alerting") or []]
     if "webhook" in alerting or "slack" in alerting:
         var = "SLACK_WEBHOOK_URL" if "slack" in alerting else "WEBHOOK_URL"
