@@ -21,6 +21,11 @@ class Preset:
     api_key_env: str | None = None
     # Adapter options (see the adapter's docstring): e.g. whether the server reports usage in streams.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # `llmrelay serve` without a config configures this provider when the variable is set: the key
+    # variable above, or this one holding the server's address.
+    base_url_env: str | None = None
+    # Model groups served by this provider when configured from the environment.
+    env_models: tuple[str, ...] = ()
 
 
 # Dialect options of OpenAI-compatible servers: see llmrelay.providers.openai_wire.WireOptions.
@@ -29,8 +34,11 @@ class Preset:
 _LOCAL: Mapping[str, Any] = MappingProxyType({"top_k": True})
 
 PRESETS: dict[str, Preset] = {
-    "openai": Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None, _LOCAL),
+    "openai": Preset(
+        "openai", "https://api.openai.com/v1", "OPENAI_API_KEY",
+        env_models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini"),
+    ),
+    "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None, _LOCAL, base_url_env="SHIMMY_BASE_URL"),
     "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None, {**_LOCAL, "reasoning_echo": "reasoning_content"}),
     "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None, _LOCAL),
     "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None, _LOCAL),
@@ -45,7 +53,36 @@ PRESETS: dict[str, Preset] = {
     ),
     "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY", {"reasoning_echo": "reasoning_content"}),
     "azure": Preset("openai", None, "AZURE_OPENAI_API_KEY", {"azure": True}),
-    "anthropic": Preset("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
-    "ollama": Preset("ollama", "http://127.0.0.1:11434", None),
+    "anthropic": Preset(
+        "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY",
+        env_models=("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"),
+    ),
+    "gemini": Preset(
+        "gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY",
+        env_models=("gemini-2.5-flash", "gemini-2.5-pro"),
+    ),
+    "ollama": Preset("ollama", "http://127.0.0.1:11434", None, base_url_env="OLLAMA_HOST"),
 }
+
+
+# The presets `llmrelay serve` configures from the environment when there is no config file.
+_FROM_ENV = ("openai", "anthropic", "gemini", "ollama", "shimmy")
+
+
+def providers_from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """Provider configs and model groups for the usual environment variables (OPENAI_API_KEY,
+    ANTHROPIC_API_KEY, GEMINI_API_KEY, OLLAMA_HOST, SHIMMY_BASE_URL), as raw config mappings."""
+    providers: dict[str, Any] = {}
+    models: dict[str, list[dict[str, str]]] = {}
+    for kind in _FROM_ENV:
+        preset = PRESETS[kind]
+        if preset.base_url_env and env.get(preset.base_url_env):
+            url = env[preset.base_url_env]
+            providers[kind] = {"kind": kind, "base_url": url if "://" in url else f"http://{url}"}
+        elif preset.api_key_env and preset.base_url_env is None and env.get(preset.api_key_env):
+            providers[kind] = {"kind": kind, "api_key": env[preset.api_key_env]}
+        else:
+            continue
+        for model in preset.env_models:
+            models[model] = [{"provider": kind, "model": model}]
+    return providers, models
