@@ -494,26 +494,10 @@ def load_settings(path: str | os.PathLike[str], env: Mapping[str, str] | None = 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Settings when no config file is given: providers from the usual environment variables,
     one model group per provider's well-known models (so ``gpt-4o-mini`` just works)."""
+    from .providers.presets import providers_from_env
+
     env = os.environ if env is None else env
-    providers: dict[str, Any] = {}
-    models: dict[str, list[dict[str, str]]] = {}
-    if env.get("OPENAI_API_KEY"):
-        providers["openai"] = {"kind": "openai", "api_key": env["OPENAI_API_KEY"]}
-        for m in ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini"):
-            models[m] = [{"provider": "openai", "model": m}]
-    if env.get("ANTHROPIC_API_KEY"):
-        providers["anthropic"] = {"kind": "anthropic", "api_key": env["ANTHROPIC_API_KEY"]}
-        for m in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"):
-            models[m] = [{"provider": "anthropic", "model": m}]
-    if env.get("GEMINI_API_KEY"):
-        providers["gemini"] = {"kind": "gemini", "api_key": env["GEMINI_API_KEY"]}
-        for m in ("gemini-2.5-flash", "gemini-2.5-pro"):
-            models[m] = [{"provider": "gemini", "model": m}]
-    if env.get("OLLAMA_HOST"):
-        host = env["OLLAMA_HOST"]
-        providers["ollama"] = {"kind": "ollama", "base_url": host if "://" in host else f"http://{host}"}
-    if env.get("SHIMMY_BASE_URL"):
-        providers["shimmy"] = {"kind": "shimmy", "base_url": env["SHIMMY_BASE_URL"]}
+    providers, models = providers_from_env(env)
     data: dict[str, Any] = {"providers": providers, "models": models}
     if env.get("LLMRELAY_MASTER_KEY"):
         data["server"] = {"master_key": env["LLMRELAY_MASTER_KEY"]}
