@@ -33,8 +33,9 @@ async def fill(url: str, rows: int, seed: int = 7) -> None:
     batch: list[LedgerRow] = []
     for i in range(rows):
         ts = NOW - rnd.random() * 90 * 86400
-        batch.append(LedgerRow(ts=ts, request_id=f"req_{i:08d}", key_id=f"key-{rnd.randrange(200)}",
-                               user_id=f"user-{rnd.randrange(2000)}", team=f"team-{rnd.randrange(20)}",
+        user = rnd.randrange(2000)  # a user calls with their own key, in their own team
+        batch.append(LedgerRow(ts=ts, request_id=f"req_{i:08d}", key_id=f"key-{user % 200}",
+                               user_id=f"user-{user}", team=f"team-{user % 20}",
                                session=f"s-{rnd.randrange(50000)}", model_group=rnd.choice(("fast", "smart")),
                                provider=rnd.choice(("p1", "p2", "p3")), model=rnd.choice(models),
                                input_tokens=rnd.randrange(50, 4000), output_tokens=rnd.randrange(1, 800),
@@ -59,9 +60,15 @@ async def bench(url: str) -> list[tuple[str, float]]:
                                                              now=NOW, recommend=False),
         "report 30d by user,day (roll-up)": lambda: usage_report(store, settings, engine, since="30d",
                                                                  by=("user", "day"), now=NOW, recommend=False),
-        "report 90d by provider,model,key": lambda: usage_report(store, settings, engine, since="90d",
-                                                                 by=("provider", "model", "key"), now=NOW,
-                                                                 recommend=False),
+        "report 90d by provider,model (roll-up)": lambda: usage_report(store, settings, engine, since="90d",
+                                                                       by=("provider", "model"), now=NOW,
+                                                                       recommend=False),
+        "report 90d by key (roll-up)": lambda: usage_report(store, settings, engine, since="90d", by=("key",),
+                                                            now=NOW, recommend=False),
+        "report 30d by team,day (roll-up)": lambda: usage_report(store, settings, engine, since="30d",
+                                                                 by=("team", "day"), now=NOW, recommend=False),
+        "report 7d by model with recommendations": lambda: usage_report(store, settings, engine, since="7d",
+                                                                        by=("model",), now=NOW),
         "one key, last 24h (raw, indexed)": lambda: store.aggregate(UsageQuery(start=NOW - 86400, by=("model",),
                                                                                filters=(("key_id", "key-7"),))),
         "one session (raw, indexed)": lambda: store.aggregate(UsageQuery(by=("model",),

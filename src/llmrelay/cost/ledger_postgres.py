@@ -49,10 +49,11 @@ class PostgresLedger:
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         await self.open()
         values = q.row_values(rows, self.timezone)
-        daily = q.rollup_values(values)
+        daily = {table: q.rollup_values(values, dims) for table, dims in q.ROLLUPS.items()}
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(numbered(q.INSERT_ROW), values)
-            await conn.executemany(numbered(q.UPSERT_DAILY), daily)
+            for table, rows_ in daily.items():
+                await conn.executemany(numbered(q.UPSERTS[table]), rows_)
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         await self.open()

@@ -21,8 +21,14 @@ _TYPES = {
     "unpriced": "INTEGER", "joined": "INTEGER",
 }
 ROW_COLUMNS: tuple[str, ...] = ("day", *COLUMNS)
-# The dimensions the daily roll-up keeps; reports grouped by these read the roll-up.
-ROLLUP_DIMS: tuple[str, ...] = ("day", "key_id", "user_id", "team", "model_group", "provider", "model", "status")
+# Daily roll-ups, each small because its dimensions are few; a report grouped and filtered only by
+# one roll-up's dimensions reads it instead of the raw rows (first match wins).
+ROLLUPS: dict[str, tuple[str, ...]] = {
+    "usage_daily": ("day", "model_group", "provider", "model", "status"),
+    "usage_daily_key": ("day", "key_id", "team"),
+    "usage_daily_user": ("day", "user_id", "team"),
+}
+ROLLUP_DIMS: tuple[str, ...] = tuple(dict.fromkeys(d for dims in ROLLUPS.values() for d in dims))
 _MEASURES = ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
              "reasoning_tokens", "cost_usd", "cost_saved_usd", "unpriced", "errors", "cache_hits", "latency_ms")
 GROUPABLE = frozenset((*ROLLUP_DIMS, "session", "cache_status", "error_code"))
@@ -33,27 +39,33 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS usage_ts ON usage_ledger (ts)",
     "CREATE INDEX IF NOT EXISTS usage_key_ts ON usage_ledger (key_id, ts)",
     "CREATE INDEX IF NOT EXISTS usage_user_ts ON usage_ledger (user_id, ts)",
-    "CREATE INDEX IF NOT EXISTS usage_team_ts ON usage_ledger (team, ts)",
     "CREATE INDEX IF NOT EXISTS usage_session_ts ON usage_ledger (session, ts)",
-    "CREATE INDEX IF NOT EXISTS usage_model_ts ON usage_ledger (model, ts)",
     "CREATE INDEX IF NOT EXISTS usage_request ON usage_ledger (request_id)",
     "CREATE INDEX IF NOT EXISTS usage_prompt ON usage_ledger (prompt_hash, ts)",
     "CREATE INDEX IF NOT EXISTS usage_prefix ON usage_ledger (prefix_hash, ts)",
-    "CREATE TABLE IF NOT EXISTS usage_daily ("
-    + ", ".join(f"{d} TEXT NOT NULL" for d in ROLLUP_DIMS) + ", "
-    + ", ".join(f"{m} {'DOUBLE PRECISION' if m in ('cost_usd', 'cost_saved_usd', 'latency_ms') else 'BIGINT'} NOT NULL"
-                for m in _MEASURES)
-    + ", PRIMARY KEY (" + ", ".join(ROLLUP_DIMS) + "))",
-    "CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)",
 )
 
+
+def _rollup_ddl(table: str, dims: tuple[str, ...]) -> tuple[str, ...]:
+    measures = ", ".join(
+        f"{m} {'DOUBLE PRECISION' if m in ('cost_usd', 'cost_saved_usd', 'latency_ms') else 'BIGINT'} NOT NULL"
+        for m in _MEASURES)
+    return (f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{d} TEXT NOT NULL' for d in dims)}, {measures}, "
+            f"PRIMARY KEY ({', '.join(dims)}))",)
+
+
+def _upsert(table: str, dims: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join((*dims, *_MEASURES))}) "
+        f"VALUES ({', '.join('?' * (len(dims) + len(_MEASURES)))}) "
+        f"ON CONFLICT ({', '.join(dims)}) DO UPDATE SET "
+        + ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in _MEASURES)
+    )
+
+
+SCHEMA = SCHEMA + tuple(stmt for table, dims in ROLLUPS.items() for stmt in _rollup_ddl(table, dims))
 INSERT_ROW = f"INSERT INTO usage_ledger ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-UPSERT_DAILY = (
-    f"INSERT INTO usage_daily ({', '.join((*ROLLUP_DIMS, *_MEASURES))}) "
-    f"VALUES ({', '.join('?' * (len(ROLLUP_DIMS) + len(_MEASURES)))}) "
-    f"ON CONFLICT ({', '.join(ROLLUP_DIMS)}) DO UPDATE SET "
-    + ", ".join(f"{m} = usage_daily.{m} + excluded.{m}" for m in _MEASURES)
-)
+UPSERTS: dict[str, str] = {table: _upsert(table, dims) for table, dims in ROLLUPS.items()}
 
 
 def row_values(rows: Sequence[LedgerRow], tz: str) -> list[tuple[Any, ...]]:
@@ -64,12 +76,12 @@ def row_values(rows: Sequence[LedgerRow], tz: str) -> list[tuple[Any, ...]]:
     return out
 
 
-def rollup_values(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Aggregate a batch in memory first: one upsert per (day, key, ..., status) in the batch."""
+def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Aggregate a batch in memory first: one upsert per distinct ``dims`` in the batch."""
     pos = {c: i for i, c in enumerate(ROW_COLUMNS)}
     acc: dict[tuple[str, ...], list[float]] = {}
     for v in rows:
-        key = tuple(str(v[pos[d]] or "") for d in ROLLUP_DIMS)
+        key = tuple(str(v[pos[d]] or "") for d in dims)
         m = acc.setdefault(key, [0.0] * len(_MEASURES))
         m[0] += 1
         for i, col in enumerate(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
@@ -98,12 +110,13 @@ def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
     for col in (*q.by, *(c for c, _ in q.filters)):
         if col not in GROUPABLE:
             raise ValueError(f"cannot group or filter usage by {col!r}; use one of {', '.join(sorted(GROUPABLE))}")
-    use_daily = q.days is not None and all(c in ROLLUP_DIMS for c in (*q.by, *(c for c, _ in q.filters)))
+    needed = {*q.by, *(c for c, _ in q.filters)}
+    rollup = next((t for t, dims in ROLLUPS.items() if needed <= set(dims)), None) if q.days else None
     where: list[str] = []
     params: list[Any] = []
-    if use_daily:
+    if rollup is not None:
         assert q.days is not None
-        table, agg = "usage_daily", _AGG_DAILY
+        table, agg = rollup, _AGG_DAILY
         where += ["day >= ?", "day <= ?"]
         params += list(q.days)
     else:

@@ -63,13 +63,14 @@ class SQLiteLedger:
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         values = q.row_values(rows, self.timezone)
-        daily = q.rollup_values(values)
+        daily = {table: q.rollup_values(values, dims) for table, dims in q.ROLLUPS.items()}
 
         def run(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.execute("BEGIN")
                 conn.executemany(q.INSERT_ROW, values)
-                conn.executemany(q.UPSERT_DAILY, daily)
+                for table, rows_ in daily.items():
+                    conn.executemany(q.UPSERTS[table], rows_)
 
         await self._call(run)
 
@@ -89,7 +90,13 @@ class SQLiteLedger:
         return int((await self._fetch(q.COUNT, ()))[0]["n"])
 
     async def prune(self, before: float) -> int:
-        return await self._call(lambda conn: conn.execute(q.PRUNE, (before,)).rowcount)
+        def run(conn: sqlite3.Connection) -> int:
+            n = conn.execute(q.PRUNE, (before,)).rowcount
+            # Keep the planner's statistics fresh (cheap when nothing changed much).
+            conn.execute("PRAGMA optimize")
+            return int(n)
+
+        return await self._call(run)
 
     async def aclose(self) -> None:
         if self._pool is None:
@@ -97,5 +104,9 @@ class SQLiteLedger:
         conn, pool = self._conn, self._pool
         self._conn, self._pool = None, None
         if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(pool, conn.close)
+            def close(c: sqlite3.Connection = conn) -> None:
+                c.execute("PRAGMA optimize")
+                c.close()
+
+            await asyncio.get_running_loop().run_in_executor(pool, close)
         pool.shutdown(wait=True)
