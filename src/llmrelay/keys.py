@@ -195,6 +195,13 @@ class MemoryKeyStore:
         self._by_id[key_id] = replace(key, revoked=True)
         return True
 
+    async def erase_user(self, user: str) -> int:
+        """Unlink ``user`` from their keys (GDPR erasure); the keys themselves keep working."""
+        mine = [k for k in self._by_id.values() if k.user == user]
+        for k in mine:
+            self._by_id[k.id] = replace(k, user=None)
+        return len(mine)
+
     async def ping(self) -> None:
         return None
 
@@ -269,6 +276,12 @@ class SQLiteKeyStore:
         with self._lock:
             cur = self._db().execute("UPDATE virtual_keys SET revoked = 1 WHERE id = ?", (key_id,))
         return cur.rowcount > 0
+
+    async def erase_user(self, user: str) -> int:
+        """Unlink ``user`` from their keys (GDPR erasure); the keys themselves keep working."""
+        with self._lock:
+            cur = self._db().execute("UPDATE virtual_keys SET user = NULL WHERE user = ?", (user,))
+        return int(cur.rowcount)
 
     async def ping(self) -> None:
         try:
@@ -406,3 +419,24 @@ def key_authenticator(services: Any) -> Authenticator:
     if store is None:
         store = services.state[("key_store", url)] = open_key_store(url, services.clock)
     return Authenticator(store, settings.server.master_key, clock=services.clock)
+
+
+def register_key_privacy(services: Any) -> None:
+    """Add the key store's GDPR hooks to ``services.privacy``: export lists the user's keys (never
+    secrets or hashes); erase unlinks the user from them (``user`` becomes null)."""
+    auth: Authenticator | None = services.keys
+    if services.privacy is None or auth is None:
+        return
+
+    async def export(user: str) -> dict[str, Any]:
+        return {"keys": [k.public() for k in await auth.store.list() if k.user == user]}
+
+    async def erase(user: str) -> dict[str, Any]:
+        erase_user = getattr(auth.store, "erase_user", None)
+        if erase_user is None:
+            raise ConfigError(f"the key store {type(auth.store).__name__} cannot erase users yet")
+        n = await erase_user(user)
+        auth.forget()
+        return {"unlinked_keys": n}
+
+    services.privacy.register("keys", export=export, erase=erase)

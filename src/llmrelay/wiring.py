@@ -25,6 +25,12 @@ def wire_services(services: Services) -> None:
     from .safety.service import attach as wire_safety
 
     wire_safety(services)
+    # GDPR hooks of the stores wired before the privacy registry existed (ledger, keys).
+    from .cost.privacy import register_ledger_privacy
+    from .keys import register_key_privacy
+
+    register_ledger_privacy(services)
+    register_key_privacy(services)
     # Tracing (llmrelay.ops.tracing): published in services.state before the router is built.
     from .ops.tracing import wire_tracing
 

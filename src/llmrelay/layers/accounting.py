@@ -45,6 +45,7 @@ def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
 def build(services: Services, next: Handler) -> Handler | None:
     writer = getattr(services, "ledger", None)
     metrics = services.metrics
+    audit = services.audit
 
     def record(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.ended_mono = time.perf_counter()
@@ -66,6 +67,13 @@ def build(services: Services, next: Handler) -> Handler | None:
                         metrics.tokens.labels(model=model, provider=provider, kind=kind).inc(n)
             if ctx.cost_usd:
                 metrics.cost.labels(model=model, provider=provider).inc(ctx.cost_usd)
+        if audit is not None:
+            # The request summary on the audit chain (DESIGN: "audit log"); queued, sealed in batches
+            # off the request path. Never prompt or answer text; the user only as a pseudonym.
+            audit.record("request", {"request_id": ctx.request_id, "key_id": ctx.key_id, "model": model,
+                                     "provider": ctx.provider, "status": ctx.status,
+                                     "cost_usd": round(ctx.cost_usd, 8), "safety": ctx.safety_action},
+                         user=ctx.user)
         if writer is None:
             return
         whole, prefix, prefix_tokens = prompt_hashes(request)

@@ -1,13 +1,18 @@
-"""The admin API (master key): virtual keys.
+"""The admin API (master key): virtual keys, reload, cache, router, and the shared helpers of the
+``admin_*`` modules (usage, budgets, audit, privacy).
 
 ``POST /admin/keys`` answers like ``llmrelay keys create --json``: ``{"id", "key"}`` (the key is
 shown once), plus the key's record; ``GET /admin/keys`` lists records (never secrets);
-``GET /admin/keys/{id}``; ``DELETE /admin/keys/{id}`` revokes at once.
+``GET /admin/keys/{id}``; ``DELETE /admin/keys/{id}`` revokes at once. ``GET /admin/router``
+shows circuit states and deployment stats. Every action that changes something is audited
+(``admin.*`` entries on the audit chain; a reload is audited by the reloader itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from ..errors import NotFoundError
 from ..keys import KeySpec, parse_duration
@@ -31,17 +36,41 @@ def register(gw: Gateway) -> None:
     gw.route("DELETE", "/admin/keys/{id}", WIRE, lambda req: revoke_key(gw, req))
     gw.route("POST", "/admin/reload", WIRE, lambda req: reload_config(gw, req))
     gw.route("DELETE", "/admin/cache", WIRE, lambda req: clear_cache(gw, req))
+    gw.route("GET", "/admin/router", WIRE, lambda req: router(gw, req))
+    from . import admin_audit, admin_budgets, admin_privacy, admin_usage
+
+    for module in (admin_usage, admin_budgets, admin_audit, admin_privacy):
+        module.register(gw)
+
+
+def query(req: Request) -> dict[str, str]:
+    """The query string's parameters (the last value wins)."""
+    return dict(parse_qsl(req.scope.get("query_string", b"").decode("latin-1")))
+
+
+def audit_action(gw: Gateway, kind: str, data: Mapping[str, Any], user: str | None = None) -> None:
+    """Append an admin action to the audit chain (queued; sealed off the request path)."""
+    audit = gw.relay.services.audit
+    if audit is not None:
+        audit.record(kind, data, user=user)
 
 
 async def clear_cache(gw: Gateway, req: Request) -> Response:
     """``DELETE /admin/cache`` (all), ``?model=M`` (one model group), ``?key=K`` (one entry)."""
-    from urllib.parse import parse_qsl
-
     from ..caching.admin import clear_cache_query
 
     await require_admin(gw.auth, req.headers)
-    query = dict(parse_qsl(req.scope.get("query_string", b"").decode("latin-1")))
-    return json_response(await clear_cache_query(gw.relay.services, query))
+    result = await clear_cache_query(gw.relay.services, query(req))
+    audit_action(gw, "admin.cache_cleared", result)
+    return json_response(result)
+
+
+async def router(gw: Gateway, req: Request) -> Response:
+    """``GET /admin/router``: one row per deployment (circuit, in flight, latency, counts)."""
+    from ..routing.health import router_status
+
+    await require_admin(gw.auth, req.headers)
+    return json_response({"object": "list", "data": router_status(gw.relay.services)})
 
 
 def key_spec(body: Any, now: float) -> KeySpec:
@@ -71,6 +100,7 @@ async def create_key(gw: Gateway, req: Request) -> Response:
     await require_admin(gw.auth, req.headers)
     spec = key_spec(await req.json(gw.max_body_bytes), gw.relay.services.clock.time())
     key, secret = await gw.auth.create(spec)
+    audit_action(gw, "admin.key_created", {"key_id": key.id, "name": key.name, "team": key.team}, user=key.user)
     return json_response({"id": key.id, "key": secret, **key.public()}, status=201)
 
 
@@ -92,6 +122,7 @@ async def revoke_key(gw: Gateway, req: Request) -> Response:
     await require_admin(gw.auth, req.headers)
     if not await gw.auth.revoke(req.params["id"]):
         raise NotFoundError(f"no key with id {req.params['id']!r}")
+    audit_action(gw, "admin.key_revoked", {"key_id": req.params["id"]})
     return json_response({"id": req.params["id"], "revoked": True})
 
 
