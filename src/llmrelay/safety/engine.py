@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .detectors import default_detectors
+from .detectors._view import TextView
 from .detectors.custom import CustomDetector
 from .findings import ACTION_RANK, Action, Detector, Direction, Finding
 from .policy import Policy, policy_for_level
@@ -76,6 +77,10 @@ class SafetyEngine:
     def __init__(self, detectors: Sequence[Detector] | None = None) -> None:
         self.detectors: tuple[Detector, ...] = tuple(detectors) if detectors is not None else default_detectors()
         self._custom: dict[tuple[str, str], CustomDetector] = {}
+        # Detectors that can read a shared TextView (``scan_view``) get one; others get the text.
+        self._scanners: tuple[tuple[Detector, Callable[[TextView], list[Finding]] | None], ...] = tuple(
+            (d, getattr(d, "scan_view", None)) for d in self.detectors
+        )
 
     def _custom_for(self, policy: Policy, direction: Direction) -> CustomDetector | None:
         if not policy.custom_rules:
@@ -91,9 +96,11 @@ class SafetyEngine:
             return []
         cats = policy.output_categories if direction == "output" else None
         found: list[Finding] = []
-        for det in self.detectors:
+        # One view for all detectors: the lower-cased text and its words are computed once.
+        view = TextView(text)
+        for det, scan_view in self._scanners:
             if cats is None or det.category in cats:
-                found.extend(det.scan(text))
+                found.extend(scan_view(view) if scan_view is not None else det.scan(text))
         custom = self._custom_for(policy, direction)
         if custom is not None:
             found.extend(custom.scan(text))

@@ -17,25 +17,46 @@ import re
 
 from ..findings import Category, Finding
 from ._lexicon import Lexicon, combine
+from ._view import TextView
 
 _W = r"(?:\w+\s+){0,3}"
-_OVERRIDE: list[tuple[float, str]] = [
-    (0.95, r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+" + _W + r"(?:previous|prior|above|preceding|earlier|initial|original|system|your|the)\s+" + _W + r"(?:instructions?|prompts?|rules|directives|guidelines|programming|context|messages?)"),
-    (0.95, r"\bdo\s+anything\s+now\b|\bDAN\s+mode\b|\bdeveloper\s+mode\s+(?:enabled|output)|\b(?:jail\s?-?broken|jailbreak)\b"),
-    (0.9, r"\b(?:reveal|print|show|repeat|output|display|leak|tell\s+me|what\s+(?:is|was|are))\s+" + _W + r"(?:system\s+prompt|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions)|instructions\s+you\s+(?:were|got)|(?:text|words)\s+(?:you\s+were\s+given|above))"),
-    (0.9, r"system\s*mode\s*>|system\s+mode\s+activated|system\s*\]\s*:|\bnew\s+instructions?\s*:|\bend\s+of\s+(?:system\s+)?prompt\b|\badmin\s+override\b"),
-    (0.85, r"\b(?:free|freed|broken\s+free)\s+(?:of|from)\s+(?:all\s+|any\s+|the\s+typical\s+)?(?:restrictions|limitations|filters|confines|rules|constraints|guidelines|censorship)"),
-    (0.85, r"\b(?:no|without\s+(?:any)?)\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s+(?:whatsoever|at\s+all|of\s+any\s+kind)?"),
-    (0.8, r"\b(?:unfiltered|uncensored|amoral|unrestricted|unethical)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|model|assistant|response|version|mode|character|bot|answers?)"),
-    (0.8, r"\b(?:not|never|no\s+longer)\s+(?:be\s+)?(?:bound|restricted|limited|constrained)\s+by\b|\bdoes\s*n[o']?t\s+(?:have|follow)\s+(?:any\s+)?(?:ethical|moral|rules|guidelines|restrictions|filters)"),
-    (0.75, r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?(?:policy|policies|guidelines|rules)"),
-    (0.7, r"\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b|\bnever\s+refuse\b|\bcan(?:not|'t)\s+refuse\b|\bwill\s+never\s+(?:refuse|decline|say\s+no)"),
-    (0.7, r"\b(?:begin|start)\s+(?:your\s+)?(?:reply|response|answer|output)\s+with\s*[:\"'“]|\bsure,?\s+here\s+is\b|\bexact\s+structure\b"),
-    (0.6, r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+(?:now|no\s+longer)\b|\bact\s+as\s+(?:an?\s+)?(?:ai|chatbot|model)\s+(?:with|without|that)"),
-    (0.6, r"(?:classic|jailbreak|dan|gpt|chatgpt|aim|stan|dude)\s*\]|\b(?:dan|mongo\s+tom|betterdan|antigpt|evil\s*bot)\b(?!\w)"),
-    (0.55, r"\b(?:illegal|immoral|unethical|harmful|explicit|nsfw|offensive)\s+(?:content|acts|things|requests|or\s+\w+)\s+(?:is|are)?\s*(?:allowed|permitted|fine|ok)"),
-    (0.5, r"\b(?:hypothetical(?:ly)?|fictional|imaginary|role-?play|simulat(?:e|ion)|pretend|imagine\s+you\s+are|you\s+are\s+a\s+(?:\w+\s+){0,2}(?:writer|author|novelist|researcher|expert|character))\b"),
-    (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b"),
+_SUBJECTS = ("instruction", "instructions", "prompt", "prompts", "rules", "directives", "guidelines", "programming", "context", "message", "messages")
+# (weight, pattern, anchors): see _lexicon.Lexicon. Each anchor list names words that every match
+# of its pattern contains, chosen from the pattern's rarest required part.
+_OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
+    (0.95, r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+" + _W + r"(?:previous|prior|above|preceding|earlier|initial|original|system|your|the)\s+" + _W + r"(?:instructions?|prompts?|rules|directives|guidelines|programming|context|messages?)",
+     ("ignore", "disregard", "forget", "override", "bypass", "skip")),
+    (0.95, r"\bdo\s+anything\s+now\b|\bdan\s+mode\b|\bdeveloper\s+mode\s+(?:enabled|output)|\b(?:jail\s?-?broken|jailbreak)\b",
+     ("anything&now", "dan&mode", "developer&mode", "jail", "jailbroken", "jailbreak")),
+    (0.9, r"\b(?:reveal|print|show|repeat|output|display|leak|tell\s+me|what\s+(?:is|was|are))\s+" + _W + r"(?:system\s+prompt|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions)|instructions\s+you\s+(?:were|got)|(?:text|words)\s+(?:you\s+were\s+given|above))",
+     ("system|initial|hidden&prompt", "initial|hidden&instructions", "instructions&you", "text|words&above|given")),
+    (0.9, r"system\s*mode\s*>|system\s+mode\s+activated|system\s*\]\s*:|\bnew\s+instructions?\s*:|\bend\s+of\s+(?:system\s+)?prompt\b|\badmin\s+override\b",
+     ("sub:system&sub:mode|sub:]", "sub:instruction&new", "end&prompt", "admin&override")),
+    (0.85, r"\b(?:free|freed|broken\s+free)\s+(?:of|from)\s+(?:all\s+|any\s+|the\s+typical\s+)?(?:restrictions|limitations|filters|confines|rules|constraints|guidelines|censorship)",
+     ("free", "freed")),
+    (0.85, r"\b(?:no|without\s+(?:any)?)\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s+(?:whatsoever|at\s+all|of\s+any\s+kind)?",
+     ("no|without&sub:restrictions|sub:filters|sub:censorship|sub:limitations|sub:guidelines|sub:morals|sub:ethics|sub:boundaries",
+      "pre:nore|pre:nofi|pre:noce|pre:noli|pre:nogu|pre:nomo|pre:noet|pre:nobo|pre:noco")),
+    (0.8, r"\b(?:unfiltered|uncensored|amoral|unrestricted|unethical)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|model|assistant|response|version|mode|character|bot|answers?)",
+     ("unfiltered", "uncensored", "amoral", "unrestricted", "unethical")),
+    (0.8, r"\b(?:not|never|no\s+longer)\s+(?:be\s+)?(?:bound|restricted|limited|constrained)\s+by\b|\bdoes\s*n[o']?t\s+(?:have|follow)\s+(?:any\s+)?(?:ethical|moral|rules|guidelines|restrictions|filters)",
+     ("bound|restricted|limited|constrained&by", "does|doesnt|doesn|doesnot&have|follow")),
+    (0.75, r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?(?:policy|policies|guidelines|rules)", ("openai", "anthropic")),
+    (0.7, r"\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b|\bnever\s+refuse\b|\bcan(?:not|'t)\s+refuse\b|\bwill\s+never\s+(?:refuse|decline|say\s+no)",
+     ("character", "refuse", "never&decline|say")),
+    (0.7, r"\b(?:begin|start)\s+(?:your\s+)?(?:reply|response|answer|output)\s+with\s*[:\"'“]|\bsure,?\s+here\s+is\b|\bexact\s+structure\b",
+     ("begin|start&with", "sure&here", "exact&structure")),
+    (0.6, r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+(?:now|no\s+longer)\b|\bact\s+as\s+(?:an?\s+)?(?:ai|chatbot|model)\s+(?:with|without|that)",
+     ("you&now|longer", "act&ai|chatbot|model")),
+    (0.6, r"(?:classic|jailbreak|dan|gpt|chatgpt|aim|stan|dude)\s*\]|\b(?:dan|mongo\s+tom|betterdan|antigpt|evil\s*bot)\b(?!\w)",
+     ("sub:]&sub:classic|sub:jailbreak|sub:dan|sub:gpt|sub:aim|sub:stan|sub:dude", "dan", "mongo", "betterdan", "antigpt", "evil", "evilbot")),
+    (0.55, r"\b(?:illegal|immoral|unethical|harmful|explicit|nsfw|offensive)\s+(?:content|acts|things|requests|or\s+\w+)\s+(?:is|are)?\s*(?:allowed|permitted|fine|ok)",
+     ("illegal", "immoral", "unethical", "harmful", "explicit", "nsfw", "offensive")),
+    (0.5, r"\b(?:hypothetical(?:ly)?|fictional|imaginary|role-?play|simulat(?:e|ion)|pretend|imagine\s+you\s+are|you\s+are\s+a\s+(?:\w+\s+){0,2}(?:writer|author|novelist|researcher|expert|character))\b",
+     ("hypothetical", "hypothetically", "fictional", "imaginary", "role", "roleplay", "simulate", "simulation", "pretend", "imagine",
+      "writer", "author", "novelist", "researcher", "expert", "character")),
+    (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b",
+     ("minecraft", "educational", "research", "novel", "story", "movie", "screenplay", "book", "game")),
 ]
 # Harmful requests: they turn a fictional framing into an attempt; alone they are ordinary questions.
 _HARM = re.compile(
@@ -45,6 +66,15 @@ _HARM = re.compile(
     r"illegal(?:ly)?|evade\s+(?:taxes|law)|bypass\s+security|pirat\w+|child|body\s+shaming|xenophob\w*|genocide|torture|"
     r"drugs?|cocaine|heroin|firearms?|kill|murder|violence|stalk\w*|dox\w*|insider\s+trading|gambling|cheat\w*)\b",
 )
+# The words _HARM can start with: whole words, and prefixes of the ones it lets run on (\w*).
+_HARM_WORDS = frozenset((
+    "launder", "laundering", "ransomware", "malware", "keylogger", "exploit", "hack", "hacking", "bomb", "explosive", "explosives", "meth",
+    "methamphetamine", "poison", "counterfeit", "phishing", "steal", "stealing", "fraud", "scam", "weapon", "weapons", "suicide", "self",
+    "harass", "harassing", "harassment", "defamatory", "racist", "sexist", "propaganda", "disinformation", "misinformation", "blackmail",
+    "illegal", "illegally", "evade", "bypass", "child", "body", "genocide", "torture", "drug", "drugs", "cocaine", "heroin", "firearm",
+    "firearms", "kill", "murder", "violence", "insider", "gambling",
+))
+_HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea")
 _FRAMING_SIGNALS = (14, 15)  # indexes in _OVERRIDE that need a harmful request to count
 # Adversarial suffixes (GCG): runs of punctuation-heavy pseudo-tokens.
 _GIBBERISH = re.compile(r"(?:\S*[\\{}\[\]()<>|$%#@^~`*=+;]\S*\s+){3,}\S*[\\{}\[\]()<>|$%#@^~`*=+;]")
@@ -56,19 +86,28 @@ class InjectionDetector:
 
     def __init__(self) -> None:
         self._lexicon = Lexicon(_OVERRIDE)
+        self._harm_words = _HARM_WORDS
 
     def scan(self, text: str) -> list[Finding]:
-        low = text.lower()
-        hits = self._lexicon.hits(text, low)
-        harmful = bool(hits) and _HARM.search(low if len(low) == len(text) else text.lower()) is not None
+        return self.scan_view(TextView(text))
+
+    def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
+        hits = self._lexicon.hits(view, anchored=anchored)
+        if not hits:
+            return []
+        text = view.text
+        # A fictional framing or a gibberish suffix counts only with a harmful request; most
+        # texts have none of its words, which saves two regex passes.
+        harmful = (not anchored or bool(self._harm_words.intersection(view.words)) or any(view.has_prefix(p) for p in _HARM_PREFIXES)) and (
+            _HARM.search(view.low if view.lowered else text.lower()) is not None)
         best: dict[int, tuple[float, int, int]] = {}
         for h in hits:
             if h.signal in _FRAMING_SIGNALS and not harmful:
                 continue
             if h.signal not in best:
                 best[h.signal] = (h.weight, h.start, h.end)
-        g = _GIBBERISH.search(text)
-        if g is not None and harmful:
+        g = _GIBBERISH.search(text) if harmful else None
+        if g is not None:
             best[-1] = (0.8, g.start(), g.end())
         if not best:
             return []

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 
 from ..findings import Category, Finding
+from ._view import TextView
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
@@ -68,6 +69,38 @@ def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
+_DIGIT_RUN = re.compile(r"\d+")
+# Numbers whose digits sit closer than this belong to one candidate ("+1 (415) 555-0100", an IBAN
+# with its bank code); a window also reaches this far around them for prefixes and context.
+_GAP = 8
+_MARGIN = 24
+
+
+def number_windows(text: str) -> list[tuple[int, int]]:
+    """Where a phone, card, SSN, IBAN or IP address can be: clusters of at least 4 digits, widened.
+    Most prose has a few numbers, so the number patterns then read a few short windows."""
+    windows: list[tuple[int, int]] = []
+    start = end = -1
+    count = 0
+    for m in _DIGIT_RUN.finditer(text):
+        s, e = m.span()
+        if start >= 0 and s - end <= _GAP:
+            end, count = e, count + e - s
+            continue
+        if count >= 4:
+            windows.append((max(0, start - _MARGIN), end + _MARGIN))
+        start, end, count = s, e, e - s
+    if count >= 4:
+        windows.append((max(0, start - _MARGIN), end + _MARGIN))
+    merged: list[tuple[int, int]] = []
+    for s, e in windows:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, min(e, len(text))))
+    return merged
+
+
 class PIIDetector:
     """Regex + checksum PII detector. ``types`` limits it to some of the types it knows."""
 
@@ -77,67 +110,93 @@ class PIIDetector:
 
     def __init__(self, types: tuple[str, ...] | None = None) -> None:
         wanted = set(types or self.TYPES)
-        scanners: list[Callable[[str, list[Finding]], None]] = []
+        scanners: list[Callable[[str, list[Finding], int, int], None]] = []
         for t, fn in (
-            ("EMAIL", self._emails), ("SSN", self._ssns), ("CREDIT_CARD", self._cards),
-            ("IBAN", self._ibans), ("IP_ADDRESS", self._ips), ("PHONE", self._phones),
+            ("SSN", self._ssns), ("CREDIT_CARD", self._cards), ("IBAN", self._ibans), ("IP_ADDRESS", self._ipv4s),
+            ("PHONE", self._phones),
         ):
             if t in wanted:
                 scanners.append(fn)
-        self._scanners = tuple(scanners)
+        self._numbers = tuple(scanners)
+        self._emails = "EMAIL" in wanted
+        self._ipv6 = "IP_ADDRESS" in wanted
 
     def scan(self, text: str) -> list[Finding]:
+        return self.scan_view(TextView(text))
+
+    def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
+        """``anchored=False`` runs every pattern over the whole text (the reference the windows
+        must agree with)."""
+        text = view.text
         out: list[Finding] = []
-        for scanner in self._scanners:
-            scanner(text, out)
-        return _drop_overlaps(out)
-
-    @staticmethod
-    def _emails(text: str, out: list[Finding]) -> None:
-        if "@" in text:
+        if self._emails and "@" in text:
             out.extend(Finding("pii", m.start(), m.end(), 0.99, "EMAIL") for m in _EMAIL.finditer(text))
+        if self._numbers:
+            for s, e in number_windows(text) if anchored else [(0, len(text))]:
+                for scanner in self._numbers:
+                    scanner(text, out, s, e)
+        if self._ipv6 and ("::" in text or _close_colons(text)):
+            self._ipv6s(text, out)
+        return _drop_overlaps(_unique(out) if anchored else out)
 
     @staticmethod
-    def _ssns(text: str, out: list[Finding]) -> None:
-        out.extend(Finding("pii", m.start(), m.end(), 0.9, "SSN") for m in _SSN.finditer(text))
+    def _ssns(text: str, out: list[Finding], pos: int, end: int) -> None:
+        out.extend(Finding("pii", m.start(), m.end(), 0.9, "SSN") for m in _SSN.finditer(text, pos, end))
 
     @staticmethod
-    def _cards(text: str, out: list[Finding]) -> None:
-        for m in _CARD.finditer(text):
+    def _cards(text: str, out: list[Finding], pos: int, end: int) -> None:
+        for m in _CARD.finditer(text, pos, end):
             d = _digits(m.group())
             if 12 <= len(d) <= 19 and luhn_ok(d) and len(set(d)) > 1:
                 out.append(Finding("pii", m.start(), m.end(), 0.95, "CREDIT_CARD"))
 
     @staticmethod
-    def _ibans(text: str, out: list[Finding]) -> None:
-        for m in _IBAN.finditer(text):
+    def _ibans(text: str, out: list[Finding], pos: int, end: int) -> None:
+        for m in _IBAN.finditer(text, pos, end):
             if iban_ok(m.group()):
                 out.append(Finding("pii", m.start(), m.end(), 0.99, "IBAN"))
 
     @staticmethod
-    def _ips(text: str, out: list[Finding]) -> None:
-        out.extend(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS") for m in _IPV4.finditer(text))
-        if "::" in text or text.count(":") >= 3:
-            for m in _IPV6.finditer(text):
-                try:
-                    ipaddress.IPv6Address(m.group())
-                except ValueError:
-                    continue
-                out.append(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS"))
+    def _ipv4s(text: str, out: list[Finding], pos: int, end: int) -> None:
+        out.extend(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS") for m in _IPV4.finditer(text, pos, end))
 
     @staticmethod
-    def _phones(text: str, out: list[Finding]) -> None:
-        for m in _PHONE_STRONG.finditer(text):
+    def _ipv6s(text: str, out: list[Finding]) -> None:
+        for m in _IPV6.finditer(text):
+            try:
+                ipaddress.IPv6Address(m.group())
+            except ValueError:
+                continue
+            out.append(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS"))
+
+    @staticmethod
+    def _phones(text: str, out: list[Finding], pos: int, end: int) -> None:
+        for m in _PHONE_STRONG.finditer(text, pos, end):
             n = len(_digits(m.group()))
             if 7 <= n <= 15 and not _DATE.fullmatch(m.group()):
                 out.append(Finding("pii", m.start(), m.end(), 0.85, "PHONE"))
-        for m in _PHONE_LOOSE.finditer(text):
+        for m in _PHONE_LOOSE.finditer(text, pos, end):
             n = len(_digits(m.group()))
             if not 6 <= n <= 13 or _DATE.fullmatch(m.group()):
                 continue
             context = text[max(0, m.start() - 48) : m.start()] + " " + text[m.end() : m.end() + 12]
             if _PHONE_WORDS.search(context):
                 out.append(Finding("pii", m.start(), m.end(), 0.7, "PHONE"))
+
+
+def _close_colons(text: str) -> bool:
+    """Two colons at most 5 characters apart: what every IPv6 address without "::" has."""
+    prev = text.find(":")
+    while prev != -1:
+        nxt = text.find(":", prev + 1)
+        if nxt != -1 and nxt - prev <= 5:
+            return True
+        prev = nxt
+    return False
+
+
+def _unique(found: list[Finding]) -> list[Finding]:
+    return list(dict.fromkeys(found)) if len(found) > 1 else found
 
 
 def _drop_overlaps(found: list[Finding]) -> list[Finding]:

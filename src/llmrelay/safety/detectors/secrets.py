@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 from ..findings import Category, Finding
+from ._view import TextView
 
 # (type, pattern): the value is the whole match, or group "v" when the pattern has one.
 _VENDOR: tuple[tuple[str, str], ...] = (
@@ -145,6 +147,13 @@ def _looks_secret(value: str, name: str) -> float:
     return 0.0
 
 
+# Literal prefixes that patterns outside the long-token windows need (case-sensitive, on the text).
+_LITERAL_GATED = ("-----BEGIN", "$", "*")
+# Lower-case words whose presence some patterns need; looked up once per text.
+_GATE_WORDS = ("pass", "psw", "pasw", "pw", "secret", "token", "key", "credential", "srt", "authorization", "x-",
+               "directoryentry", "securestring")
+
+
 class SecretDetector:
     """Vendor formats, credential URLs and headers, and secret-named assignments."""
 
@@ -157,33 +166,62 @@ class SecretDetector:
         self._joint_types = tuple(t for t, _ in joint)
         self._joint = re.compile(r"\b(?:" + "|".join(f"(?P<t{i}>{p})" for i, (_, p) in enumerate(joint)) + ")")
         self._vendor = tuple((t, re.compile(p)) for t, p in _VENDOR if (t, p) not in joint)
+        # Which of the others can only match inside one long whitespace-free token, which need a
+        # literal, and which a word (AUTH_HEADER, "password=" connection strings).
+        self._in_tokens = tuple((t, rx) for t, rx in self._vendor if (t in ("API_TOKEN", "PRIVATE_KEY") and not rx.pattern.startswith("-----"))
+                                or (t == "CONNECTION_STRING" and "://" in rx.pattern))
+        self._literal = tuple((t, rx) for t, rx in self._vendor if rx.pattern.startswith(("-----", r"\$", r"\*")))
+        self._worded = tuple((t, rx) for t, rx in self._vendor if (t, rx) not in self._in_tokens and (t, rx) not in self._literal)
 
     def scan(self, text: str) -> list[Finding]:
+        return self.scan_view(TextView(text))
+
+    def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
+        """``anchored=False`` runs every pattern over the whole text (the reference)."""
+        text = view.text
         out: list[Finding] = []
-        for m in self._joint.finditer(text):
-            typ = self._joint_types[int((m.lastgroup or "t0")[1:])]
-            if typ != "API_TOKEN" or _random_enough(m.group()):
+        windows = view.long_tokens() if anchored else [(0, len(text))]
+        for s, e in windows:
+            for m in self._joint.finditer(text, s, e):
+                typ = self._joint_types[int((m.lastgroup or "t0")[1:])]
                 out.append(Finding("secret", m.start(), m.end(), 0.95, typ))
-        for typ, rx in self._vendor:
-            for m in rx.finditer(text):
-                has_v = "v" in rx.groupindex and m.group("v") is not None
-                if has_v and _REFERENCE.search(m.group("v")):
-                    continue
-                if typ in ("API_TOKEN", "AUTH_HEADER") and not _random_enough(m.group("v") if has_v else m.group()):
-                    continue
-                s, e = m.span("v") if has_v else m.span()
-                out.append(Finding("secret", s, e, 0.95, typ))
-        for name, start, end, value in _assignments(text):
-            score = _looks_secret(value, name)
-            if score:
-                ptype = "PASSWORD" if re.search(r"(?i)pass|pwd|psw", name) else "SECRET"
-                out.append(Finding("secret", start, end, score, ptype))
-        for rx in (_CLI_FLAG, _NET_CREDENTIAL, _PASSWORD_PHRASE):
+            for typ, rx in self._in_tokens:
+                self._vendor_hits(typ, rx.finditer(text, s, e), out)
+        for typ, rx in self._literal:
+            self._vendor_hits(typ, rx.finditer(text), out)
+        low = view.low
+        gate = {w: w in low for w in _GATE_WORDS} if anchored else dict.fromkeys(_GATE_WORDS, True)
+        for typ, rx in self._worded:
+            auth = typ == "AUTH_HEADER"
+            if (gate["authorization"] or (gate["x-"] and (gate["token"] or gate["key"]))) if auth else (gate["pass"] or gate["pw"]):
+                self._vendor_hits(typ, rx.finditer(text), out)
+        if any(gate[w] for w in ("pass", "psw", "pasw", "pw", "secret", "token", "key", "credential", "srt")):
+            for name, start, end, value in _assignments(text):
+                score = _looks_secret(value, name)
+                if score:
+                    ptype = "PASSWORD" if re.search(r"(?i)pass|pwd|psw", name) else "SECRET"
+                    out.append(Finding("secret", start, end, score, ptype))
+        cli = not anchored or ("-" in text and (text.startswith("-") or " -" in text or "\n-" in text or "\t-" in text))
+        net = gate["credential"] or gate["directoryentry"] or gate["pass"] or gate["securestring"]
+        for rx, on in ((_CLI_FLAG, cli), (_NET_CREDENTIAL, net), (_PASSWORD_PHRASE, gate["pass"])):
+            if not on:
+                continue
             for m in rx.finditer(text):
                 g = next(k for k, v in m.groupdict().items() if v is not None)
                 if not _REFERENCE.search(m.group(g).strip("\"' ")):
                     out.append(Finding("secret", m.start(g), m.end(g), 0.8, "PASSWORD"))
         return _merge(out)
+
+    @staticmethod
+    def _vendor_hits(typ: str, matches: Iterator[re.Match[str]], out: list[Finding]) -> None:
+        for m in matches:
+            has_v = "v" in m.re.groupindex and m.group("v") is not None
+            if has_v and _REFERENCE.search(m.group("v")):
+                continue
+            if typ in ("API_TOKEN", "AUTH_HEADER") and not _random_enough(m.group("v") if has_v else m.group()):
+                continue
+            s, e = m.span("v") if has_v else m.span()
+            out.append(Finding("secret", s, e, 0.95, typ))
 
 
 def _random_enough(v: str) -> bool:

@@ -16,6 +16,7 @@ import re
 
 from ..findings import Category, Finding
 from ._lexicon import Lexicon, combine
+from ._view import TextView
 
 _GROUPS = (
     r"(?:blacks?|whites?|jews?|jewish\s+people|muslims?|arabs?|mexicans?|immigrants?|asians?|chinese|latinos?|latinas?|hispanics?|"
@@ -23,44 +24,86 @@ _GROUPS = (
     r"africans?|refugees?|foreigners?|disabled\s+people|christians?|catholics?|feminists?|liberals?|democrats?|republicans?|"
     r"(?:these|those|all|most)\s+people)"
 )
-_SIGNALS: list[tuple[float, str]] = [
+# Every word _GROUPS can start with (its anchors).
+_GROUP_WORDS = (
+    "black", "blacks", "white", "whites", "jew", "jews", "jewish", "muslim", "muslims", "arab", "arabs", "mexican", "mexicans", "immigrant",
+    "immigrants", "asian", "asians", "chinese", "latino", "latinos", "latina", "latinas", "hispanic", "hispanics", "gay", "gays", "lesbian",
+    "lesbians", "pre:tran", "women", "girls", "females", "men", "indian", "indians", "native", "natives", "african", "africans", "refugee",
+    "refugees", "foreigner", "foreigners", "disabled", "christian", "christians", "catholic", "catholics", "feminist", "feminists", "liberal",
+    "liberals", "democrat", "democrats", "republican", "republicans", "these", "those", "all", "most",
+)
+_GROUP_ANY = "|".join(_GROUP_WORDS)
+# Where _GROUPS ends the pattern it may run on into a longer word ("whitey").
+_GROUP_PREFIX = "|".join(sorted({w if w.startswith("pre:") or w in ("these", "those", "all", "most") else "pre:" + w[:4] for w in _GROUP_WORDS}))
+_SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # Slurs (weight high: they are abusive in nearly every context this gateway sees).
-    (0.9, r"\bn+[i1!]+gg+(?:[e3]+r+|a+|az|uh)s?\b|\bf+[a@4]+gg*(?:[o0]+t+|[e3]+t+)?s?\b|\bf+[a@]g+s?\b|\bk+[i1]+k+[e3]+s?\b|\bsp[i1]c+s?\b|\bch[i1]nks?\b|\bwetbacks?\b|\btr[a@]nn(?:y|ies)\b|\bd[y1]kes?\b|\br[e3]t[a@]rd(?:s|ed)?\b|\bcoons?\b|\bgooks?\b|\braghead\w*|\bbeaners?\b|\bsand\s*n\w+|\bpakis?\b"),
-    (0.8, r"\bc+u+n+t+s?\b|\bwh[o0]re+s?\b|\bsl+u+t+s?\b|\bh[o0]e+s?\b|\bb+[i1!*]+t+c+h+(?:e?s|y|ez)?\b|\bpuss(?:y|ies)\b|\btw[a@]ts?\b|\bmotherf\w*|\bm[o0]f[o0]|\bcock\s*suck\w*"),
+    (0.9, r"\bn+[i1!]+gg+(?:[e3]+r+|a+|az|uh)s?\b|\bf+[a@4]+gg*(?:[o0]+t+|[e3]+t+)?s?\b|\bf+[a@]g+s?\b|\bk+[i1]+k+[e3]+s?\b|\bsp[i1]c+s?\b|\bch[i1]nks?\b|\bwetbacks?\b|\btr[a@]nn(?:y|ies)\b|\bd[y1]kes?\b|\br[e3]t[a@]rd(?:s|ed)?\b|\bcoons?\b|\bgooks?\b|\braghead\w*|\bbeaners?\b|\bsand\s*n\w+|\bpakis?\b",
+     ("pre:nig", "pre:nii", "pre:nni", "pre:nnn", "pre:fag", "pre:faa", "pre:ffa", "pre:fff", "pre:kik", "pre:kii", "pre:kki", "pre:kkk", "pre:spic", "chink", "chinks", "wetback", "wetbacks", "tranny", "trannies", "dyke", "dykes", "dike", "dikes", "retard", "retards", "retarded", "coon", "coons", "gook", "gooks", "sub:raghead", "beaner", "beaners", "sand", "sub:sandn", "paki", "pakis")),
+    (0.8, r"\bc+u+n+t+s?\b|\bwh[o0]re+s?\b|\bsl+u+t+s?\b|\bh[o0]e+s?\b|\bb+[i1!*]+t+c+h+(?:e?s|y|ez)?\b|\bpuss(?:y|ies)\b|\btw[a@]ts?\b|\bmotherf\w*|\bm[o0]f[o0]|\bcock\s*suck\w*",
+     ("pre:cunt", "pre:cunn", "pre:cuun", "pre:cuuu", "pre:ccun", "pre:ccuu", "pre:cccu", "pre:cccc", "pre:whor", "pre:slut", "pre:sluu", "pre:sllu", "pre:slll", "pre:hoe", "pre:bitc", "pre:bitt", "pre:biit", "pre:biii", "pre:bbit", "pre:bbii", "pre:bbbi", "pre:bbbb", "pre:puss", "twat", "twats", "sub:motherf", "pre:mofo", "pre:cock")),
     # Insults aimed at someone.
-    (0.75, r"\b(?:you(?:'re|\s+are|r)?|u\s+r|ur|he'?s|she'?s|they'?re|what\s+an?)\s+(?:\w+\s+){0,2}(?:idiot|moron|stupid|dumb(?:ass)?|retard|loser|scum(?:bag)?|pathetic|worthless|trash|garbage|piece\s+of\s+(?:shit|crap|garbage)|ignorant|clown|imbecile|disgusting|pig|animal|filth|dick|asshole|jerk|bitch)\w*"),
-    (0.7, r"\b(?:idiots?|morons?|imbeciles?|scumbags?|dumbass(?:es)?|assholes?|dickheads?|douche(?:bag)?s?|jackass(?:es)?|libtards?|shitheads?|dipshits?|numbnuts|cretins?|degenerates?|lowlifes?|sub-?humans?)\b"),
-    (0.7, r"\b(?:shut\s+(?:the\s+f\w*\s+)?up|go\s+(?:to\s+hell|die|kill\s+yourself)|kys|f+u+c+k+\s+(?:you|off|u|them|him|her|this\s+guy)|stfu|gtfo|screw\s+you|eat\s+shit)\b"),
+    (0.75, r"\b(?:you(?:'re|\s+are|r)?|u\s+r|ur|he'?s|she'?s|they'?re|what\s+an?)\s+(?:\w+\s+){0,2}(?:idiot|moron|stupid|dumb(?:ass)?|retard|loser|scum(?:bag)?|pathetic|worthless|trash|garbage|piece\s+of\s+(?:shit|crap|garbage)|ignorant|clown|imbecile|disgusting|pig|animal|filth|dick|asshole|jerk|bitch)\w*",
+     ("pre:idio|pre:moro|pre:stup|pre:dumb|pre:reta|pre:lose|pre:scum|pre:path|pre:wort|pre:tras|pre:garb|piece|pre:igno|pre:clow|pre:imbe|pre:disg""|pre:pig|pre:anim|pre:filt|pre:dick|pre:assh|pre:jerk|pre:bitc&you|youre|your|u|ur|he|hes|she|shes|they|theyre|what",)),
+    (0.7, r"\b(?:idiots?|morons?|imbeciles?|scumbags?|dumbass(?:es)?|assholes?|dickheads?|douche(?:bag)?s?|jackass(?:es)?|libtards?|shitheads?|dipshits?|numbnuts|cretins?|degenerates?|lowlifes?|sub-?humans?)\b",
+     ("pre:idio", "pre:moro", "pre:imbe", "pre:scum", "pre:dumb", "pre:assh", "pre:dick", "pre:douc", "pre:jack", "pre:libt", "pre:shit", "pre:dips", "numbnuts", "pre:cret", "pre:dege", "pre:lowl", "sub&human|humans", "pre:subh")),
+    (0.7, r"\b(?:shut\s+(?:the\s+f\w*\s+)?up|go\s+(?:to\s+hell|die|kill\s+yourself)|kys|f+u+c+k+\s+(?:you|off|u|them|him|her|this\s+guy)|stfu|gtfo|screw\s+you|eat\s+shit)\b",
+     ("shut&up", "go&hell|die|yourself", "kys", "stfu", "gtfo", "pre:fuc|pre:fuu|pre:ffu|pre:fff&you|off|u|them|him|her|this", "screw&you", "eat&shit")),
     # Threats and calls for violence.
-    (0.9, r"\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+gonna)|we\s+(?:need|should|must)\s+to?|let'?s)\s+(?:\w+\s+){0,2}(?:kill|shoot|hang|lynch|rape|murder|beat|stab|exterminate|gas|deport|eradicate|wipe\s+out)\b"),
-    (0.9, r"\b(?:kill|shoot|hang|lynch|exterminate|gas|eradicate|wipe\s+out|get\s+rid\s+of|deport)\s+(?:all\s+(?:the\s+)?|the\s+|every\s+)?" + _GROUPS),
+    (0.9, r"\b(?:i(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+gonna)|we\s+(?:need|should|must)\s+to?|let'?s)\s+(?:\w+\s+){0,2}(?:kill|shoot|hang|lynch|rape|murder|beat|stab|exterminate|gas|deport|eradicate|wipe\s+out)\b",
+     ("kill|shoot|hang|lynch|rape|murder|beat|stab|exterminate|gas|deport|eradicate|wipe&i|we|let|lets",)),
+    (0.9, r"\b(?:kill|shoot|hang|lynch|exterminate|gas|eradicate|wipe\s+out|get\s+rid\s+of|deport)\s+(?:all\s+(?:the\s+)?|the\s+|every\s+)?" + _GROUPS,
+     ("kill|shoot|hang|lynch|exterminate|gas|eradicate|wipe|rid|deport&" + _GROUP_PREFIX,)),
     # Dehumanising generalisations about a group.
-    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:all\s+|just\s+|nothing\s+but\s+|a\s+bunch\s+of\s+|so\s+)?(?:\w+\s+)?(?:animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|a\s+disease|a\s+plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backwards?|primitive|illegal)\b"),
-    (0.75, r"\b" + _GROUPS + r"\s+(?:should(?:n't|\s+not)?|need\s+to|must|can'?t|cannot|don'?t\s+deserve|do\s+not\s+deserve|have\s+no\s+place|do\s+not\s+belong|don'?t\s+belong)\s+(?:\w+\s+){0,3}(?:be\s+allowed|go\s+back|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed))"),
-    (0.6, r"\b(?:go\s+back\s+to\s+(?:your|their)\s+(?:own\s+)?country|send\s+them\s+(?:all\s+)?back|(?:taking|take)\s+over\s+(?:our|the)\s+country|not\s+(?:real|true)\s+(?:americans|women|men)|(?:inferior|superior)\s+race|white\s+power|master\s+race)\b"),
+    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:all\s+|just\s+|nothing\s+but\s+|a\s+bunch\s+of\s+|so\s+)?(?:\w+\s+)?(?:animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|a\s+disease|a\s+plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backwards?|primitive|illegal)\b",
+     (_GROUP_ANY + "&animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|disease|plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backward|backwards|primitive|illegal",)),
+    (0.75, r"\b" + _GROUPS + r"\s+(?:should(?:n't|\s+not)?|need\s+to|must|can'?t|cannot|don'?t\s+deserve|do\s+not\s+deserve|have\s+no\s+place|do\s+not\s+belong|don'?t\s+belong)\s+(?:\w+\s+){0,3}(?:be\s+allowed|go\s+back|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed))",
+     (_GROUP_ANY + "&should|shouldn|need|must|can|cant|cannot|don|dont|do|have",)),
+    (0.6, r"\b(?:go\s+back\s+to\s+(?:your|their)\s+(?:own\s+)?country|send\s+them\s+(?:all\s+)?back|(?:taking|take)\s+over\s+(?:our|the)\s+country|not\s+(?:real|true)\s+(?:americans|women|men)|(?:inferior|superior)\s+race|white\s+power|master\s+race)\b",
+     ("back&country", "send&back", "over&country", "real|true&americans|women|men", "race&inferior|superior|master", "white&power")),
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
-    (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*"),
-    (0.45, r"\b(?:stupid|dumb|ugly|disgusting|pathetic|worthless|hate|trash|garbage|loser|fat)\b"),
+    (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
+     ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
+    (0.45, r"\b(?:stupid|dumb|ugly|disgusting|pathetic|worthless|hate|trash|garbage|loser|fat)\b",
+     ("stupid", "dumb", "ugly", "disgusting", "pathetic", "worthless", "hate", "trash", "garbage", "loser", "fat")),
 ]
 
 # Undo common obfuscation without changing string length, so offsets stay valid.
 _LEET = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "!": "i", "0": "o", "$": "s", "5": "s", "*": "i", "7": "t"})
+_LEET_RUN = re.compile(r"[@4310!$5*7]+")
 
 
-# Obfuscation only where it sits inside a word ("b*tch", "sh1t"), so "shit!" keeps its boundary.
-_OBFUSCATED = re.compile(r"[a-z][@4310!$5*7]+(?=[a-z])|[@$](?=[a-z])")
+def _is_letter(c: str) -> bool:
+    return "a" <= c <= "z"
 
 
-_HAS_OBFUSCATION = re.compile(r"[@4310!$5*7]")
+def deobfuscate(low: str) -> str:
+    """Obfuscation only where it sits inside a word ("b*tch", "sh1t"), so "shit!" keeps its
+    boundary: a run of look-alikes between two letters, or an ``@``/``$`` before a letter. Written
+    as a walk over the look-alike runs because a text with none (most prose) is then one charset scan."""
+    spans: list[tuple[int, int]] = []
+    for m in _LEET_RUN.finditer(low):
+        s, e = m.span()
+        if e >= len(low) or not _is_letter(low[e]):
+            continue
+        if s > 0 and _is_letter(low[s - 1]):
+            spans.append((s, e))
+        elif low[e - 1] in "@$":
+            spans.append((e - 1, e))
+    if not spans:
+        return low
+    parts: list[str] = []
+    pos = 0
+    for s, e in spans:
+        parts += (low[pos:s], low[s:e].translate(_LEET))
+        pos = e
+    parts.append(low[pos:])
+    return "".join(parts)
 
 
 def normalise(text: str) -> str:
+    """The lower-cased, de-obfuscated text (the lower-cased text when that changes its length)."""
     low = text.lower()
-    if len(low) != len(text):
-        return low
-    if not _HAS_OBFUSCATION.search(low):
-        return low
-    return _OBFUSCATED.sub(lambda m: m.group().translate(_LEET), low)
+    return low if len(low) != len(text) else deobfuscate(low)
 
 
 class ToxicityDetector:
@@ -71,8 +114,15 @@ class ToxicityDetector:
         self._raw = Lexicon(_SIGNALS)
 
     def scan(self, text: str) -> list[Finding]:
+        return self.scan_view(TextView(text))
+
+    def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
         # One pass over the de-obfuscated, lower-cased copy (same length, same offsets).
-        hits = self._raw.hits(text, normalise(text))
+        if view.lowered:
+            clean = deobfuscate(view.low)
+            if clean is not view.low:
+                view = TextView(clean)
+        hits = self._raw.hits(view, anchored=anchored)
         if not hits:
             return []
         # Each span keeps its own weight; the text's overall score combines distinct signals.
