@@ -17,7 +17,11 @@ COLUMNS = (
 
 
 def markdown(result: Result) -> str:
-    data = result.as_json()
+    return markdown_rows(result.as_json())
+
+
+def markdown_rows(data: dict[str, Any]) -> str:
+    """The table from the JSON form (so a saved run can be printed again)."""
     lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in data["rows"]:
         row = {**row, "mode": ("stream" if row["stream"] else "plain") + (f" ({row['note']})" if row["note"] else "")}
@@ -26,7 +30,21 @@ def markdown(result: Result) -> str:
     if ratios:
         lines += ["", "Throughput per gateway core, llmrelay / LiteLLM (non-streamed, same run):", ""]
         lines += [f"- {name}, {c} clients: {ratio:.1f}x" for (name, c), ratio in sorted(ratios.items())]
+    cpu = cpu_ratios(data["rows"])
+    if cpu:
+        lines += ["", "Gateway CPU per request, LiteLLM / llmrelay (the work per request, independent of other load "
+                  "on the machine):", ""]
+        lines += [f"- {name}, {'stream' if st else 'plain'}, {c} clients: {ratio:.1f}x"
+                  for (name, st, c), ratio in sorted(cpu.items())]
     return "\n".join(lines)
+
+
+def cpu_ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, bool, int], float]:
+    lite = {(r["stream"], r["concurrency"]): r["cpu_s_per_1k"] for r in rows
+            if r["target"] == "litellm" and r["cpu_s_per_1k"]}
+    return {(r["target"], r["stream"], r["concurrency"]): lite[(r["stream"], r["concurrency"])] / r["cpu_s_per_1k"]
+            for r in rows if r["target"] not in ("litellm", "direct") and not r["note"] and r["cpu_s_per_1k"]
+            and (r["stream"], r["concurrency"]) in lite}
 
 
 def throughput_ratios(rows: list[dict[str, Any]]) -> dict[tuple[str, int], float]:
