@@ -121,7 +121,7 @@ class Upstream:
 
     def __init__(self, n: int = 40, fail_after: int | None = None, gate: asyncio.Event | None = None) -> None:
         self.n, self.fail_after, self.gate = n, fail_after, gate
-        self.calls = 0
+        self.calls = self.produced = 0
         self.completed = self.cancelled = False
 
     @property
@@ -138,6 +138,7 @@ class Upstream:
                 if self.fail_after is not None and i == self.fail_after:
                     raise ProviderUnavailableError("the upstream went away", provider="up")
                 await asyncio.sleep(0)
+                self.produced = i + 1
                 yield Chunk(text=f"w{i} ", id="r1" if i == 0 else None)
             ctx.usage, ctx.cost_usd = Usage(10, self.n), 0.25
             yield Chunk(finish_reason="stop", usage=ctx.usage)
@@ -188,6 +189,74 @@ async def test_a_slow_reader_neither_stalls_others_nor_buffers_without_bound() -
     assert slow.result().text == up.text and slow.finish_reason == "stop"
     assert len(rest) <= 4 + 1
     assert slow_ctx.joined and slow_ctx.cost_saved_usd == 0.25 and slow_ctx.cost_usd == 0
+
+
+async def _lagging(agen: AsyncIterator[Chunk], up: Upstream, reads: int, asm: Assembler) -> int:
+    """Read ``reads`` chunks slowly (the loop free to run ahead); how far the upstream got ahead."""
+    window = 0
+    for read in range(reads):
+        asm.add(await agen.__anext__())
+        for _ in range(10):
+            await asyncio.sleep(0)
+        window = max(window, up.produced - (read + 1))
+    return window
+
+
+async def test_a_lone_slow_reader_holds_the_upstream_to_its_pace() -> None:
+    up = Upstream(n=300)
+    handler, flights = _layer(up, buffer_chunks=4)
+    agen = handler(REQ, RequestContext())
+    asm = Assembler()
+    window = await _lagging(agen, up, 100, asm)
+    sub = next(iter(flights.values())).subscribers[0]
+    assert window <= 4 + 1, window  # its buffer, plus the chunk being handed over
+    assert sub.detached_at is None and up.produced < 110
+    async for c in agen:
+        asm.add(c)
+    assert asm.result().text == up.text and up.completed and up.calls == 1
+
+
+async def test_a_slow_reader_is_detached_only_while_another_keeps_up() -> None:
+    up = Upstream(n=300)
+    handler, flights = _layer(up, buffer_chunks=4)
+    fast, slow = handler(REQ, RequestContext()), handler(REQ, RequestContext())
+    fast_asm, slow_asm = Assembler(), Assembler()
+    fast_asm.add(await fast.__anext__())
+    slow_asm.add(await slow.__anext__())
+    flight = next(iter(flights.values()))
+    slow_sub = flight.subscribers[1]
+    for _ in range(100):                                 # the fast reader runs ahead alone
+        fast_asm.add(await fast.__anext__())
+    assert slow_sub.detached_at is not None and len(slow_sub.buffer) <= 4
+    assert up.produced >= 100
+    await fast.aclose()                                  # nobody keeps up any more
+    ahead = up.produced
+    # The slow reader drains its buffer, is caught up in one chunk, and from then on holds the
+    # upstream to its own pace again.
+    window = await _lagging(slow, up, 30, slow_asm)
+    assert slow_sub.detached_at is None
+    assert up.produced - ahead <= 30 + 4 + 1, (ahead, up.produced, window)
+    async for c in slow:
+        slow_asm.add(c)
+    assert slow_asm.result().text == up.text and up.calls == 1 and up.completed
+
+
+async def test_a_detached_reader_catches_up_before_the_end() -> None:
+    up = Upstream(n=200)
+    handler, flights = _layer(up, buffer_chunks=4)
+    fast, slow = handler(REQ, RequestContext()), handler(REQ, RequestContext())
+    await fast.__anext__()
+    await slow.__anext__()
+    for _ in range(50):
+        await fast.__anext__()
+    flight = next(iter(flights.values()))
+    assert flight.subscribers[1].detached_at is not None
+    got = [await slow.__anext__() for _ in range(5)]     # its buffer, then everything it missed
+    assert not up.completed
+    assert len("".join(c.text for c in got).split()) >= 50
+    assert flight.subscribers[1].detached_at is None
+    await fast.aclose()
+    await slow.aclose()
 
 
 async def test_a_reader_that_leaves_does_not_disturb_the_others() -> None:

@@ -26,7 +26,7 @@ from ..types import ChatRequest, Chunk
 KEY_NOTE = "cache.key"
 
 
-def _gen(stream: AsyncIterator[Chunk]) -> AsyncGenerator[Chunk, None]:
+def closable(stream: AsyncIterator[Chunk]) -> AsyncGenerator[Chunk, None]:
     # Layers are async generators (they have aclose); the Handler type only promises iteration.
     return stream  # type: ignore[return-value]
 
@@ -49,7 +49,7 @@ def build(services: Services, next: Handler) -> Handler | None:
         decision = cache.policy(request, ctx)
         if decision == "off":
             ctx.cache_status = "off"
-            async with aclosing(_gen(next(request, ctx))) as stream:
+            async with aclosing(closable(next(request, ctx))) as stream:
                 async for chunk in stream:
                     yield chunk
             return
@@ -68,7 +68,7 @@ def build(services: Services, next: Handler) -> Handler | None:
                 return
         ctx.cache_status = "miss"
         cache.record("miss")
-        async with aclosing(_gen(_store_as_it_passes(cache, key, request, ctx, next))) as stream:
+        async with aclosing(closable(_store_as_it_passes(cache, key, request, ctx, next))) as stream:
             async for chunk in stream:
                 yield chunk
 
@@ -78,7 +78,7 @@ def build(services: Services, next: Handler) -> Handler | None:
 async def _store_as_it_passes(cache: ResponseCache, key: str, request: ChatRequest, ctx: RequestContext,
                               next: Handler) -> AsyncIterator[Chunk]:
     asm = Assembler()
-    async with aclosing(_gen(next(request, ctx))) as stream:
+    async with aclosing(closable(next(request, ctx))) as stream:
         async for chunk in stream:
             asm.add(chunk)
             yield chunk

@@ -13,8 +13,9 @@ only when every caller has gone. An upstream error reaches every caller.
 Who pays: the first caller (``ctx.cost_usd``, its budget settles to it). If it leaves before the
 answer is complete, the earliest caller still reading pays instead. Every other caller is
 ``ctx.joined = True`` with ``ctx.cost_usd = 0``, ``ctx.cost_saved_usd`` = the call's cost and
-``ctx.usage`` = its usage (tokens served). A reader whose buffer (``dedup.buffer_chunks``)
-overflows is detached and gets the rest of the answer in one chunk when the upstream finishes.
+``ctx.usage`` = its usage (tokens served). The upstream is read only as fast as the fastest
+caller reads (backpressure); a caller whose buffer (``dedup.buffer_chunks``) is full while another
+keeps up is detached, and catches up in one chunk once it has read its buffer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from ..caching.backends import entry_key
 from ..caching.fanout import Flight, Subscriber
@@ -31,7 +33,7 @@ from ..context import RequestContext
 from ..pipeline import Handler
 from ..services import Services
 from ..types import ChatRequest, Chunk
-from .cache import KEY_NOTE
+from .cache import KEY_NOTE, closable
 
 _COPIED = ("provider", "provider_kind", "upstream_model", "attempts", "unpriced")
 
@@ -65,8 +67,12 @@ class Deduplicator:
 
     async def _pump(self, key: str, flight: Flight, request: ChatRequest, ctx: RequestContext) -> None:
         try:
-            async for chunk in self.next(request, ctx):
-                flight.publish(chunk)
+            # Closed explicitly: a pump cancelled while it waits for room closes the upstream now.
+            async with aclosing(closable(self.next(request, ctx))) as upstream:
+                async for chunk in upstream:
+                    flight.publish(chunk)
+                    # Backpressure: read the upstream on only when some reader has room for more.
+                    await flight.wait_for_room()
         except asyncio.CancelledError:
             flight.finish(asyncio.CancelledError())
             raise
@@ -98,10 +104,17 @@ class Deduplicator:
                 yield chunk
             finished = True
         finally:
-            self._settle(key, flight, sub, ctx, finished)
+            pump = self._settle(key, flight, sub, ctx, finished)
+            if pump is not None:
+                # The last caller left: wait for the pump to wind down, so the upstream response is
+                # closed now (as without dedup), not at some later turn of the event loop.
+                await asyncio.wait({pump})
 
-    def _settle(self, key: str, flight: Flight, sub: Subscriber, ctx: RequestContext, finished: bool) -> None:
+    def _settle(self, key: str, flight: Flight, sub: Subscriber, ctx: RequestContext,
+                finished: bool) -> asyncio.Task[None] | None:
+        """Settle one caller's bill and route; the pump task when this caller's leaving cancelled it."""
         inner: RequestContext = flight.context
+        cancelled: asyncio.Task[None] | None = None
         pays = flight.payer is sub
         alone = flight.leave(sub)
         if pays and not flight.done and not alone:
@@ -111,17 +124,19 @@ class Deduplicator:
             if self.flights.get(key) is flight:
                 del self.flights[key]
             flight.task.cancel()
+            cancelled = flight.task
         ctx.joined = not pays
         if not (finished or flight.done):
-            return
+            return cancelled
         _copy_route(inner, ctx)
         ctx.usage = inner.usage
         if pays:
             ctx.cost_usd = inner.cost_usd
-            return
+            return cancelled
         ctx.cost_usd, ctx.cost_saved_usd = 0.0, inner.cost_usd
         if self.metrics is not None and inner.cost_usd:
             self.metrics.cache_saved.labels(source="dedup").inc(inner.cost_usd)
+        return cancelled
 
 
 def _copy_route(inner: RequestContext, ctx: RequestContext) -> None:
