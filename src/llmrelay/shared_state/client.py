@@ -20,6 +20,12 @@ from ..errors import ConfigError
 from .redis_health import SOCKET_TIMEOUT_S, RedisHealth
 
 _SLOT = "shared.redis"
+POOL_SIZE = 16
+# Longest a request waits for a free pooled connection during a burst.
+POOL_WAIT_S = 2.0
+# Connects happen at start-up (the pool is warmed) and rarely after; a busy event loop can take
+# longer than the reply timeout to finish one, which must not count as Redis being down.
+CONNECT_TIMEOUT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -38,8 +44,14 @@ def redis_client(url: str, timeout_s: float = SOCKET_TIMEOUT_S) -> Any:
         from redis.retry import Retry
     except ImportError:  # pragma: no cover - depends on the install
         raise ConfigError("redis.url is set but redis-py is not installed: pip install 'llmrelay[redis]'") from None
-    return aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                   retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+    # A small blocking pool: a burst waits briefly for a free connection (a script takes well under a
+    # millisecond) rather than opening hundreds at once, whose connects time out on a busy host, or
+    # failing with "too many
+    # connections" (which would wrongly open the circuit); a dead Redis still fails in timeout_s.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S, socket_timeout=timeout_s,
+        socket_connect_timeout=CONNECT_TIMEOUT_S, retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def shared_redis(services: Any) -> SharedRedis | None:
@@ -62,8 +74,24 @@ def attach(services: Any) -> SharedRedis | None:
         return None
     held.users += 1
     held.health.metrics = services.metrics
+    services.on_start.append(_warm(held))
     services.on_close.append(_closer(services, held))
     return held
+
+
+def _warm(held: SharedRedis) -> Callable[[], Awaitable[None]]:
+    async def warm() -> None:
+        """Open the pool's connections before traffic arrives, so a burst finds them ready."""
+        import asyncio
+
+        if not held.health.up:
+            return
+        results = await asyncio.gather(*(held.client.ping() for _ in range(POOL_SIZE)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            held.health.failed(errors[0])
+
+    return warm
 
 
 def _closer(services: Any, held: SharedRedis) -> Callable[[], Awaitable[None]]:

@@ -82,13 +82,24 @@ class RedisHealth:
 
     async def check(self) -> bool:
         """Ping once (bounded by the client's socket timeout) and record the outcome."""
+        was_up = self.up
         try:
             await self.client.ping()
         except Exception as exc:
             self.failed(exc)
             return False
+        if not was_up:
+            await self._drop_stale()
         self.succeeded()
         return True
+
+    async def _drop_stale(self) -> None:
+        # Pooled connections opened before an outage are dead; each would fail once and trip the
+        # circuit again, so drop them all when Redis returns.
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await pool.disconnect()
 
     def _start_probe(self) -> None:
         if self._probe is not None and not self._probe.done():
@@ -106,6 +117,7 @@ class RedisHealth:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 continue
+            await self._drop_stale()
             self.succeeded()
 
     def _set_gauge(self) -> None:

@@ -41,9 +41,13 @@ class PostgresKeyStore:
                         "storage.url is postgresql:// but asyncpg is missing; pip install 'llmrelay[postgres]'"
                     ) from None
                 try:
-                    self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._max_size, timeout=5)
+                    pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._max_size, timeout=5)
                 except (OSError, asyncpg.PostgresError) as exc:
                     raise ConfigError(f"the key store cannot reach PostgreSQL: {exc}") from exc
+                if await pool.fetchval("SELECT to_regclass('virtual_keys')") is None:
+                    await pool.close()
+                    raise ConfigError("the database has no virtual_keys table yet; run `llmrelay db upgrade`")
+                self._pool = pool
         return self._pool
 
     async def _one(self, where: str, value: str) -> VirtualKey | None:
