@@ -17,6 +17,7 @@ so erasure is one UPDATE per table on either backend.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -68,18 +69,28 @@ async def _execute(store: Any, statements: Sequence[tuple[str, Sequence[Any]]]) 
 class LedgerPrivacy:
     """Export and erase hooks over a running ledger writer (queued rows are written first)."""
 
-    def __init__(self, writer: LedgerWriter) -> None:
+    def __init__(self, writer: LedgerWriter, flush_timeout_s: float = 10.0) -> None:
         self.writer = writer
+        self.flush_timeout_s = flush_timeout_s
+
+    async def _flush(self) -> None:
+        # Queued rows about the user must be written before they are read or erased. Shielded: a
+        # timeout must not cancel a batch mid-write (the writer would lose it).
+        try:
+            await asyncio.wait_for(asyncio.shield(self.writer.flush()), self.flush_timeout_s)
+        except TimeoutError:
+            raise RuntimeError(f"the usage ledger cannot be written ({self.writer.depth} rows queued); "
+                               "retry once the database at storage.url is reachable") from None
 
     async def export_user(self, user: str) -> dict[str, Any]:
-        await self.writer.flush()
+        await self._flush()
         store = self.writer.store
         rows = await _fetch(store, _USER_ROWS, [user])
         total = int((await _fetch(store, _COUNT_USER, [user]))[0]["n"])
         return {"rows": rows, "total_rows": total, "truncated": total > len(rows)}
 
     async def erase_user(self, user: str) -> dict[str, Any]:
-        await self.writer.flush()
+        await self._flush()
         label = "erased-" + secrets.token_hex(8)
         statements: list[tuple[str, Sequence[Any]]] = [(_ERASE_ROWS, [label, user])]
         statements += [(f"UPDATE {t} SET user_id = ? WHERE user_id = ?", [label, user]) for t in _user_rollups()]

@@ -10,11 +10,12 @@ shows circuit states and deployment stats. Every action that changes something i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from ..errors import NotFoundError
+from ..errors import LLMRelayError, NotFoundError
 from ..keys import KeySpec, parse_duration
 from ._asgi import Request, Response, json_response
 from ._validate import bad, lst, obj, opt_int, opt_num, opt_str, string
@@ -46,6 +47,34 @@ def register(gw: Gateway) -> None:
 def query(req: Request) -> dict[str, str]:
     """The query string's parameters (the last value wins)."""
     return dict(parse_qsl(req.scope.get("query_string", b"").decode("latin-1")))
+
+
+# How long an admin read waits for queued ledger rows to be written before answering without them.
+LEDGER_FLUSH_TIMEOUT_S = 5.0
+
+
+class LedgerUnavailableError(LLMRelayError):
+    status = 503
+    code = "ledger_unavailable"
+
+
+async def flush_ledger(gw: Gateway) -> int:
+    """Write the ledger's queued rows; returns how many are still queued (0 when all written).
+
+    One flush task per writer at a time, left running when it times out (a store that is down
+    keeps the rows queued; the task ends once it recovers), so admin calls never pile up work."""
+    services = gw.relay.services
+    writer = services.ledger
+    if writer is None:
+        return 0
+    task: asyncio.Task[None] | None = services.state.get("admin.ledger_flush")
+    if task is None or task.done():
+        task = services.state["admin.ledger_flush"] = asyncio.ensure_future(writer.flush())
+    done, _ = await asyncio.wait({task}, timeout=LEDGER_FLUSH_TIMEOUT_S)
+    if done:
+        task.result()
+        return 0
+    return max(1, int(writer.depth))
 
 
 def audit_action(gw: Gateway, kind: str, data: Mapping[str, Any], user: str | None = None) -> None:

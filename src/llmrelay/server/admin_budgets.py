@@ -20,7 +20,7 @@ from ..context import RequestContext
 from ..cost.budgets import MICRO, Applied, BudgetManager
 from ..cost.ledger import UsageQuery
 from ._asgi import Request, Response, json_response
-from .admin import audit_action
+from .admin import audit_action, flush_ledger
 from .auth import require_admin
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ async def budget_rows(manager: BudgetManager, keys: list[Any], store: Any, now: 
     for (a, source), used in zip(pairs, counted, strict=True):
         limit, counted_usd = a.limit / MICRO, used / MICRO
         spent = await _spent(store, a)
+        spent = None if spent is None else round(spent, 8)
         rows.append({
             "scope": a.rule.scope, "id": a.subject, "source": source, "period": a.rule.period,
             "period_label": a.period.label, "period_start": a.period.start,
@@ -121,13 +122,12 @@ async def budgets(gw: Gateway, req: Request) -> Response:
     manager: BudgetManager | None = services.budgets
     if manager is None:
         return json_response({"object": "list", "data": [], "brake": {"configured": False, "tripped": False}})
-    writer = services.ledger
-    store = None
-    if writer is not None:
-        await writer.flush()
-        store = writer.store
+    # Counters answer even when the ledger is down; spent_usd then lacks the rows still queued.
+    pending = await flush_ledger(gw)
+    store = services.ledger.store if services.ledger is not None else None
     rows = await budget_rows(manager, await gw.auth.store.list(), store, services.clock.time())
-    return json_response({"object": "list", "data": rows, "brake": await brake_state(manager)})
+    return json_response({"object": "list", "data": rows, "brake": await brake_state(manager),
+                          "ledger_pending_rows": pending})
 
 
 async def brake_state(manager: BudgetManager) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequestError
 from ._asgi import Request, Response, json_response
-from .admin import query
+from .admin import LedgerUnavailableError, flush_ledger, query
 from .auth import require_admin
 
 if TYPE_CHECKING:
@@ -44,7 +44,11 @@ async def _store(gw: Gateway) -> LedgerStore:
     writer = gw.relay.services.ledger
     if writer is None:
         raise InvalidRequestError("no usage ledger is configured (storage.url)")
-    await writer.flush()
+    pending = await flush_ledger(gw)
+    if pending:
+        raise LedgerUnavailableError(
+            f"the usage ledger cannot be written right now ({pending} rows queued), so figures would be "
+            "incomplete; check the database at storage.url (the gateway log says why) and retry")
     store: LedgerStore = writer.store
     return store
 

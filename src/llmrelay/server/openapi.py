@@ -120,6 +120,84 @@ def _post(summary: str, req: dict[str, Any], resp: dict[str, Any], err: dict[str
                      "responses": {"200": ok, **_errors(err, 400, 401, 404, 413, 415, 429, 502)}}}
 
 
+def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]] | None = None,
+         codes: tuple[int, ...] = (401, 403), description: str = "") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": {
+        "200": {"description": description or "the answer", **_json(schema)}, **_errors(_OPENAI_ERROR, *codes)}}
+    return {"get": op}
+
+
+def _q(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+_OBJ: dict[str, Any] = {"type": "object"}
+_NUM: dict[str, Any] = {"type": "number"}
+_LIST = {"type": "object", "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": _OBJ}}}
+_SINCE = _q("since", _STR, "window: 30m, 24h, 7d, 2w")
+_VERIFY = {"type": "object", "required": ["ok", "checked"], "properties": {
+    "ok": {"type": "boolean"}, "checked": {"type": "integer"}, "first_bad_id": {"type": ["integer", "null"]},
+    "reason": {"type": ["string", "null"]}, "head": {"type": ["string", "null"]}, "head_id": {"type": ["integer", "null"]}}}
+_BUDGET = {"type": "object", "properties": {
+    "scope": _STR, "id": _STR, "source": {"enum": ["config", "key"]}, "period": _STR, "period_label": _STR,
+    "limit_usd": _NUM, "counted_usd": {"type": "number", "description": "what the budget counter enforces: "
+                                        "settled spend plus reservations of calls in flight"},
+    "spent_usd": {"type": ["number", "null"], "description": "settled spend in the usage ledger"},
+    "reserved_usd": {"type": ["number", "null"]}, "remaining_usd": _NUM, "fraction": _NUM}}
+_BRAKE = {"type": "object", "properties": {"configured": {"type": "boolean"}, "tripped": {"type": "boolean"},
+                                           "max_usd": {"type": ["number", "null"]}, "window_s": {"type": ["number", "null"]}}}
+_BRAKE_RESET = {"post": {"summary": "Lift a tripped emergency brake (audited)", "responses": {
+    "200": {"description": "reset", **_json({"type": "object", "properties": {
+        "reset": {"type": "boolean"}, "was_tripped": {"type": "boolean"}, "brake": _BRAKE}})},
+    **_errors(_OPENAI_ERROR, 401, 403)}}}
+
+
+def admin_paths() -> dict[str, Any]:
+    """The admin API beyond keys (server/admin*.py); every route needs the master key."""
+    dims = "comma-separated: model, provider, key, user, team, day, group, status, session"
+    return {
+        "/admin/reload": {"post": {"summary": "Re-read the config file", "responses": {
+            "200": {"description": "applied", **_json(_OBJ)}, "422": {"description": "refused; the running config stays",
+                                                                     **_json(_OBJ)}, **_errors(_OPENAI_ERROR, 401, 403)}}},
+        "/admin/cache": {"delete": {"summary": "Clear the response cache (audited)", "parameters": [
+            _q("model", _STR, "only this model group"), _q("key", _STR, "only this cache entry")],
+            "responses": {"200": {"description": "cleared", **_json(_OBJ)}, **_errors(_OPENAI_ERROR, 401, 403)}}},
+        "/admin/router": _get("Circuit states and deployment stats", _LIST),
+        "/admin/usage": {"get": {**_get("Spend and usage from the ledger", _OBJ, [
+            _SINCE, _q("by", _STR, dims), _q("format", {"enum": ["json", "csv"]}, "json (default) or csv"),
+            *(_q(f, _STR, f"only this {f}") for f in ("user", "key", "team", "group", "provider", "model"))],
+            (400, 401, 403, 503))["get"], "description": "rows, total, trend, month to date, forecast and "
+                                                         "recommendations; 503 when queued ledger rows cannot be written"}},
+        "/admin/usage/forecast": _get("Month to date, month-end forecast and daily trend", {"type": "object", "properties": {
+            "month_to_date_usd": _NUM, "forecast_month_usd": _NUM, "trend": {"type": "array", "items": _OBJ}}},
+            [_SINCE], (400, 401, 403, 503)),
+        "/admin/usage/recommendations": _get("Money-saving recommendations, largest first", _LIST, [_SINCE],
+                                             (400, 401, 403, 503)),
+        "/admin/budgets": _get("Every budget in force, with spend, and the emergency brake", {"type": "object", "properties": {
+            "data": {"type": "array", "items": _BUDGET}, "brake": _BRAKE, "ledger_pending_rows": {"type": "integer"}}}),
+        "/admin/budgets/brake/reset": _BRAKE_RESET,
+        "/admin/budgets/reset-brake": {"post": {**_BRAKE_RESET["post"], "summary": "Same as /admin/budgets/brake/reset"}},
+        "/admin/audit/verify": _get("Check the audit log's hash chain", _VERIFY, [
+            _q("head", _STR, "an exported head mac that must still be in the chain (catches truncation)")], (401, 403, 404),
+            "always 200 when the check ran: ok is false, with the first bad entry and why, when the chain is broken "
+            "(404 when the audit log is off)"),
+        "/admin/audit/head": _get("The chain head, for anchoring outside", {"type": "object", "properties": {
+            "id": {"type": "integer"}, "mac": _STR, "ts": {"type": ["number", "null"]}}}, codes=(401, 403, 404)),
+        "/admin/audit/entries": _get("Recent audit entries, newest first (users as pseudonyms)", _LIST, [
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
+            _q("kind", _STR, "a kind and its sub-kinds, e.g. admin or safety"),
+            _q("before", {"type": "integer"}, "entries older than this id (paging: next_before)")], (400, 401, 403, 404)),
+        "/admin/privacy/export": _get("Everything held about a user, per store", {"type": "object", "properties": {
+            "user": _STR, "stores": _OBJ}}, [_q("user", _STR, "the user id", True)], (400, 401, 403)),
+        "/admin/privacy/erase": {"post": {"summary": "Erase a user from every store (audited without the user)",
+                                          "requestBody": {"required": True, **_json({"type": "object", "required": ["user"],
+                                                                                      "properties": {"user": _STR}})},
+                                          "responses": {"200": {"description": "erased", **_json({"type": "object", "properties": {
+                                              "erased": {"type": "boolean"}, "stores": _OBJ}})},
+                                              **_errors(_OPENAI_ERROR, 400, 401, 403)}}},
+    }
+
+
 def spec() -> dict[str, Any]:
     status = {"type": "object", "properties": {"status": _STR}}
     return {
@@ -158,6 +236,7 @@ def spec() -> dict[str, Any]:
                                                                     **_errors(_OPENAI_ERROR, 401, 403, 404)}},
                 "delete": {"summary": "Revoke a key (at once)", "responses": {
                     "200": {"description": "revoked", **_json({"type": "object"})}, **_errors(_OPENAI_ERROR, 401, 403, 404)}}},
+            **admin_paths(),
             "/health/live": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive", **_json(status)}}}},
             "/health/ready": {"get": {"summary": "Readiness", "security": [], "responses": {
                 "200": {"description": "ready", **_json(status)},
