@@ -138,7 +138,9 @@ def _sqlite_version(db: sqlite3.Connection) -> int:
 
 
 def _apply_sqlite(db: sqlite3.Connection, m: Migration) -> None:
-    for stmt in m.statements("sqlite"):
+    exists = m.unless_table and db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (m.unless_table,)).fetchone()
+    for stmt in () if exists else m.statements("sqlite"):
         db.execute(stmt)
     db.execute(f"INSERT INTO {VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
                (m.version, m.name, time.time()))
@@ -168,7 +170,8 @@ async def _pg_run(dsn: str, applied: list[int] | None) -> Any:
                 raise too_new(dsn, current)
             for m in MIGRATIONS:
                 if m.version > current:
-                    for stmt in m.statements("postgres"):
+                    exists = m.unless_table and await conn.fetchval("SELECT to_regclass($1)", m.unless_table)
+                    for stmt in () if exists else m.statements("postgres"):
                         await conn.execute(stmt)
                     await conn.execute(f"INSERT INTO {VERSION_TABLE} (version, name, applied_at) VALUES ($1, $2, $3)",
                                        m.version, m.name, time.time())

@@ -24,6 +24,9 @@ class Migration:
     name: str
     sqlite: tuple[str, ...]
     postgres: tuple[str, ...]
+    # Skip the statements (still recording the version) when this table exists: a store that
+    # creates its own tables may already have made the new shape in a database never migrated.
+    unless_table: str | None = None
 
     def statements(self, dialect: str) -> tuple[str, ...]:
         return self.sqlite if dialect == "sqlite" else self.postgres
@@ -79,6 +82,33 @@ _CACHE_SQLITE = (
     "CREATE INDEX IF NOT EXISTS llmrelay_cache_created ON llmrelay_cache (created_at)",
 )
 
+_MEASURES = ("requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,"
+             " cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,"
+             " cost_usd DOUBLE PRECISION NOT NULL, cost_saved_usd DOUBLE PRECISION NOT NULL, unpriced BIGINT NOT NULL,"
+             " errors BIGINT NOT NULL, cache_hits BIGINT NOT NULL, latency_ms DOUBLE PRECISION NOT NULL")
+_SUMS = ("SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),"
+         " SUM(reasoning_tokens), SUM(cost_usd), SUM(cost_saved_usd), SUM(unpriced), SUM(errors), SUM(cache_hits),"
+         " SUM(latency_ms)")
+
+
+def _narrow_rollup(table: str, dims: str) -> tuple[str, ...]:
+    """A narrow daily roll-up, filled from the wide v1 table renamed to ``usage_daily_v1``."""
+    cols = ", ".join(f"{d} TEXT NOT NULL" for d in dims.split(", "))
+    return (f"CREATE TABLE IF NOT EXISTS {table} ({cols}, {_MEASURES}, PRIMARY KEY ({dims}))",
+            f"INSERT INTO {table} SELECT {dims}, {_SUMS} FROM usage_daily_v1 GROUP BY {dims}")
+
+
+# The ledger (llmrelay.cost.ledger_sql.ROLLUPS) replaced the one wide roll-up by three narrow ones;
+# the old figures are re-aggregated so reports over past days keep their totals.
+_NARROW_ROLLUPS = (
+    "DROP INDEX IF EXISTS usage_daily_day",
+    "ALTER TABLE usage_daily RENAME TO usage_daily_v1",
+    *_narrow_rollup("usage_daily", "day, model_group, provider, model, status"),
+    *_narrow_rollup("usage_daily_key", "day, key_id, team"),
+    *_narrow_rollup("usage_daily_user", "day, user_id, team"),
+    "DROP TABLE usage_daily_v1",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
               sqlite=(*_LEDGER, *_KEYS, *_AUDIT, *_CACHE_SQLITE),
@@ -86,6 +116,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "virtual keys: index for listings in creation order",
               sqlite=("CREATE INDEX IF NOT EXISTS virtual_keys_created ON virtual_keys (created_at)",),
               postgres=("CREATE INDEX IF NOT EXISTS virtual_keys_created ON virtual_keys (created_at)",)),
+    Migration(3, "usage ledger: narrow daily roll-ups (model, key, user)",
+              sqlite=_NARROW_ROLLUPS, postgres=_NARROW_ROLLUPS, unless_table="usage_daily_key"),
 )
 
 LATEST = MIGRATIONS[-1].version
