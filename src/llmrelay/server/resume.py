@@ -133,7 +133,8 @@ def store_of(gw: Gateway) -> ResumeStore | None:
     state = gw.relay.services.state
     store: ResumeStore | None = state.get(STATE_KEY)
     if store is None or store.ttl_s != ttl:
-        store = state[STATE_KEY] = ResumeStore(ttl)
+        # On the relay's clock, so expiry can be tested without waiting.
+        store = state[STATE_KEY] = ResumeStore(ttl, gw.relay.services.clock.monotonic)
     return store
 
 
