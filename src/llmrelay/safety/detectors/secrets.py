@@ -49,19 +49,57 @@ _VENDOR: tuple[tuple[str, str], ...] = (
     ("API_TOKEN", r"\bAKCp[A-Za-z0-9]{50,}|\bLTAI[A-Za-z0-9]{12,20}\b|\bsl\.[A-Za-z0-9_\-]{40,}|\b00D[A-Za-z0-9]{12}![A-Za-z0-9._]{20,}"),
     ("API_TOKEN", r"\beyJ[A-Za-z0-9+/]{30,}={0,2}"),
     ("AUTH_HEADER", r"(?i:authorization|x-[a-z-]*(?:token|key))[\"']?\s*[:=]\s*[\"']?(?:(?i:bearer|basic|token|ssws|ntlm|negotiate)\s+)?(?P<v>[A-Za-z0-9_\-.~+/=%]{8,})"),
-    ("CONNECTION_STRING", r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/@'\"]{1,64}:(?P<v>[^\s@/'\"]{3,128})@[^\s'\"]+"),
+    ("CONNECTION_STRING", r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s:/'\"]{1,64}:(?P<v>[^\s@/'\"]{3,128})@[^\s'\"]+"),
     ("CONNECTION_STRING", r"(?i:\b(?:password|pwd)\s*=\s*)(?P<v>[^;'\"\s<>]{3,64})(?=\s*(?:;|\"|'|$))"),
+)
+
+# More vendor formats; each lies inside one whitespace-free token, so only long tokens are searched.
+_TOKEN_FORMATS: tuple[tuple[str, str], ...] = (
+    ("API_TOKEN", r"\b(?:phs|whsec|cfk|dckr_oat|ciotgp)_?[A-Za-z0-9_\-]{24,}|\bPMAT-[A-Z0-9]{26}\b|\bNRJS-[a-f0-9]{19}\b|\b[a-z0-9]{36}NRAL\b"
+                  r"|\blive_\d{6,}_[A-Za-z0-9]{24,}\b|\bGR1348941[A-Za-z0-9_\-]{20}\b|\bdapi[a-f0-9]{32}(?:-\d)?\b|\boy2[a-z0-9]{43}\b"
+                  r"|\bcio[A-Za-z0-9]{32}\b|\bwx[a-f0-9]{16}\b|\b3MVG[A-Za-z0-9._]{40,}|\bSU[A-Z2-7]{56}\b|\bAAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{30,}"
+                  r"|\b[A-Za-z0-9]{52,}AZDO[A-Za-z0-9]{4}\b|sq0(?:atp|csp|idp)-[A-Za-z0-9_\-]{22,}|\bxoxe-\d-[A-Za-z0-9]{40,}"),
+    ("MAILGUN_API_KEY", r"\b[a-f0-9]{32}-[a-f0-9]{8}-[a-f0-9]{8}\b"),
+    ("MAILCHIMP_API_KEY", r"\b[A-Za-z0-9]{32}-us\d{1,2}\b"),
+    ("BRAINTREE_TOKEN", r"\baccess_token\$production\$[a-z0-9]{16}\$[a-f0-9]{32}\b"),
+    ("GOOGLE_CLIENT_ID", r"\b\d{12}-[a-z0-9]{32}\.apps\.googleusercontent\.com\b"),
+    ("DJANGO_SECRET_KEY", r"\bdjango-insecure-[^\s'\"]{20,}"),
+    ("WEBHOOK", r"https://(?:outlook\.office|[a-z0-9-]+\.webhook\.office)\.com/webhook(?:b2)?/[A-Za-z0-9@/\-]{40,}"),
+    ("PRODUCT_KEY", r"\b[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}\b"),
+    ("JENKINS_CRUMB", r"Jenkins-Crumb:(?P<v>[a-f0-9]{32,})"),
+    ("THINGSBOARD_TOKEN", r"thingsboard\.cloud/api/v1/(?P<v>[a-z0-9]{20})\b"),
+)
+_QV = r"""(?P<v>'[^'\s]{3,64}'|"[^"\s]{3,64}"|[^\s;'"]{3,64})"""
+# Credentials that only their context shows: (type, gates, pattern with group "v"). A gate is a
+# substring of the lower-cased text; the pattern runs only when one of its gates is there.
+_CONTEXT: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("SQL_PASSWORD", ("identified",), r"(?i:\bidentified\s+(?:with\s+\w+\s+)?by\s+)" + _QV),
+    ("SQL_PASSWORD", ("password",), r"(?i:\b(?:with|login)\s+(?:login\s+)?(?:encrypted\s+)?password\s+)" + _QV),
+    ("PASSWORD", ("password",), r"(?i:\bpassword\s+for\s+(?:the\s+)?user\s+\S+\s+is\s+)(?P<v>'[^'\s]{3,64}'|\"[^\"\s]{3,64}\")"),
+    ("PASSWORD", ("password",), r"(?i:\bpassword\s+to\s+proceed\s+to\s+installation:?\s+)(?P<v>[a-f0-9]{32})\b"),
+    ("PASSWORD", ("getenv", "environ"),
+     r"(?i:(?:pass|pwd|secret|token|key)\w*\s*:?=\s*(?:os\.)?(?:getenv|environ\.get)\()(?:[^,)]*,\s*|[^)]*\)\s+or\s+)(?P<v>\"[^\"\s]{4,64}\"|'[^'\s]{4,64}')"),
+    ("SECRET", ("secret", "key"),
+     r"(?i:\w*(?:secret|key)\w*[\"']?\s*[:=]?\s*(?:\[\]byte)?\s*\{)(?P<v>\s*(?:0x[0-9a-f]{1,2}|\d{1,3})(?:\s*,\s*(?:0x[0-9a-f]{1,2}|\d{1,3})){7,})"),
+    ("JWK", ("kty",), r"\"kty\"\s*:\s*\"\[?(?:oct|EC|RSA|OKP)\]?\"[\s\S]{0,200}?\"(?:k|d|p|q|dp|dq|qi)\"\s*:\s*\"(?P<v>[A-Za-z0-9_\-]{16,})\""),
+    ("PASSWORD", ("securestring",), r"ConvertTo-SecureString\s+(?:-String\s+)?\\?[\"'](?P<v>[^\"'\\\s]{4,64})"),
+    ("PASSWORD", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)\s+[\"']?[^\s:\"'$%]+:(?P<v>[^\s\"'$%]{6,128})"),
+    ("API_TOKEN", ("curlopt",), r"CURLOPT_(?:XOAUTH2_BEARER|PASSWORD|KEYPASSWD|USERPWD|PROXYPASSWORD)\s*,\s*\"(?P<v>[^\"]{4,200})\""),
+    ("VAULT_UNSEAL_KEY", ("unseal",), r"\bvault\s+operator\s+unseal\s+(?P<v>[A-Za-z0-9+/=]{40,})"),
+    ("API_TOKEN", ("reporter_id",), r"\bCC_TEST_REPORTER_ID\s*[:=]\s*[\"']?(?P<v>[a-f0-9]{64})\b"),
 )
 
 # A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, -p x.
 # A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, PASSWD, "x".
 # Found in two steps (keyword, then name and value around it) because a pattern that starts with
 # a variable-length name is tried at every position of the text and costs ~15x more.
-_KEYWORD = re.compile(r"passw|passphrase|pa?sw|pwd|secret|token|key|credential|pw|srt")
+_KEYWORD = re.compile(r"pass|pa?sw|pwd|secret|token|key|credential|pw|srt")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9_.\-]*")
+# The value may be typed (``password: String = "x"``), quoted with escaped quotes (``\"x\"``) or
+# triple quotes, or run to the end of its line when its string continues there (``'abc\``).
 _VALUE = re.compile(
-    r"[\"']?\s*(?:=|:=|=>|:|\+=|\"?\s*,)\s*[@(]?\s*(?:new\s+\w+\()?\s*"
-    r"(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;)}\]<>]{4,200}?)(?P=q)(?=[\s\"'`,;)}\]<>]|$)"
+    r"[\"']?\s*(?::\s*[A-Za-z_][\w.]*\??\s*=|=|:=|=>|:|\+=|\"?\s*,)\s*[@(]?\s*(?:new\s+\w+\()?\s*"
+    r"(?P<q>'''|\"\"\"|\\?[\"'`]|)(?P<v>[^\s\"'`,;)}\]<>\\]{4,200}?)(?:(?P=q)|(?<=[^\s\"'`])(?=\\?\n|\\?$))(?=[\s\"'`,;)}\]<>\\]|$)"
 )
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
@@ -96,7 +134,7 @@ def _keyword_ok(name: str) -> bool:
     low = name.lower()
     parts = re.split(r"[_.\-]|(?<=[a-z])(?=[A-Z])", name)
     if any(k in low for k in ("pass", "pwd", "secret", "token", "apikey", "api_key", "api-key", "credential", "psw", "accesskey",
-                              "access_key", "privatekey", "private_key", "authkey", "auth_key", "srt")):
+                              "access_key", "privatekey", "private_key", "authkey", "auth_key", "srt", "pasw")):
         return True
     return any(p.lower() in ("pw", "key", "paswd", "pswd") for p in parts)
 
@@ -117,6 +155,7 @@ _REFERENCE = re.compile(
 # Versions ("npm:8.6.0", "v1.2.3") and absolute paths are what config values often are.
 _NOT_A_SECRET = re.compile(r"^(?:\w+:)?v?[\d.^~*-]+$|^/[A-Za-z/._-]+$")
 _WORDISH = re.compile(r"^[a-z]+(?:[_\-.][a-z]+)*$")
+_CALL = re.compile(r"^[A-Za-z_][\w.]*\(")
 
 
 def entropy(s: str) -> float:
@@ -135,7 +174,7 @@ def _looks_secret(value: str, name: str) -> float:
     is_password = any(w in lname for w in ("pass", "pwd", "secret", "credential"))
     if is_password:
         # Passwords may be words ("centipede"), but a lone identifier such as a function name is code.
-        if v.endswith("()") or "(" in v:
+        if _CALL.match(v):
             return 0.0
         return 0.9 if (entropy(v) > 2.5 or not _WORDISH.match(v)) else 0.6
     # Keys and tokens: long, and random-looking.
@@ -172,6 +211,8 @@ class SecretDetector:
                                 or (t == "CONNECTION_STRING" and "://" in rx.pattern))
         self._literal = tuple((t, rx) for t, rx in self._vendor if rx.pattern.startswith(("-----", r"\$", r"\*")))
         self._worded = tuple((t, rx) for t, rx in self._vendor if (t, rx) not in self._in_tokens and (t, rx) not in self._literal)
+        self._in_tokens += tuple((t, re.compile(p)) for t, p in _TOKEN_FORMATS)
+        self._context = tuple((t, gates, re.compile(p)) for t, gates, p in _CONTEXT)
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
@@ -190,6 +231,9 @@ class SecretDetector:
         for typ, rx in self._literal:
             self._vendor_hits(typ, rx.finditer(text), out)
         low = view.low
+        for typ, gates, rx in self._context:
+            if not anchored or any(g in low for g in gates):
+                self._vendor_hits(typ, rx.finditer(text), out)
         gate = {w: w in low for w in _GATE_WORDS} if anchored else dict.fromkeys(_GATE_WORDS, True)
         for typ, rx in self._worded:
             auth = typ == "AUTH_HEADER"
@@ -221,6 +265,8 @@ class SecretDetector:
             if typ in ("API_TOKEN", "AUTH_HEADER") and not _random_enough(m.group("v") if has_v else m.group()):
                 continue
             s, e = m.span("v") if has_v else m.span()
+            if has_v and m.string[s] in "'\"" and e - s > 2:
+                s, e = s + 1, e - 1  # a quoted value: the quotes are not the secret
             out.append(Finding("secret", s, e, 0.95, typ))
 
 
