@@ -121,9 +121,8 @@ class RedisHealth:
             self.succeeded()
 
     def _set_gauge(self) -> None:
-        gauge = getattr(self.metrics, "redis_up", None)
-        if gauge is not None:
-            gauge.set(1 if self.up else 0)
+        if self.metrics is not None:
+            self.metrics.redis_up.set(1 if self.up else 0)
 
     async def aclose(self) -> None:
         if self._probe is not None:
