@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from .clock import Clock
-from .config import Settings, load_settings
+from .config import Deployment, Settings, load_settings
 from .context import RequestContext
-from .config import Deployment
 from .errors import InvalidRequestError, LLMRelayError, ModelNotFoundError
+from .pipeline import LAYERS, Handler, build_pipeline, layer_specs, load_factory
 from .providers.base import Provider
-from .pipeline import Handler, build_pipeline, layer_specs
 from .services import Services
 from .streaming import Assembler
 from .transport import Transport
@@ -45,6 +44,8 @@ class Generation:
 
     services: Services
     handler: Handler
+    # The outermost layer (accounting) around nothing: records calls that never ran the pipeline.
+    accounting: Handler
 
     @property
     def settings(self) -> Settings:
@@ -80,7 +81,9 @@ class Relay:
 
         # instrument(): the request log line and span, outside every layer (llmrelay.ops).
         layers = layer_specs(settings.extra_layers)
-        return Generation(services, instrument(services, build_pipeline(services, layers)))
+        accounting = load_factory(LAYERS[0])(services, _raise_ctx_error) or _raise_ctx_error
+        return Generation(services, instrument(services, build_pipeline(services, layers)),
+                          instrument(services, accounting))
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -136,6 +139,22 @@ class Relay:
     def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         """Run one request through the current generation's pipeline (the edges' entry point)."""
         return self._gen.handler(request, ctx)
+
+    async def account(self, ctx: RequestContext, model: str, error: LLMRelayError | None = None) -> None:
+        """Record a call that did not run through the chat pipeline, as the pipeline records any
+        call (ledger row, metrics, audit summary, log line): an embedding call, or a request an edge
+        refused before the pipeline saw it (bad key, unreadable body), so no refusal goes unrecorded.
+
+            await relay.account(ctx, "fast", AuthenticationError("invalid API key"))
+        """
+        if error is not None:
+            ctx.error = error
+        try:
+            async for _ in self._gen.accounting(ChatRequest(model=model, messages=()), ctx):
+                pass
+        except LLMRelayError as exc:
+            if exc is not error:
+                raise
 
     async def chat(
         self,
@@ -216,6 +235,13 @@ class Relay:
 
     def sync(self) -> SyncRelay:
         return SyncRelay(self)
+
+
+async def _raise_ctx_error(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    if ctx.error is not None:
+        raise ctx.error
+    return
+    yield
 
 
 class SyncRelay:

@@ -32,7 +32,7 @@ WIRE = Wire(
 
 
 def register(gw: Gateway) -> None:
-    gw.route("POST", "/v1/messages", WIRE, lambda req: messages(gw, req))
+    gw.route("POST", "/v1/messages", WIRE, lambda req: messages(gw, req), accounted=True)
     gw.route("POST", "/v1/messages/count_tokens", WIRE, lambda req: count_tokens(gw, req))
 
 

@@ -26,7 +26,7 @@ from ..errors import LLMRelayError, NotFoundError
 from ..keys import Authenticator
 from ..relay import Relay
 from ._asgi import ClientGone, Receive, Request, Response, Scope, Send, StreamResponse
-from ._chat import Wire, error_response, unexpected
+from ._chat import Wire, ctx_headers, error_response, unexpected
 
 Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
 
@@ -35,6 +35,8 @@ Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
 class Route:
     wire: Wire
     handler: Handler
+    # A model call: a refusal before the pipeline (bad key, bad body) still gets its ledger row.
+    accounted: bool = False
 
 
 class MethodNotAllowed(NotFoundError):
@@ -64,8 +66,8 @@ class Gateway:
         for module in (openai_api, anthropic_api, admin, health, openapi, dashboard):
             module.register(self)
 
-    def route(self, method: str, path: str, wire: Wire, handler: Handler) -> None:
-        r = Route(wire, handler)
+    def route(self, method: str, path: str, wire: Wire, handler: Handler, *, accounted: bool = False) -> None:
+        r = Route(wire, handler, accounted)
         if "{" in path:
             self._patterns.append((method, tuple(path.strip("/").split("/")), r))
         else:
@@ -119,6 +121,7 @@ class Gateway:
                 return
         route, params, exists = self._match(method, path)
         req = Request(scope, receive, params)
+        send = _with_relay_headers(req, send)
         if route is None:
             from .openai_api import WIRE
 
@@ -129,12 +132,29 @@ class Gateway:
         try:
             response = await route.handler(req)
         except LLMRelayError as exc:
+            if route.accounted:
+                await self._account_refusal(req, exc)
             response = error_response(route.wire, exc, req.ctx)
         except ClientGone:
             return
         except Exception as exc:
             response = error_response(route.wire, unexpected(exc), req.ctx)
         await response.send(send, receive)
+
+    async def _account_refusal(self, req: Request, exc: LLMRelayError) -> None:
+        """A model call refused before (or outside) the pipeline gets its row like any other."""
+        ctx = req.ctx
+        if ctx is None:
+            from ..context import RequestContext
+
+            ctx = req.ctx = RequestContext(protocol="http", credential=None)
+        if ctx.status != "pending":
+            return  # the pipeline's accounting layer has recorded it
+        ctx.credential = None
+        try:
+            await self.relay.account(ctx, ctx.model_group or "", exc)
+        except Exception as err:  # recording must never turn a clean refusal into a 500
+            unexpected(err)
 
     def _with_cors(self, scope: Scope, send: Send) -> Send:
         """Add CORS headers for an allowed browser origin (server.cors_origins; "*" allows any)."""
@@ -175,6 +195,23 @@ class Gateway:
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _with_relay_headers(req: Request, send: Send) -> Send:
+    """DESIGN: every response carries the x-llmrelay-* headers. Chat responses set them from
+    their context; this fills them in on the rest (admin, health, metrics, unknown paths)."""
+
+    async def relay_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", [])
+            if not any(k == b"x-llmrelay-request-id" for k, _ in headers):
+                from ..context import RequestContext
+
+                ctx = req.ctx if req.ctx is not None else RequestContext()
+                message = {**message, "headers": [*headers, *ctx_headers(ctx)]}
+        await send(message)
+
+    return relay_send
 
 
 def create_app(relay: Relay) -> Gateway:

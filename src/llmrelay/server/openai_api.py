@@ -36,10 +36,10 @@ WIRE = Wire(
 
 
 def register(gw: Gateway) -> None:
-    gw.route("POST", "/v1/chat/completions", WIRE, lambda req: chat_completions(gw, req))
-    gw.route("POST", "/chat/completions", WIRE, lambda req: chat_completions(gw, req))
+    gw.route("POST", "/v1/chat/completions", WIRE, lambda req: chat_completions(gw, req), accounted=True)
+    gw.route("POST", "/chat/completions", WIRE, lambda req: chat_completions(gw, req), accounted=True)
     gw.route("GET", "/v1/models", WIRE, lambda req: models(gw, req))
-    gw.route("POST", "/v1/embeddings", WIRE, lambda req: embeddings(gw, req))
+    gw.route("POST", "/v1/embeddings", WIRE, lambda req: embeddings(gw, req), accounted=True)
     resume.register(gw)
 
 
@@ -74,11 +74,12 @@ async def embeddings(gw: Gateway, req: Request) -> Response:
         from ..errors import ModelNotFoundError
 
         raise ModelNotFoundError(f"the model {request.model!r} does not exist or this key cannot use it", param="model")
-    result = await gw.relay.embed(request, ctx)
-    ctx.status = "ok"
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         bad("encoding_format", "must be float or base64")
+    result = await gw.relay.embed(request, ctx)
+    # Embeddings skip the chat pipeline; their usage and cost still go to the ledger.
+    await gw.relay.account(ctx, request.model)
     data = [{"object": "embedding", "index": i, "embedding": _vector(v, fmt)} for i, v in enumerate(result.vectors)]
     out = {"object": "list", "data": data, "model": request.model,
            "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens,
