@@ -40,7 +40,11 @@ def _harness() -> tuple[ModuleType, ModuleType]:
               help="Requests per measured phase (16 clients; half of it with one client).")
 @click.option("--litellm", default=None, help="Path of LiteLLM's `litellm` executable, to measure it too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON instead of a table.")
-def command(configs: str, requests: int, litellm: str | None, as_json: bool) -> None:
+# DESIGN: every command takes --config. This one needs no gateway config; the flag is accepted
+# so scripts can pass the same options to every command.
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Accepted like on every command; not needed here.")
+def command(configs: str, requests: int, litellm: str | None, as_json: bool, config_path: str | None) -> None:
     """Measure the gateway's added latency, throughput, CPU and memory against direct calls."""
     runner, report = _harness()
     names = tuple(c.strip() for c in configs.split(",") if c.strip())

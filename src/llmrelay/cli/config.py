@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..config import ConfigProblems, load_settings
+from ._common import config_file, config_option, fail
 
 
 @click.group(name="config")
@@ -15,9 +16,14 @@ def command() -> None:
 
 
 @command.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def check(file: Path) -> None:
-    """Validate FILE; exit 1 listing every problem with its file and line."""
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@config_option
+def check(file: Path | None, config_path: Path | None) -> None:
+    """Validate FILE (default: --config, $LLMRELAY_CONFIG, ./llmrelay.yaml); exit 1 listing every
+    problem with its file and line."""
+    file = file or config_file(config_path)
+    if file is None:
+        fail("no config file to check: give FILE or --config FILE, set LLMRELAY_CONFIG, or create ./llmrelay.yaml")
     try:
         settings = load_settings(file)
     except ConfigProblems as exc:

@@ -9,7 +9,11 @@ import click
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=9000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the RNG behind random (rate=) faults.")
-def command(host: str, port: int, seed: int) -> None:
+# DESIGN: every command takes --config. This one needs no gateway config; the flag is accepted
+# so scripts can pass the same options to every command.
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Accepted like on every command; not needed here.")
+def command(host: str, port: int, seed: int, config_path: str | None) -> None:
     """Serve wire-faithful fake provider APIs: /openai/v1, /anthropic/v1, /gemini/v1beta, /ollama/api.
 
     Choose answer length and faults per request with x-sim-* headers or a model suffix such as
