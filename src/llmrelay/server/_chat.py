@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from ..context import RequestContext
 from ..errors import GatewayError, LLMRelayError
 from ..relay import Relay
-from ..streaming import Assembler
-from ..types import ChatRequest, ChatResult, Chunk, Usage
+from ..streaming import Assembler, content_chars, estimate_usage
+from ..types import ChatRequest, ChatResult, Chunk
 from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Response, StreamResponse
 
 log = logging.getLogger("llmrelay.server")
@@ -106,10 +106,10 @@ async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, req
     sent_chars = 0
     try:
         if first is not None:
-            sent_chars += _chars(first)
+            sent_chars += content_chars(first)
             yield enc.chunk(first)
         async for chunk in agen:
-            sent_chars += _chars(chunk)
+            sent_chars += content_chars(chunk)
             data = enc.chunk(chunk)
             if data:
                 yield data
@@ -122,7 +122,7 @@ async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, req
         # The client went away: keep what was used, so it is still accounted.
         ctx.status = "cancelled"
         if ctx.usage is None:
-            ctx.usage = Usage(input_tokens=estimate_input_tokens(request), output_tokens=max(1, sent_chars // 4))
+            ctx.usage = estimate_usage(request, sent_chars)
         raise
     except Exception as exc:
         err = unexpected(exc)
@@ -138,12 +138,6 @@ async def _aclose(agen: AsyncIterator[Chunk]) -> None:
         await aclose()
 
 
-def _chars(c: Chunk) -> int:
-    return len(c.text) + len(c.reasoning) + sum(len(d.arguments) for d in c.tool_calls)
-
-
 def estimate_input_tokens(request: ChatRequest) -> int:
-    """A rough prompt size (about four characters a token) when no tokenizer answer is at hand."""
-    chars = sum(len(m.text()) + 4 for m in request.messages)
-    chars += sum(len(t.name) + len(t.description or "") + len(str(t.parameters)) for t in request.tools)
-    return max(1, chars // 4)
+    """A rough prompt size when no tokenizer answer is at hand (the same estimate streams use)."""
+    return max(1, estimate_usage(request, 0).input_tokens)
