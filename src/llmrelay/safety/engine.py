@@ -18,12 +18,16 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .detectors import default_detectors
 from .detectors._view import TextView
 from .detectors.custom import CustomDetector
 from .findings import ACTION_RANK, Action, Detector, Direction, Finding
 from .policy import Policy, policy_for_level
+
+if TYPE_CHECKING:
+    from .learned import LearnedScorer
 
 _PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]*_\d+)\]")
 
@@ -74,8 +78,13 @@ ALLOW = Decision("allow")
 
 
 class SafetyEngine:
-    def __init__(self, detectors: Sequence[Detector] | None = None) -> None:
+    """The detectors, plus the optional learned scorer (:mod:`.learned`), which only ever reads
+    prompts: ``scan(..., "input")`` runs it unless ``learned=False`` (the safety layer runs it
+    itself, off the event loop, through :meth:`learned_scan`)."""
+
+    def __init__(self, detectors: Sequence[Detector] | None = None, learned: LearnedScorer | None = None) -> None:
         self.detectors: tuple[Detector, ...] = tuple(detectors) if detectors is not None else default_detectors()
+        self.learned = learned
         self._custom: dict[tuple[str, str], CustomDetector] = {}
         # Detectors that can read a shared TextView (``scan_view``) get one; others get the text.
         self._scanners: tuple[tuple[Detector, Callable[[TextView], list[Finding]] | None], ...] = tuple(
@@ -91,7 +100,7 @@ class SafetyEngine:
             det = self._custom[key] = CustomDetector(policy.custom_rules, direction)
         return det or None
 
-    def scan(self, text: str, policy: Policy, direction: Direction = "input") -> list[Finding]:
+    def scan(self, text: str, policy: Policy, direction: Direction = "input", *, learned: bool = True) -> list[Finding]:
         if not policy.enabled or not text:
             return []
         cats = policy.output_categories if direction == "output" else None
@@ -104,7 +113,15 @@ class SafetyEngine:
         custom = self._custom_for(policy, direction)
         if custom is not None:
             found.extend(custom.scan(text))
+        if learned and direction == "input":
+            found.extend(self.learned_scan(text, policy))
         return found
+
+    def learned_scan(self, text: str, policy: Policy) -> list[Finding]:
+        """The learned scorer's findings on a prompt ([] without a scorer or with the policy off)."""
+        if self.learned is None or not policy.enabled or not text:
+            return []
+        return self.learned.scan(text)
 
     def decide(
         self, text: str, findings: Iterable[Finding], policy: Policy, redactor: Redactor | None = None,

@@ -3,24 +3,53 @@ log (``services.audit``) and the privacy registry (``services.privacy``).
 
 Called from ``llmrelay.wiring``. The engine's detectors are immutable and survive reloads; each
 settings generation gets its own audit writer (they append to one chain, under the store's lock).
+The learned scorer (``safety.learned``) is part of the engine; a reload that changes that setting
+builds a new engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .audit import AuditLog
 from .engine import SafetyEngine
+from .learned import scorer_for
 from .privacy import PrivacyRegistry
 
 
 def engine_of(services: Any) -> SafetyEngine:
-    engine: SafetyEngine = services.state.setdefault("safety_engine", SafetyEngine())
+    mode = services.settings.safety.learned
+    cached = services.state.get("safety_engine")
+    if isinstance(cached, SafetyEngine) and services.state.get("safety_learned_mode") == mode:
+        return cached
+    engine = SafetyEngine(learned=scorer_for(mode))
+    services.state["safety_engine"], services.state["safety_learned_mode"] = engine, mode
     return engine
 
 
+def _warm(services: Any, engine: SafetyEngine) -> None:
+    """Load the model in the background at start, so the first prompt does not pay for it."""
+    scorer = engine.learned
+    if scorer is None:
+        return
+    task: list[asyncio.Future[Any]] = []
+
+    async def start() -> None:
+        task.append(asyncio.ensure_future(asyncio.to_thread(scorer.scan, "warm up")))
+
+    async def close() -> None:
+        for t in task:
+            await asyncio.gather(t, return_exceptions=True)  # a thread cannot be cancelled; it is short
+
+    services.on_start.append(start)
+    services.on_close.append(close)
+
+
 def attach(services: Any) -> None:
-    engine_of(services)
+    engine = engine_of(services)
+    if services.settings.safety.level != "off":
+        _warm(services, engine)
     registry = PrivacyRegistry()
     services.privacy = registry
     if not services.settings.safety.audit:
