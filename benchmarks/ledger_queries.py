@@ -31,8 +31,9 @@ async def fill(url: str, rows: int, seed: int = 7) -> None:
         return
     models = [f"model-{i}" for i in range(12)]
     batch: list[LedgerRow] = []
-    for i in range(rows):
-        ts = NOW - rnd.random() * 90 * 86400
+    # A ledger is appended in time order: 90 days of traffic, oldest first.
+    times = sorted(NOW - rnd.random() * 90 * 86400 for _ in range(rows))
+    for i, ts in enumerate(times):
         user = rnd.randrange(2000)  # a user calls with their own key, in their own team
         batch.append(LedgerRow(ts=ts, request_id=f"req_{i:08d}", key_id=f"key-{user % 200}",
                                user_id=f"user-{user}", team=f"team-{user % 20}",

@@ -129,7 +129,11 @@ def test_sigterm_loses_no_completed_row(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, str(script), str(db), str(done)], stdout=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    time.sleep(0.7)  # under load; the flush interval (5 s) keeps rows queued in memory
+    # Under load: wait for a few hundred completed requests (the 5 s flush interval keeps their
+    # rows queued in memory), bounded so a stuck process fails the test instead of hanging it.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not done.exists() or done.read_text().count("\n") < 300):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     completed = set(done.read_text().split())

@@ -41,8 +41,6 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS usage_user_ts ON usage_ledger (user_id, ts)",
     "CREATE INDEX IF NOT EXISTS usage_session_ts ON usage_ledger (session, ts)",
     "CREATE INDEX IF NOT EXISTS usage_request ON usage_ledger (request_id)",
-    "CREATE INDEX IF NOT EXISTS usage_prompt ON usage_ledger (prompt_hash, ts)",
-    "CREATE INDEX IF NOT EXISTS usage_prefix ON usage_ledger (prefix_hash, ts)",
 )
 
 
@@ -129,7 +127,9 @@ def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
     for col, value in q.filters:
         where.append(f"{col} = ?")
         params.append(value)
-    dims = ", ".join(q.by)
+    order = ROLLUPS.get(table, ())
+    # Group in the roll-up's key order, so the primary key delivers the groups without a sort.
+    dims = ", ".join(sorted(q.by, key=lambda c: order.index(c) if c in order else len(order)))
     sql = f"SELECT {dims + ', ' if dims else ''}{agg} FROM {table} WHERE {' AND '.join(where)}"
     if q.by:
         sql += f" GROUP BY {dims} ORDER BY cost_usd DESC LIMIT {int(q.limit)}"
