@@ -50,7 +50,7 @@ async def soak(url: str, key: str, pid: int, clients: int, seconds: float) -> di
     stop.set()
     await sampler
     return {"clients": clients, "seconds": round(sample.seconds, 1), "streams": sample.requests,
-            "errors": sample.errors, "streams_per_s": round(sample.rps, 1),
+            "errors": sample.errors, "error_kinds": sample.error_kinds, "streams_per_s": round(sample.rps, 1),
             "p50_ms": runner._ms(sample.p(0.5)), "p99_ms": runner._ms(sample.p(0.99)),
             "ttfc_p50_ms": runner._ms(sample.p(0.5, first=True)), "rss": samples}
 
@@ -72,7 +72,8 @@ def markdown(data: dict[str, Any]) -> str:
     s = data["soak"]
     rss = [r["rss_mb"] for r in s["rss"]]
     lines = [f"## Soak: {s['clients']} concurrent streaming clients for {s['seconds']} s (config `default`)", "",
-             f"- streams completed: {s['streams']} ({s['streams_per_s']}/s), errors: {s['errors']}",
+             f"- streams completed: {s['streams']} ({s['streams_per_s']}/s), errors: {s['errors']}"
+             + (f" ({', '.join(f'{k}: {v}' for k, v in s.get('error_kinds', {}).items())})" if s['errors'] else ""),
              f"- latency p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; time to first chunk p50 {s['ttfc_p50_ms']} ms",
              f"- gateway RSS (MB) every 5 s: {', '.join(str(r) for r in rss)}", "",
              "## Ledger series: batches of 1,000 requests (16 clients)", "",
@@ -88,12 +89,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--ledger-requests", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep configs and gateway.log here")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.clients + 256)), hard))
     runner._pin_self()
     with tempfile.TemporaryDirectory(prefix="llmrelay-soak-") as tmp:
-        work = Path(tmp)
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         up_port, gw_port = procs.free_port(), procs.free_port()
         up = [sys.executable, str(runner.HERE / "upstream.py"), "--port", str(up_port)]
         with procs.started(up, up_port, runner.CLIENT_CORE):

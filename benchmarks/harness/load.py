@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -24,6 +25,8 @@ class Sample:
     seconds: float
     latencies: tuple[float, ...]
     first_chunk: tuple[float, ...]
+    # What went wrong, counted: "status 503", "ServerDisconnectedError", ... (empty when no errors).
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
@@ -45,6 +48,7 @@ async def run_load(url: str, bodies: Sequence[bytes], headers: dict[str, str], c
     latencies: list[float] = []
     firsts: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     counter = iter(range(requests))
     start = time.perf_counter()
     deadline = start + max_seconds
@@ -67,8 +71,11 @@ async def run_load(url: str, bodies: Sequence[bytes], headers: dict[str, str], c
                     else:
                         await resp.read()
                     ok = resp.status == 200
-            except (TimeoutError, aiohttp.ClientError):
+                    if not ok:
+                        kinds[f"status {resp.status}"] += 1
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 ok = False
+                kinds[type(exc).__name__] += 1
             if ok:
                 latencies.append(time.perf_counter() - t0)
             else:
@@ -78,4 +85,4 @@ async def run_load(url: str, bodies: Sequence[bytes], headers: dict[str, str], c
                                      skip_auto_headers=("User-Agent",)) as session:
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
     seconds = time.perf_counter() - start
-    return Sample(len(latencies), errors, seconds, tuple(latencies), tuple(firsts))
+    return Sample(len(latencies), errors, seconds, tuple(latencies), tuple(firsts), dict(kinds))

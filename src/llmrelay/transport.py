@@ -85,12 +85,20 @@ class PoolLimits:
 
 
 class _AiohttpResponse:
-    __slots__ = ("_resp", "headers", "status")
+    __slots__ = ("_resp", "_slot", "headers", "status")
 
-    def __init__(self, resp: Any) -> None:
+    def __init__(self, resp: Any, slot: asyncio.Semaphore | None) -> None:
         self._resp = resp
+        # The pool slot this response holds until its body is read or it is closed.
+        self._slot = slot
         self.status: int = resp.status
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
+
+    def _done(self) -> None:
+        self._resp.release()
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
 
     async def read(self) -> bytes:
         try:
@@ -98,7 +106,7 @@ class _AiohttpResponse:
         except Exception as exc:
             raise _convert(exc, reading=True) from exc
         finally:
-            self._resp.release()
+            self._done()
 
     async def aiter_lines(self) -> AsyncIterator[bytes]:
         try:
@@ -108,9 +116,11 @@ class _AiohttpResponse:
             raise
         except Exception as exc:
             raise _convert(exc, reading=True) from exc
+        finally:
+            self._done()
 
     async def aclose(self) -> None:
-        self._resp.release()
+        self._done()
 
 
 def _convert(exc: BaseException, *, reading: bool = False) -> LLMRelayError:
@@ -137,11 +147,20 @@ class AiohttpTransport:
     """A pooled aiohttp client. Create one per provider and close it on shutdown.
 
     The session is created lazily inside the running loop (aiohttp requires it).
+
+    A full pool makes requests wait in FIFO order for a connection (bounded by the caller's
+    deadline), never fail. aiohttp's own connector limit is not fair: a new request takes a
+    connection just released while older waiters are still being woken, so under more concurrent
+    streams than connections some requests starved past any timeout (the 1,000-client soak,
+    benchmarks/results/soak.md). The gate below (an asyncio.Semaphore, FIFO since 3.11) hands
+    out the slots in arrival order; the connector limit stays as a backstop.
     """
 
     def __init__(self, limits: PoolLimits | None = None) -> None:
         self._limits = limits or PoolLimits()
         self._session: Any = None
+        self._gate: asyncio.Semaphore | None = None
+        self._timeouts: dict[float | None, Any] = {}
 
     def _get_session(self) -> Any:
         if self._session is None or self._session.closed:
@@ -161,27 +180,44 @@ class AiohttpTransport:
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
             )
+            # A new session may live in a new event loop: the gate is made with it.
+            self._gate = asyncio.Semaphore(lim.max_connections) if lim.max_connections > 0 else None
         return self._session
 
-    async def send(self, request: HTTPRequest) -> HTTPResponse:
-        import aiohttp
+    def _timeout(self, read_timeout: float | None) -> Any:
+        # One ClientTimeout per distinct read timeout (a provider has one or two), not per request.
+        timeout = self._timeouts.get(read_timeout)
+        if timeout is None:
+            import aiohttp
 
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._limits.connect_timeout_s, sock_read=read_timeout
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[read_timeout] = timeout
+        return timeout
+
+    async def send(self, request: HTTPRequest) -> HTTPResponse:
         session = self._get_session()
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._limits.connect_timeout_s, sock_read=request.read_timeout
-        )
+        gate = self._gate
+        if gate is not None:
+            await gate.acquire()
         try:
             resp = await session.request(
                 request.method,
                 request.url,
                 data=request.body,
-                headers=dict(request.headers),
-                timeout=timeout,
+                headers=request.headers,
+                timeout=self._timeout(request.read_timeout),
                 allow_redirects=False,
             )
-        except Exception as exc:
-            raise _convert(exc) from exc
-        return _AiohttpResponse(resp)
+        except BaseException as exc:
+            if gate is not None:
+                gate.release()
+            if isinstance(exc, Exception):
+                raise _convert(exc) from exc
+            raise
+        return _AiohttpResponse(resp, gate)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

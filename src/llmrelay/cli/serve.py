@@ -21,7 +21,23 @@ from ._common import config_file, config_option, fail, load
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
     return {"loop": "uvloop", "http": "httptools", "lifespan": "on", "log_level": log_level,
             "access_log": bool(settings.logging.access_log), "timeout_graceful_shutdown": 30,
-            "timeout_keep_alive": 30}
+            "timeout_keep_alive": 30, "backlog": 4096}
+
+
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard limit and return it. Every client and every
+    upstream connection is a descriptor: the usual soft limit (1,024) would make ``accept`` fail
+    well before a thousand concurrent streams, which the hard limit (often 65,536+) allows."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 @click.command(name="serve")
@@ -54,6 +70,7 @@ def command(config_path: Path | None, host: str | None, port: int | None, worker
     if problem:
         fail(problem)
     options = _uvicorn_options(settings, log_level)
+    raise_open_files_limit()
     if workers == 1:
         uvicorn.run(create_app(Relay(settings)), host=host, port=port, **options)
         return
