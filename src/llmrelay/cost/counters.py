@@ -136,7 +136,8 @@ class RedisCounters:
 
                 raise ConfigError("redis.url is set but the redis package is missing; pip install 'llmrelay[redis]'") from None
             # A blocking pool: a burst of requests waits for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10)
+            pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=15,
+                                                             socket_connect_timeout=15)
             client = aioredis.Redis(connection_pool=pool)
         self.url = url
         self._r = client
