@@ -100,7 +100,8 @@ from llmrelay.context import RequestContext
 async def main(db, done_path):
     relay = Relay({"providers": {"fake": {"kind": "fake", "options": {"latency_s": 0.002}}},
                    "models": {"m": [{"provider": "fake", "model": "echo"}]},
-                   "storage": {"url": "sqlite:///" + db, "ledger_flush_s": 5, "ledger_batch_size": 100000}})
+                   "storage": {"url": "sqlite:///" + db, "ledger_flush_s": 5, "ledger_batch_size": 100000},
+                   "safety": {"level": "off"}})
     await relay.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
