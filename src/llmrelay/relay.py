@@ -1,6 +1,7 @@
 """Relay: the library's front object. It builds the pipeline from the settings and runs calls.
 
     import asyncio
+import contextlib
     from llmrelay import Relay, Message
 
     async def main():
@@ -20,6 +21,7 @@ handed over with their connection pools.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -182,10 +184,12 @@ class Relay:
         ctx: RequestContext | None = None,
         **params: Any,
     ) -> AsyncIterator[Chunk]:
-        """A streamed call: yields chunks as they arrive."""
+        """A streamed call: yields chunks as they arrive. Closing it early (``aclose()``, or leaving
+        an ``async for``) closes the pipeline at once, so the upstream call stops and is accounted."""
         req = self._request(request, model, messages, True, params)
-        async for chunk in self._gen.handler(req, ctx or RequestContext()):
-            yield chunk
+        async with contextlib.aclosing(self._gen.handler(req, ctx or RequestContext())) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     def deployments(self, model: str) -> list[tuple[Deployment, Provider]]:
         """The deployments a public model name resolves to, in order (``provider/model`` reaches a
