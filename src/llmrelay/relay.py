@@ -1,7 +1,6 @@
 """Relay: the library's front object. It builds the pipeline from the settings and runs calls.
 
     import asyncio
-import contextlib
     from llmrelay import Relay, Message
 
     async def main():
