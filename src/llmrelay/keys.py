@@ -349,6 +349,9 @@ class Authenticator:
         self.recheck_s = recheck_s
         # key hash -> (record or None, monotonic time it was read); bounded by _MAX_CACHED.
         self._cache: dict[str, tuple[VirtualKey | None, float]] = {}
+        # presented secret -> its hash, so a client that sends the same key on every request is
+        # hashed once. Memory only (never logged or stored); bounded by _MAX_HASHED.
+        self._hashes: dict[str, str] = {}
         # Told about every create/revoke here, to tell other instances (llmrelay.shared_state.fleet).
         self.on_change: Callable[[str | None], Awaitable[None]] | None = None
 
@@ -358,7 +361,11 @@ class Authenticator:
         return self.master_key is None
 
     async def lookup(self, secret: str) -> VirtualKey | None:
-        h = hash_key(secret)
+        h = self._hashes.get(secret)
+        if h is None:
+            if len(self._hashes) >= _MAX_HASHED:
+                self._hashes.clear()
+            h = self._hashes[secret] = hash_key(secret)
         now = self.clock.monotonic()
         hit = self._cache.get(h)
         if hit is not None and now - hit[1] < self.recheck_s:
@@ -408,6 +415,8 @@ class Authenticator:
 
 
 _MAX_CACHED = 100_000
+# Few: a gateway sees one secret per client; random guesses must not grow it (each entry ~200 B).
+_MAX_HASHED = 10_000
 
 
 def key_authenticator(services: Any) -> Authenticator:

@@ -37,9 +37,10 @@ def build(services: Services, next: Handler) -> Handler | None:
             p = cache[ck] = resolve_policy(cfg, team=team, key_ids=ids, key_level=level)
         return p
 
-    async def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        # No async-generator level of its own: the work is synchronous and done before the inner
+        # stream starts (the identity layer calls this only once it has identified the caller).
         ctx.policy = policy_for(ctx)
-        async for chunk in next(request, ctx):
-            yield chunk
+        return next(request, ctx)
 
     return layer

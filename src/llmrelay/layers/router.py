@@ -104,6 +104,9 @@ class Router:
         # Mid-stream recovery: streams are continued on the same or the next deployment when they
         # break after chunks were sent (llmrelay.routing.recovery).
         self.recovery = StreamRecovery.from_services(services, self)
+        # provider -> its bound "ok" attempts counter: labels() on every success costs a lock and a
+        # dict lookup; providers are few (bounded by the configuration).
+        self._ok_attempts: dict[str, Any] = {}
 
     # ---- resolving names ---------------------------------------------------------------------------
 
@@ -361,7 +364,10 @@ class Router:
         if before != "closed":
             self._gauge(dep)
         if self.metrics is not None:
-            self.metrics.upstream_attempts.labels(dep.provider, "ok").inc()
+            child = self._ok_attempts.get(dep.provider)
+            if child is None:
+                child = self._ok_attempts[dep.provider] = self.metrics.upstream_attempts.labels(dep.provider, "ok")
+            child.inc()
 
     def _failed(self, dep: DeploymentState, exc: LLMRelayError, *, counts: bool) -> None:
         dep.failures += 1
