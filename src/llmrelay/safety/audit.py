@@ -153,6 +153,7 @@ class AuditLog:
         self._task: asyncio.Task[None] | None = None
         self._pseudonyms: dict[str, str] = {}
         self._write_lock = asyncio.Lock()
+        self._closing = False
         self.dropped = 0
 
     @classmethod
@@ -183,12 +184,14 @@ class AuditLog:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.flush_s)
             except TimeoutError:
                 pass
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 await self.flush()
             except Exception:  # keep the writer alive; entries stay queued for the next try
@@ -231,11 +234,13 @@ class AuditLog:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Ask the writer to stop between batches and wait for it. Not task.cancel(): a batch cancelled
+            # mid-append leaves its SQLite transaction open in the worker thread, and wait_for() in
+            # 3.11 can swallow a cancel, leaving the writer running into the final flush below.
+            self._closing = True
+            if self._wake is not None:
+                self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
         await self.store.aclose()
