@@ -442,10 +442,19 @@ def register_key_privacy(services: Any) -> None:
 
     async def erase(user: str) -> dict[str, Any]:
         erase_user = getattr(auth.store, "erase_user", None)
-        if erase_user is None:
-            raise ConfigError(f"the key store {type(auth.store).__name__} cannot erase users yet")
-        n = await erase_user(user)
+        n = await (erase_user(user) if erase_user is not None else _erase_user_postgres(auth.store, user))
         auth.forget()
         return {"unlinked_keys": n}
 
     services.privacy.register("keys", export=export, erase=erase)
+
+
+async def _erase_user_postgres(store: Any, user: str) -> int:
+    # The PostgreSQL store (llmrelay.stores.postgres_keys) has no erase_user method yet; its pool
+    # runs the same UPDATE ("user" is a reserved word there).
+    pool_of = getattr(store, "_p", None)
+    if pool_of is None:
+        raise ConfigError(f"the key store {type(store).__name__} cannot erase users")
+    pool = await pool_of()
+    status = await pool.execute('UPDATE virtual_keys SET "user" = NULL WHERE "user" = $1', user)
+    return int(str(status).rsplit(" ", 1)[-1])
