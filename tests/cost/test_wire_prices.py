@@ -7,6 +7,7 @@ and the arithmetic is done in Decimal. Only the engine's answer goes through llm
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -97,22 +98,91 @@ def expected_cost(pid: str, model: str, u: dict[str, int]) -> Decimal | None:
     return total / Decimal(1_000_000)
 
 
-def recorded(wire: Path) -> list[tuple[str, str, dict[str, Any]]]:
+def sse_data(text: str) -> list[dict[str, Any]]:
+    """The JSON objects of an SSE body's ``data:`` lines (``[DONE]`` and non-JSON lines skipped)."""
     out = []
-    for folder in FOLDERS:
-        for f in sorted((wire / folder).glob("*.yaml")):
-            for it in (yaml.safe_load(f.read_text()) or {}).get("interactions", []):
-                body = it["response"].get("parsed_body")
-                if isinstance(body, dict) and it["response"].get("status", {}).get("code") == 200:
-                    out.append((folder, f.name, body))
+    for line in text.splitlines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload and payload != "[DONE]":
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
     return out
 
 
-def test_recorded_costs_match_published_prices(wire_dir: Path) -> None:
+def final_of_stream(fmt: str, events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A streamed answer's model and final usage, in the shape of that API's non-streamed body.
+
+    OpenAI-compatible: the last chunk carrying a ``usage`` object (the Responses API: the
+    ``response.completed`` event's response). Anthropic: ``message_start``'s usage, updated by each
+    ``message_delta``'s (output tokens are cumulative; some fields arrive only at the end). Gemini:
+    the last ``usageMetadata`` (each chunk repeats the running totals).
+    """
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    for e in events:
+        if fmt == "anthropic":
+            if e.get("type") == "message_start":
+                msg = e.get("message") or {}
+                model, usage = msg.get("model"), dict(msg.get("usage") or {})
+            elif e.get("type") == "message_delta" and usage is not None:
+                usage.update({k: v for k, v in (e.get("usage") or {}).items() if v is not None})
+        elif fmt == "google":
+            model = e.get("modelVersion") or model
+            usage = e.get("usageMetadata") or usage
+        else:
+            inner = e.get("response") if e.get("type") == "response.completed" else e
+            if isinstance(inner, dict):
+                model = inner.get("model") or model
+                if isinstance(inner.get("usage"), dict):
+                    usage = inner["usage"]
+    if model is None or usage is None:
+        return None
+    return {"modelVersion": model, "usageMetadata": usage} if fmt == "google" else {"model": model, "usage": usage}
+
+
+def _stream_text(response: dict[str, Any]) -> str | None:
+    body = response.get("body")
+    text = body.get("string") if isinstance(body, dict) else None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode()
+        except UnicodeDecodeError:
+            return None
+    return text if isinstance(text, str) and "data:" in text else None
+
+
+def recorded(wire: Path, streamed: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
+    """200 answers per folder: the parsed JSON bodies, or (``streamed``) each SSE body's final usage."""
+    out = []
+    for folder in FOLDERS:
+        fmt = FOLDERS[folder][2]
+        for f in sorted((wire / folder).glob("*.yaml")):
+            for it in (yaml.safe_load(f.read_text()) or {}).get("interactions", []):
+                response = it["response"]
+                if response.get("status", {}).get("code") != 200:
+                    continue
+                if not streamed:
+                    body = response.get("parsed_body")
+                    if isinstance(body, dict):
+                        out.append((folder, f.name, body))
+                elif (text := _stream_text(response)) is not None:
+                    final = final_of_stream(fmt, sse_data(text))
+                    if final is not None:
+                        out.append((folder, f.name, final))
+    return out
+
+
+def check_costs(answers: list[tuple[str, str, dict[str, Any]]]) -> dict[str, int]:
+    """Price every answer through the engine and against the raw price data; checked per folder."""
     engine = PricingEngine(PricingConfig())
-    checked = per_folder = 0
     seen: dict[str, int] = {}
-    for folder, name, body in recorded(wire_dir):
+    for folder, name, body in answers:
         kind, pid, fmt = FOLDERS[folder]
         model = body.get("model") or body.get("modelVersion")
         u = read_usage(fmt, body)
@@ -129,10 +199,35 @@ def test_recorded_costs_match_published_prices(wire_dir: Path) -> None:
             continue
         assert not ctx.unpriced, f"{folder}/{name}: {model} is priced in genai-prices"
         assert ctx.cost_usd == pytest.approx(float(want), rel=1e-9, abs=1e-15), f"{folder}/{name} {model} {u}"
-        checked += 1
         seen[folder] = seen.get(folder, 0) + 1
-    per_folder = len(seen)
-    assert checked >= 100 and per_folder >= 5, (checked, seen)
+    return seen
+
+
+def test_recorded_costs_match_published_prices(wire_dir: Path) -> None:
+    seen = check_costs(recorded(wire_dir))
+    assert sum(seen.values()) >= 100 and len(seen) >= 5, seen
+
+
+def test_streamed_recordings_cost_published_price_times_final_usage(wire_dir: Path) -> None:
+    answers = recorded(wire_dir, streamed=True)
+    seen = check_costs(answers)
+    # Every wire format's streams are covered: OpenAI-compatible, Anthropic and Gemini.
+    assert {"anthropic", "google"} <= set(seen) and len(set(seen) - {"anthropic", "google"}) >= 3, seen
+    assert sum(seen.values()) >= 15, (seen, len(answers))
+
+
+def test_stream_readers_take_the_final_usage() -> None:
+    anthropic = [{"type": "message_start", "message": {"model": "claude-x", "usage": {
+                     "input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 1}}},
+                 {"type": "message_delta", "usage": {"output_tokens": 42, "input_tokens": None}}]
+    assert final_of_stream("anthropic", anthropic) == {"model": "claude-x", "usage": {
+        "input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 42}}
+    google = [{"modelVersion": "g", "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}},
+              {"modelVersion": "g", "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 9}}]
+    assert final_of_stream("google", google) == {"modelVersion": "g", "usageMetadata": {
+        "promptTokenCount": 3, "candidatesTokenCount": 9}}
+    text = 'data: {"model": "m", "usage": null}\n\ndata: {"model": "m", "usage": {"prompt_tokens": 4}}\n\ndata: [DONE]\n'
+    assert final_of_stream("openai", sse_data(text)) == {"model": "m", "usage": {"prompt_tokens": 4}}
 
 
 def test_cached_and_reasoning_tokens_are_priced_differently() -> None:
