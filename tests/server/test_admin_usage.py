@@ -93,3 +93,23 @@ def test_bad_parameters_are_refused(used: tuple[Running, Path, dict[str | None, 
     r = get(used[0], f"/admin/usage?{query}")
     assert r.status_code == 400
     assert r.json()["error"]["message"]
+
+
+def test_cli_report_reads_the_same_ledger(used: tuple[Running, Path, dict[str | None, float]], tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from llmrelay.cli import main
+
+    gw, db, _ = used
+    config = tmp_path / "llmrelay.yaml"
+    config.write_text(json.dumps({"storage": {"url": f"sqlite:///{db}"}}))
+    out = CliRunner().invoke(main, ["usage", "report", "--since", "1d", "--by", "user", "--format", "json",
+                                    "--config", str(config)])
+    assert out.exit_code == 0, out.output
+    cli = json.loads(out.output)
+    api = get(gw, "/admin/usage?since=1d&by=user").json()
+    assert cli["total"]["requests"] == api["total"]["requests"] == len(CALLS)
+    assert cli["total"]["cost_usd"] == pytest.approx(api["total"]["cost_usd"], abs=1e-9)
+    assert {r["user_id"]: r["cost_usd"] for r in cli["rows"]} == {r["user_id"]: r["cost_usd"] for r in api["rows"]}
