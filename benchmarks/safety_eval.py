@@ -1,32 +1,44 @@
 """Safety evaluation on the labelled public data (../shared/data/safety) and the latency benchmark.
 
-    python benchmarks/safety_eval.py            # recall per file and FP on benign, at each level
-    python benchmarks/safety_eval.py --json     # the same as JSON
+    python benchmarks/safety_eval.py                    # regex, regex + learned (grouped CV), latency
+    python benchmarks/safety_eval.py --json             # the same as JSON
+    python benchmarks/safety_eval.py --cv source,family,random --no-latency
 
 Recall: a row of ``jailbreak.jsonl`` counts as caught when the level produces a non-allow decision
 with an ``injection`` finding (``toxic`` -> toxicity, ``pii`` -> pii, ``secret`` -> secret); at
 ``moderate``/``strict`` we also report how many would be *acted on* (blocked or redacted). The
-false-positive rate is the share of ``benign.jsonl`` rows with any finding kept by the level.
-Nothing here is fitted on this data: the detectors are hand-written patterns and lexicons, so
-these are untuned figures (the held-out split lives elsewhere).
+false-positive rate is the share of ``benign.jsonl`` rows with any finding kept by the level
+(``fp_acted``: blocked or redacted).
+
+The regex detectors are hand-written, but their authors have read this data, so their figures are
+optimistic. The learned scorer is fitted on this data, so its figures are cross-validated only:
+the training script's nested CV (``scripts/train_safety_scorer.py --cv-only``) gives each row an
+out-of-fold score, folds grouped by ``source`` (``family``: by repository, leave-one-out;
+``random``: ungrouped, shown only to say what grouping costs); a row counts for "regex + learned"
+when either catches it. The held-out split lives elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from llmrelay.safety.engine import SafetyEngine
 from llmrelay.safety.policy import policy_for_level
 
-DATA = Path(os.environ.get("LLMRELAY_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "safety"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LLMRELAY_SHARED", ROOT.parent / "shared")) / "data" / "safety"
 FILES = {"jailbreak": "injection", "toxic": "toxicity", "pii": "pii", "secret": "secret"}
 LEVELS = ("low", "moderate", "strict")
+Scores = dict[str, list[dict[str, float]]]  # file -> per row: category -> strongest finding's score
 
 
 def rows(name: str) -> list[dict[str, object]]:
@@ -34,35 +46,86 @@ def rows(name: str) -> list[dict[str, object]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def evaluate(engine: SafetyEngine) -> dict[str, dict[str, float]]:
-    benign = rows("benign")
-    positives = {name: rows(name) for name in FILES}
-    out: dict[str, dict[str, float]] = {}
-    for level in LEVELS:
-        policy = policy_for_level(level)
-        res: dict[str, float] = {}
-        for name, cat in FILES.items():
-            caught = acted = 0
-            for r in positives[name]:
-                d = engine.inspect(str(r["text"]), policy)
-                hits = [a for f, a in zip(d.findings, d.actions, strict=True) if f.category == cat]
-                caught += bool(hits)
-                acted += any(a in ("block", "redact") for a in hits)
-            res[f"recall_{name}"] = caught / len(positives[name])
-            res[f"acted_{name}"] = acted / len(positives[name])
-        fp = fp_acted = 0
-        for r in benign:
-            d = engine.inspect(str(r["text"]), policy)
-            fp += bool(d.findings)
-            fp_acted += d.action in ("block", "redact")
-        res["fp_benign"] = fp / len(benign)
-        res["fp_benign_acted"] = fp_acted / len(benign)
-        out[level] = res
+def regex_scores(engine: SafetyEngine) -> Scores:
+    """The detectors' strongest score per category for every row (what any level then decides on)."""
+    policy = policy_for_level("strict")
+    out: Scores = {}
+    for name in (*FILES, "benign"):
+        per_row = []
+        for r in rows(name):
+            best: dict[str, float] = {}
+            for f in engine.scan(str(r["text"]), policy):
+                best[f.category] = max(best.get(f.category, 0.0), f.score)
+            per_row.append(best)
+        out[name] = per_row
     return out
 
 
+def with_learned(scores: Scores, cv: dict[str, Any], level: str) -> Scores:
+    """The detectors' scores merged with the learned scorer's out-of-fold scores the way the engine
+    merges them (:func:`llmrelay.safety.engine.merge_learned`)."""
+    policy = policy_for_level(level)
+    out: Scores = {name: [dict(r) for r in v] for name, v in scores.items()}
+    seen: dict[str, int] = {}
+    for i, r in enumerate(cv["rows"]):
+        name = r["file"]
+        k = seen[name] = seen.get(name, -1) + 1
+        row = out[name][k]
+        for cat, learned in cv["scores"].items():
+            s = learned[i]
+            if s is None or s < 0.4:
+                continue
+            if cat in row:
+                row[cat] = 1 - (1 - row[cat]) * (1 - s)
+            elif policy.learned_alone:
+                row[cat] = s
+    return out
+
+
+def summary(scores: Scores, level: str) -> dict[str, float]:
+    policy = policy_for_level(level)
+
+    def act(cat: str, score: float) -> str | None:
+        return policy.rule(cat).action_for(score)
+
+    res: dict[str, float] = {}
+    for name, cat in FILES.items():
+        acts = [act(cat, r[cat]) if cat in r else None for r in scores[name]]
+        res[f"recall_{name}"] = sum(a is not None for a in acts) / len(acts)
+        res[f"acted_{name}"] = sum(a in ("block", "redact") for a in acts) / len(acts)
+    benign = [[act(c, s) for c, s in r.items()] for r in scores["benign"]]
+    res["fp_benign"] = sum(any(a is not None for a in r) for r in benign) / len(benign)
+    res["fp_benign_acted"] = sum(any(a in ("block", "redact") for a in r) for r in benign) / len(benign)
+    return res
+
+
+def trainer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_safety_scorer", ROOT / "scripts" / "train_safety_scorer.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def evaluate(engine: SafetyEngine, groupings: list[str]) -> dict[str, Any]:
+    regex = regex_scores(engine)
+    cvs = {by: trainer().cross_validate(by) for by in groupings}
+    quality: dict[str, Any] = {}
+    for level in LEVELS:
+        quality[level] = {"regex": summary(regex, level)}
+        for by, cv in cvs.items():
+            quality[level][f"regex+learned ({by} CV)"] = summary(with_learned(regex, cv, level), level)
+            quality[level][f"learned alone ({by} CV)"] = cv["summary"][level]
+    return quality
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {"p50_ms": statistics.median(samples), "p95_ms": samples[int(len(samples) * 0.95)], "min_ms": samples[0]}
+
+
 def latency(engine: SafetyEngine, level: str = "moderate", size: int = 4096, runs: int = 300) -> dict[str, float]:
-    """Time to inspect a realistic 4 KB prompt (benign prose with an email and a key in it)."""
+    """Time to inspect a realistic 4 KB prompt (benign prose with an email and a key in it), regex only."""
     filler = " ".join(str(r["text"]) for r in rows("benign")[:60])
     text = (filler[: size - 120] + " contact ops@example.com, key AKIAIOSFODNN7EXAMPLE, call +1 415 555 0100.")[:size]
     policy = policy_for_level(level)
@@ -73,29 +136,64 @@ def latency(engine: SafetyEngine, level: str = "moderate", size: int = 4096, run
         t0 = time.perf_counter()
         engine.inspect(text, policy)
         samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return {"bytes": len(text.encode()), "p50_ms": statistics.median(samples), "p95_ms": samples[int(runs * 0.95)], "min_ms": samples[0]}
+    return {"bytes": len(text.encode()), **_percentiles(samples)}
+
+
+def learned_latency(n: int = 120) -> dict[str, Any] | None:
+    """The learned scorer per prompt, on a fixed sample of real rows (short questions to 8 KB jailbreaks)."""
+    from llmrelay.safety.learned import LearnedScorer
+
+    try:
+        scorer = LearnedScorer.load()
+    except RuntimeError:
+        return None
+    sample = [str(r["text"]) for name in ("benign", "jailbreak", "toxic") for r in rows(name)[: n // 3]]
+    scorer.scan("warm up")
+    samples = []
+    for text in sample:
+        t0 = time.perf_counter()
+        scorer.scan(text)
+        samples.append((time.perf_counter() - t0) * 1000)
+    long = " ".join(sample)[:4096]
+    four_kb = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        scorer.scan(long)
+        four_kb.append((time.perf_counter() - t0) * 1000)
+    return {"prompts": len(sample), **_percentiles(samples), "4kb": _percentiles(four_kb)}
+
+
+def _print(result: dict[str, Any]) -> None:
+    cols = [f"recall_{n}" for n in FILES] + [f"acted_{n}" for n in FILES] + ["fp_benign", "fp_benign_acted"]
+    print("| level | detectors | " + " | ".join(c.replace("recall_", "caught ").replace("acted_", "acted ") for c in cols) + " |")
+    print("|---|---|" + "---:|" * len(cols))
+    for level, variants in result["quality"].items():
+        for name, res in variants.items():
+            print(f"| {level} | {name} | " + " | ".join(f"{res[c]:.3f}" if c in res else "" for c in cols) + " |")
+    for key in ("latency_moderate_4kb", "learned_latency"):
+        if result.get(key) is not None:
+            print(f"{key}: {json.dumps(result[key], default=lambda v: round(v, 3))}")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"no data at {DATA}", file=sys.stderr)
         return 1
-    engine = SafetyEngine()
-    result: dict[str, object] = {"quality": evaluate(engine)}
+    engine = SafetyEngine()  # regex only: the learned scorer is measured by cross-validation
+    groupings = [g for g in args.cv.split(",") if g]
+    result: dict[str, Any] = {"quality": evaluate(engine, groupings)}
     if not args.no_latency:
         result["latency_moderate_4kb"] = latency(engine)
+        result["learned_latency"] = learned_latency()
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
-    for level, res in result["quality"].items():  # type: ignore[union-attr]
-        print(f"{level:>9}: " + "  ".join(f"{k}={v:.3f}" for k, v in res.items()))
-    if "latency_moderate_4kb" in result:
-        print("moderate policy, 4 KB prompt:", {k: round(v, 3) for k, v in result["latency_moderate_4kb"].items()})  # type: ignore[union-attr]
+    else:
+        _print(result)
     return 0
 
 

@@ -73,12 +73,24 @@ def test_modes() -> None:
 def test_engine_runs_the_scorer_on_input_only() -> None:
     fake = FakeWindows()
     engine = SafetyEngine(learned=LearnedScorer(_heads(), fake))
-    policy = policy_for_level("moderate")
-    assert engine.inspect("please ABUSE", policy).action == "block"
-    assert engine.scan("please ABUSE", policy, "output") == []
-    assert engine.scan("please ABUSE", policy, "input", learned=False) == []
+    strict = policy_for_level("strict")
+    assert engine.inspect("please ABUSE", strict).action == "block"
+    assert engine.scan("please ABUSE", strict, "output") == []
+    assert engine.scan("please ABUSE", strict, "input", learned=False) == []
     assert fake.calls == ["please ABUSE"]
     assert engine.inspect("please ABUSE", policy_for_level("off")).action == "allow"
+
+
+def test_learned_evidence_alone_counts_only_at_strict_and_strengthens_detector_findings() -> None:
+    engine = SafetyEngine(learned=LearnedScorer(_heads(), FakeWindows()))
+    moderate = policy_for_level("moderate")
+    # Alone, a learned finding would cost false positives on unseen prompt sources: ignored below strict.
+    assert engine.inspect("please ABUSE", moderate).action == "allow"
+    # Casual profanity alone is below the flag line; with the scorer's evidence it is blocked.
+    assert engine.inspect("this is crap", moderate).action == "allow"
+    d = engine.inspect("this is crap ABUSE", moderate)
+    assert d.action == "block" and [f.type for f in d.findings] == ["TOXIC"]
+    assert d.findings[0].end - d.findings[0].start == len("crap")
 
 
 def _config(tmp_path: Path, **safety: Any) -> dict[str, Any]:
@@ -88,7 +100,7 @@ def _config(tmp_path: Path, **safety: Any) -> dict[str, Any]:
 
 async def test_layer_scores_prompts_but_never_the_answer_stream(tmp_path: Path) -> None:
     fake = FakeWindows()
-    async with Relay(_config(tmp_path, level="moderate", learned="off")) as relay:
+    async with Relay(_config(tmp_path, level="strict", learned="off")) as relay:
         relay.services.state["safety_engine"].learned = LearnedScorer(_heads(), fake)
         relay.services.providers["fake"].script([["ABUSE " * 3, "ATTACK " * 3, "done"]])  # type: ignore[attr-defined]
         req = ChatRequest(model="m", messages=(Message.system("be nice"), Message.user("a quiet question")), stream=True)

@@ -19,7 +19,7 @@ from typing import Any
 from ..context import RequestContext
 from ..errors import ContentPolicyError
 from ..pipeline import Handler
-from ..safety.engine import Decision, Redactor, SafetyEngine
+from ..safety.engine import Decision, Redactor, SafetyEngine, merge_learned
 from ..safety.findings import ACTION_RANK, Finding
 from ..safety.moderation import Moderator, moderator_from_settings
 from ..safety.policy import Policy, global_policy
@@ -68,7 +68,7 @@ async def _inspect_message(
         findings = engine.scan(text, policy, "input", learned=False)
         if engine.learned is not None:
             # A model run costs milliseconds: off the event loop, so other requests keep flowing.
-            findings += await asyncio.to_thread(engine.learned_scan, text, policy)
+            findings = merge_learned(findings, await asyncio.to_thread(engine.learned_scan, text, policy), policy)
         if moderator is not None and policy.moderation and moderator.applies("input"):
             extra, _ = await moderator.check(text)
             findings += extra

@@ -114,7 +114,7 @@ class SafetyEngine:
         if custom is not None:
             found.extend(custom.scan(text))
         if learned and direction == "input":
-            found.extend(self.learned_scan(text, policy))
+            found = merge_learned(found, self.learned_scan(text, policy), policy)
         return found
 
     def learned_scan(self, text: str, policy: Policy) -> list[Finding]:
@@ -160,6 +160,20 @@ class SafetyEngine:
         if not policy.enabled or not text:
             return Decision("allow", text=text)
         return self.decide(text, self.scan(text, policy, direction), policy, redactor, self._custom_for(policy, direction))
+
+
+def merge_learned(found: list[Finding], learned: Sequence[Finding], policy: Policy) -> list[Finding]:
+    """Add the learned scorer's evidence: a detector finding of the same category has its score
+    combined with the learned one (``1 - (1-a)(1-b)``: two independent pieces of evidence); a learned
+    finding with none to strengthen is kept only when ``policy.learned_alone``."""
+    for lf in learned:
+        same = [i for i, f in enumerate(found) if f.category == lf.category]
+        for i in same:
+            f = found[i]
+            found[i] = Finding(f.category, f.start, f.end, 1 - (1 - f.score) * (1 - lf.score), f.type, f.rule)
+        if not same and policy.learned_alone:
+            found.append(lf)
+    return found
 
 
 def redact(text: str, findings: Sequence[Finding], redactor: Redactor) -> str:

@@ -82,6 +82,10 @@ class Policy:
     custom_rules: tuple[SafetyRule, ...] = ()
     restore_redacted: bool = False
     moderation: bool = True
+    # Whether the learned scorer's findings count on their own, or only strengthen a detector's
+    # finding of the same category. Alone, they cost ~1% more false positives on prompt sources
+    # the scorer never saw (cross-validated), so only ``strict`` takes them.
+    learned_alone: bool = False
     # Where the policy came from, for the audit log ("global", "team:ml", "key:k_1").
     source: str = "global"
     # Categories checked on answers; injection is an input-side concern.
@@ -133,7 +137,7 @@ def validate_overrides(cfg: SafetyConfig) -> list[str]:
 def policy_for_level(level: str, *, restore_redacted: bool = False) -> Policy:
     if level not in _TEMPLATES:
         raise ValueError(f"unknown safety level {level!r}; use one of {', '.join(LEVELS)}")
-    return Policy(level=level, rules=dict(_TEMPLATES[level]), restore_redacted=restore_redacted)
+    return Policy(level=level, rules=dict(_TEMPLATES[level]), restore_redacted=restore_redacted, learned_alone=level == "strict")
 
 
 def _apply(p: Policy, o: PolicyOverride, source: str, global_actions: Mapping[str, str]) -> Policy:
@@ -154,6 +158,7 @@ def _apply(p: Policy, o: PolicyOverride, source: str, global_actions: Mapping[st
         restore_redacted=p.restore_redacted if o.restore_redacted is None else o.restore_redacted,
         moderation=p.moderation if o.moderation is None else o.moderation,
         source=source,
+        learned_alone=level == "strict",
     )
 
 
