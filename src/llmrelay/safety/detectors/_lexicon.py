@@ -26,11 +26,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from re import _constants, _parser  # type: ignore[attr-defined]
+from typing import Any
 
 from ._view import TextView
 
 Signal = tuple[float, str, tuple[str, ...]]
 _MAX_COMBINATIONS = 512
+# Beyond this many anchor occurrences, windows cost more than they save.
+_MAX_PLACES = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ class Lexicon:
         # For the rare text whose lower-case form changes length (offsets would drift).
         self._slow = re.compile("|".join(f"(?P<s{i}>{p})" for i, p in enumerate(self._patterns)), re.IGNORECASE)
         self._by_combination: dict[tuple[int, ...], re.Pattern[str]] = {}
+        # How many tokens either side of an anchor each signal can reach (None: unbounded).
+        self._gaps = tuple(max_gaps(p) for p in self._patterns)
+        self._reach: dict[int | None, re.Pattern[str]] = {g: re.compile(r"\S*(?:\s+\S+){0," + str(g) + "}") for g in set(self._gaps) if g is not None}
 
     def _compile(self, signals: tuple[int, ...]) -> re.Pattern[str]:
         return re.compile(r"\b(?:" + "|".join(f"(?P<s{i}>{self._patterns[i]})" for i in signals) + ")")
@@ -112,11 +119,141 @@ class Lexicon:
             rx = self._all if len(signals) == len(self.weights) else self._regex_for(signals)
         else:
             rx = self._all
+        spans = self._windows(view, signals) if anchored and view.lowered else None
         out: list[Hit] = []
-        for m in rx.finditer(low):
-            i = int((m.lastgroup or "s0")[1:])
-            out.append(Hit(i, m.start(), m.end(), self.weights[i]))
+        for ws, we in spans if spans is not None else ((0, len(low)),):
+            for m in rx.finditer(low, ws, we):
+                i = int((m.lastgroup or "s0")[1:])
+                out.append(Hit(i, m.start(), m.end(), self.weights[i]))
         return out
+
+    def _windows(self, view: TextView, signals: tuple[int, ...]) -> list[tuple[int, int]] | None:
+        """Where the awake signals can match: around each occurrence of an anchor, as many
+        whitespace-separated tokens either side as the signal's pattern can span. A match contains
+        one of its anchors and at most ``gaps`` whitespace runs, so it lies inside such a window;
+        windows start and end at whitespace, where ``\\b`` reads the same as in the whole text.
+        None when that cannot be bounded or would cover most of the text (a full pass is cheaper)."""
+        low = view.low
+        found: dict[str, list[int]] = {}
+        wins: list[tuple[int, int]] = []
+        n = len(low)
+        rev = ""
+        for i in signals:
+            reach = self._reach.get(self._gaps[i])
+            places = self._places(view, i, found) if reach is not None else None
+            if reach is None or places is None or len(wins) + len(places) > _MAX_PLACES:
+                return None
+            if places and not rev:
+                rev = low[::-1]
+            wins += [(n - _end(reach, rev, n - 1 - p), _end(reach, low, p)) for p in places]
+        wins.sort()
+        spans: list[tuple[int, int]] = []
+        for ws, we in wins:
+            if spans and ws <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], we))
+            else:
+                spans.append((ws, we))
+        return spans if sum(we - ws for ws, we in spans) < n // 2 else None
+
+    def _places(self, view: TextView, i: int, found: dict[str, list[int]]) -> list[int] | None:
+        """Occurrences (as substrings: a superset) of the anchors of signal ``i`` that the text has;
+        for an "a&b" anchor, of whichever group occurs least."""
+        low = view.low
+        options = [("w", w) for w in self._words[i] if w in view.words]
+        for anchor in self._complex[i]:
+            present: list[list[tuple[str, str]]] = []
+            for group, subs in anchor:
+                atoms = [(k, v) for k, v in group if (view.has_prefix(v) if k == "pre" else v in view.words)]
+                atoms += [("sub", v) for v in subs if v in low]
+                if not atoms:
+                    break  # this anchor does not hold: no match through it
+                present.append(atoms)
+            else:
+                # Any one group will do (a match holds all of them): the one that occurs least, by a
+                # C-speed upper bound (substring counts).
+                options += min(present, key=lambda atoms: sum(low.count(v) for _, v in atoms))
+        places = [p for k, v in options for p in _find_all(low, v, k, found)]
+        return places if len(places) <= _MAX_PLACES else None
+
+
+def _end(rx: re.Pattern[str], text: str, pos: int) -> int:
+    m = rx.match(text, pos)  # always matches (it may match nothing)
+    return m.end() if m is not None else pos
+
+
+def _find_all(low: str, atom: str, kind: str, found: dict[str, list[int]]) -> list[int]:
+    """Where a word (``kind`` "w": whole), a word start ("pre") or a substring ("sub") occurs."""
+    got = found.get(atom)
+    if got is None:
+        got = found[atom] = []
+        pos = low.find(atom)
+        end = len(atom)
+        while pos != -1 and len(got) <= _MAX_PLACES:
+            # Word edges as \b sees them; a word occurrence keeps a superset of the real ones.
+            if kind == "sub" or ((pos == 0 or not _is_wordchar(low[pos - 1]))
+                                 and (kind == "pre" or pos + end == len(low) or not _is_wordchar(low[pos + end]))):
+                got.append(pos)
+            pos = low.find(atom, pos + 1)
+    return got
+
+
+def _is_wordchar(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def max_gaps(pattern: str) -> int | None:
+    """The most whitespace runs a match of ``pattern`` can hold (None: no bound)."""
+    return _gaps(_parser.parse(pattern))
+
+
+def _gaps(items: Any) -> int | None:
+    total = 0
+    for op, arg in items:
+        g = _gaps_of(op, arg)
+        if g is None:
+            return None
+        total += g
+    return total
+
+
+def _gaps_of(op: Any, arg: Any) -> int | None:
+    c = _constants
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return 0  # zero-width
+    if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN, c.CATEGORY):
+        return 1 if _may_be_space(op, arg) else 0
+    if op == c.SUBPATTERN:
+        return _gaps(arg[-1])
+    if op == c.BRANCH:
+        counts = [_gaps(b) for b in arg[1]]
+        return None if any(x is None for x in counts) else max(x for x in counts if x is not None)
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+        _lo, hi, sub = arg
+        inner = _gaps(sub)
+        if inner == 0 or inner is None:
+            return inner
+        if _only_space(sub):
+            return 1  # a run of whitespace is one run however long
+        return None if hi == c.MAXREPEAT else inner * hi
+    return None  # back-references and the like: no bound claimed
+
+
+def _may_be_space(op: Any, arg: Any) -> bool:
+    c = _constants
+    if op == c.LITERAL:
+        return chr(arg).isspace()
+    if op == c.CATEGORY:
+        return arg in (c.CATEGORY_SPACE, c.CATEGORY_NOT_WORD, c.CATEGORY_NOT_DIGIT)
+    if op == c.IN:
+        return any(o == c.NEGATE or _may_be_space(o, a) if o != c.RANGE else any(chr(x).isspace() for x in range(a[0], a[1] + 1))
+                   for o, a in arg)
+    return True  # ANY, NOT_LITERAL
+
+
+def _only_space(items: Any) -> bool:
+    c = _constants
+    return all((op == c.CATEGORY and arg == c.CATEGORY_SPACE) or (op == c.LITERAL and chr(arg).isspace())
+               or (op == c.IN and all(o == c.CATEGORY and a == c.CATEGORY_SPACE for o, a in arg)) for op, arg in items)
 
 
 Atom = tuple[str, str]  # (kind, value): ("w", "ignore"), ("pre", "foo"), ("sub", "]")

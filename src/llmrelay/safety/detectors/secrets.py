@@ -79,11 +79,11 @@ _CONTEXT: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("PASSWORD", ("password",), r"(?i:\bpassword\s+to\s+proceed\s+to\s+installation:?\s+)(?P<v>[a-f0-9]{32})\b"),
     ("PASSWORD", ("getenv", "environ"),
      r"(?i:(?:pass|pwd|secret|token|key)\w*\s*:?=\s*(?:os\.)?(?:getenv|environ\.get)\()(?:[^,)]*,\s*|[^)]*\)\s+or\s+)(?P<v>\"[^\"\s]{4,64}\"|'[^'\s]{4,64}')"),
-    ("SECRET", ("secret", "key"),
-     r"(?i:\w*(?:secret|key)\w*[\"']?\s*[:=]?\s*(?:\[\]byte)?\s*\{)(?P<v>\s*(?:0x[0-9a-f]{1,2}|\d{1,3})(?:\s*,\s*(?:0x[0-9a-f]{1,2}|\d{1,3})){7,})"),
+    ("SECRET", ("[]byte{", "{0x", "{ 0x"),
+     r"(?i:(?:secret|key)\w*[\"']?\s*[:=]?\s*(?:\[\]byte)?\s*\{)(?P<v>\s*(?:0x[0-9a-f]{1,2}|\d{1,3})(?:\s*,\s*(?:0x[0-9a-f]{1,2}|\d{1,3})){7,})"),
     ("JWK", ("kty",), r"\"kty\"\s*:\s*\"\[?(?:oct|EC|RSA|OKP)\]?\"[\s\S]{0,200}?\"(?:k|d|p|q|dp|dq|qi)\"\s*:\s*\"(?P<v>[A-Za-z0-9_\-]{16,})\""),
     ("PASSWORD", ("securestring",), r"ConvertTo-SecureString\s+(?:-String\s+)?\\?[\"'](?P<v>[^\"'\\\s]{4,64})"),
-    ("PASSWORD", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)\s+[\"']?[^\s:\"'$%]+:(?P<v>[^\s\"'$%]{6,128})"),
+    ("PASSWORD", (" -u ", "\t-u ", "\n-u ", "--user"), r"(?:^|\s)(?:-u|--user)\s+[\"']?[^\s:\"'$%]+:(?P<v>[^\s\"'$%]{6,128})"),
     ("API_TOKEN", ("curlopt",), r"CURLOPT_(?:XOAUTH2_BEARER|PASSWORD|KEYPASSWD|USERPWD|PROXYPASSWORD)\s*,\s*\"(?P<v>[^\"]{4,200})\""),
     ("VAULT_UNSEAL_KEY", ("unseal",), r"\bvault\s+operator\s+unseal\s+(?P<v>[A-Za-z0-9+/=]{40,})"),
     ("API_TOKEN", ("reporter_id",), r"\bCC_TEST_REPORTER_ID\s*[:=]\s*[\"']?(?P<v>[a-f0-9]{64})\b"),
@@ -211,7 +211,11 @@ class SecretDetector:
                                 or (t == "CONNECTION_STRING" and "://" in rx.pattern))
         self._literal = tuple((t, rx) for t, rx in self._vendor if rx.pattern.startswith(("-----", r"\$", r"\*")))
         self._worded = tuple((t, rx) for t, rx in self._vendor if (t, rx) not in self._in_tokens and (t, rx) not in self._literal)
-        self._in_tokens += tuple((t, re.compile(p)) for t, p in _TOKEN_FORMATS)
+        # The plain token formats share one pass per token; those with a value group run alone.
+        plain = [(t, p) for t, p in _TOKEN_FORMATS if "(?P<v>" not in p]
+        self._plain_types = tuple(t for t, _ in plain)
+        self._plain = re.compile("|".join(f"(?P<k{i}>{p})" for i, (_, p) in enumerate(plain)))
+        self._in_tokens += tuple((t, re.compile(p)) for t, p in _TOKEN_FORMATS if "(?P<v>" in p)
         self._context = tuple((t, gates, re.compile(p)) for t, gates, p in _CONTEXT)
 
     def scan(self, text: str) -> list[Finding]:
@@ -228,6 +232,10 @@ class SecretDetector:
                 out.append(Finding("secret", m.start(), m.end(), 0.95, typ))
             for typ, rx in self._in_tokens:
                 self._vendor_hits(typ, rx.finditer(text, s, e), out)
+            for m in self._plain.finditer(text, s, e):
+                typ = self._plain_types[int((m.lastgroup or "k0")[1:])]
+                if typ != "API_TOKEN" or _random_enough(m.group()):
+                    out.append(Finding("secret", m.start(), m.end(), 0.95, typ))
         for typ, rx in self._literal:
             self._vendor_hits(typ, rx.finditer(text), out)
         low = view.low
