@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Settings
@@ -54,13 +54,29 @@ class Report:
     forecast_month_usd: float
     recommendations: list[Recommendation]
     currency: str = "USD"
+    # Paging: ``rows`` are the ``limit`` costliest groups from ``offset`` on, of ``groups`` in all.
+    groups: int = 0
+    limit: int = 0
+    offset: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.offset + len(self.rows) < self.groups
 
     def to_dict(self) -> dict[str, Any]:
         return {"since": self.since, "by": list(self.by), "currency": self.currency, "rows": self.rows,
+                "groups": self.groups, "limit": self.limit, "offset": self.offset, "truncated": self.truncated,
                 "total": self.total, "trend": self.trend, "month_to_date_usd": self.month_to_date_usd,
                 "forecast_month_usd": self.forecast_month_usd,
                 "recommendations": [{"kind": r.kind, "message": r.message, "saving_usd": r.saving_usd,
                                      **r.detail} for r in self.recommendations]}
+
+
+# Reports are pages of the costliest groups: "by user, day" over a month can be 60,000 groups, which
+# no table, chart or JSON consumer wants at once. The default page is 1,000 rows; a page is at most
+# MAX_LIMIT; ``offset`` walks further (``usage export`` writes the raw rows for the complete set).
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
 
 
 def _query(since: str, by: tuple[str, ...], now: float, tz: str, filters: dict[str, str]) -> UsageQuery:
@@ -85,12 +101,18 @@ async def usage_report(
     filters: dict[str, str] | None = None,
     now: float | None = None,
     recommend: bool = True,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
 ) -> Report:
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise ValueError(f"limit must be 1..{MAX_LIMIT} and offset 0 or more (got limit={limit}, offset={offset})")
     now = time.time() if now is None else now
     tz = settings.pricing.timezone
     filters = {DIMENSIONS.get(k, k): v for k, v in (filters or {}).items()}
-    q = _query(since, by, now, tz, filters)
+    q = replace(_query(since, by, now, tz, filters), limit=limit, offset=offset)
     rows = [_shape(r) for r in await store.aggregate(q)]
+    # Counting groups is a second pass: only needed when this page may not be the last.
+    groups = await store.count_groups(q) if by and len(rows) == limit else offset + len(rows)
     total_rows = await store.aggregate(UsageQuery(start=q.start, filters=q.filters, days=q.days))
     total = _shape(total_rows[0]) if total_rows else {}
     trend = sorted((_shape(r) for r in await store.aggregate(_query(since if q.days else "30d", ("day",), now, tz, filters))),
@@ -99,8 +121,9 @@ async def usage_report(
     mtd_rows = await store.aggregate(UsageQuery(start=month.start, days=(month.label + "-01", day_label(now, tz))))
     mtd = float(mtd_rows[0]["cost_usd"] or 0) if mtd_rows else 0.0
     elapsed = max(month.elapsed_fraction(now), 1 / (31 * 24))
-    recs = await recommendations(store, settings, engine, q.start) if recommend and engine else []
-    return Report(since, by, rows, total, trend, mtd, mtd / elapsed, recs, engine.currency if engine else "USD")
+    recs = await recommendations(store, settings, engine, q.start, q.days) if recommend and engine else []
+    return Report(since, by, rows, total, trend, mtd, mtd / elapsed, recs, engine.currency if engine else "USD",
+                  groups, limit, offset)
 
 
 def _shape(r: dict[str, Any]) -> dict[str, Any]:
@@ -112,23 +135,27 @@ def _shape(r: dict[str, Any]) -> dict[str, Any]:
 
 
 async def recommendations(
-    store: LedgerStore, settings: Settings, engine: PricingEngine, start: float
+    store: LedgerStore, settings: Settings, engine: PricingEngine, start: float,
+    days: tuple[str, str] | None = None,
 ) -> list[Recommendation]:
+    """What would have cost less since ``start`` (whole ``days``: read from the daily roll-ups)."""
     kinds = {name: p.kind for name, p in settings.providers.items()}
-    out = _cheaper_models(await store.aggregate(UsageQuery(start=start, by=("provider", "model", "model_group"))),
-                          settings, engine, kinds)
+    by_model = UsageQuery(start=start, by=("provider", "model", "model_group"), days=days)
+    out = _cheaper_models(await store.aggregate(by_model), settings, engine, kinds)
     for r in await store.repeated("prompt_hash", start, 2, 20):
-        saving = float(r["cost_usd"] or 0) * (r["n"] - 1) / r["n"]
+        # Exactly what the repeats cost: a cache keeping answers a day would have served them.
+        saving = float(r["cost_usd"] or 0)
         if saving > 0:
-            out.append(Recommendation("response_cache", f"{r['n']} identical prompts to {r['model']}: the response "
-                                      "cache (cache.enabled: true) would answer all but the first",
-                                      saving, {"prompt_hash": r["hash"], "count": r["n"]}))
+            out.append(Recommendation("response_cache", f"{r['n']} identical prompts to {r['model']}, each within a "
+                                      "day of the last: the response cache (cache.enabled: true, ttl_s up to "
+                                      "86400) would answer all but the first", saving,
+                                      {"prompt_hash": r["hash"], "count": r["n"]}))
     for r in await store.repeated("prefix_hash", start, 3, 20):
         prices = engine.prices(r["provider"], kinds.get(r["provider"] or ""), r["model"] or "")
         if prices is None or r["cache_read_tokens"] or prices.base.cache_read is None:
             continue
         per_token = (prices.base.input - prices.base.cache_read) / 1e6
-        saving = (r["n"] - 1) * (r["prefix_tokens"] or 0) * per_token
+        saving = r["repeats"] * (r["prefix_tokens"] or 0) * per_token
         if saving > 0:
             out.append(Recommendation("prompt_caching", f"{r['n']} requests to {r['model']} share a ~{r['prefix_tokens']}"
                                       "-token system prompt/tools prefix that is never read from the provider's "

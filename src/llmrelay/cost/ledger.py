@@ -56,6 +56,9 @@ class LedgerRow:
     prompt_hash: str | None = None
     prefix_hash: str | None = None
     prefix_tokens: int = 0
+    # The token counts are an estimate (the stream ended before the provider reported usage:
+    # a client disconnect, a broken stream), not the provider's figures.
+    estimated: bool = False
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(LedgerRow))
@@ -67,7 +70,8 @@ class UsageQuery:
 
     ``by`` names ledger columns, plus ``day``; ``filters`` are equality tests on columns. When
     ``days`` is set (first and last day label, inclusive) the window is whole calendar days and the
-    store may answer from its daily roll-ups.
+    store may answer from its daily roll-ups. Grouped answers are pages: the ``limit`` costliest
+    groups from ``offset`` on (``count_groups`` says how many there are in all).
     """
 
     start: float = 0.0
@@ -76,6 +80,7 @@ class UsageQuery:
     filters: tuple[tuple[str, str], ...] = ()
     days: tuple[str, str] | None = None
     limit: int = 1000
+    offset: int = 0
 
 
 class LedgerStore(Protocol):
@@ -89,7 +94,14 @@ class LedgerStore(Protocol):
 
     async def aggregate(self, q: UsageQuery) -> list[dict[str, Any]]: ...
 
-    async def repeated(self, column: str, start: float, min_count: int, limit: int) -> list[dict[str, Any]]: ...
+    async def count_groups(self, q: UsageQuery) -> int: ...
+
+    async def repeated(self, column: str, start: float, min_count: int, limit: int) -> list[dict[str, Any]]:
+        """Prompts (``prompt_hash``) or prefixes (``prefix_hash``) sent again within a day of the
+        previous identical one, since ``start``, at least ``min_count`` times in all: ``hash, model,
+        provider, n`` (identical requests), ``repeats`` (n - 1) and the repeats' ``cost_usd``,
+        ``input_tokens``, ``cache_read_tokens``, ``prefix_tokens`` (per request)."""
+        ...
 
     async def rows(self, start: float, end: float | None, limit: int) -> list[dict[str, Any]]: ...
 

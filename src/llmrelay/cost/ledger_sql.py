@@ -18,14 +18,17 @@ _TYPES = {
     "cache_write_tokens": "BIGINT", "reasoning_tokens": "BIGINT", "prefix_tokens": "BIGINT",
     "cost_usd": "DOUBLE PRECISION", "cost_saved_usd": "DOUBLE PRECISION",
     "latency_ms": "DOUBLE PRECISION", "ttft_ms": "DOUBLE PRECISION",
-    "unpriced": "INTEGER", "joined": "INTEGER",
+    "unpriced": "INTEGER", "joined": "INTEGER", "estimated": "INTEGER",
 }
 ROW_COLUMNS: tuple[str, ...] = ("day", *COLUMNS)
 # Daily roll-ups, each small because its dimensions are few; a report grouped and filtered only by
 # one roll-up's dimensions reads it instead of the raw rows (first match wins).
+# A report whose dimensions and filters are exactly one roll-up's key reads its rows as they are,
+# without grouping (a "by user, day" month is 60,000 groups: aggregating them was most of its time).
 ROLLUPS: dict[str, tuple[str, ...]] = {
     "usage_daily": ("day", "model_group", "provider", "model", "status"),
     "usage_daily_key": ("day", "key_id", "team"),
+    "usage_daily_user_day": ("day", "user_id"),
     "usage_daily_user": ("day", "user_id", "team"),
 }
 ROLLUP_DIMS: tuple[str, ...] = tuple(dict.fromkeys(d for dims in ROLLUPS.values() for d in dims))
@@ -104,7 +107,9 @@ _AGG_RAW = (
 _AGG_DAILY = ", ".join(f"SUM({m}) AS {m}" for m in _MEASURES)
 
 
-def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
+def _source(q: UsageQuery) -> tuple[str, list[str], list[Any]]:
+    """The table a query reads (a roll-up when the window is whole days and one covers it), with
+    its WHERE terms and parameters."""
     for col in (*q.by, *(c for c, _ in q.filters)):
         if col not in GROUPABLE:
             raise ValueError(f"cannot group or filter usage by {col!r}; use one of {', '.join(sorted(GROUPABLE))}")
@@ -114,11 +119,11 @@ def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
     params: list[Any] = []
     if rollup is not None:
         assert q.days is not None
-        table, agg = rollup, _AGG_DAILY
+        table = rollup
         where += ["day >= ?", "day <= ?"]
         params += list(q.days)
     else:
-        table, agg = "usage_ledger", _AGG_RAW
+        table = "usage_ledger"
         where.append("ts >= ?")
         params.append(q.start)
         if q.end is not None:
@@ -127,26 +132,44 @@ def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
     for col, value in q.filters:
         where.append(f"{col} = ?")
         params.append(value)
-    order = ROLLUPS.get(table, ())
+    return table, where, params
+
+
+def _dims(q: UsageQuery, table: str) -> str:
     # Group in the roll-up's key order, so the primary key delivers the groups without a sort.
-    dims = ", ".join(sorted(q.by, key=lambda c: order.index(c) if c in order else len(order)))
-    sql = f"SELECT {dims + ', ' if dims else ''}{agg} FROM {table} WHERE {' AND '.join(where)}"
+    order = ROLLUPS.get(table, ())
+    return ", ".join(sorted(q.by, key=lambda c: order.index(c) if c in order else len(order)))
+
+
+def _exact(q: UsageQuery, table: str) -> bool:
+    """The query's dimensions and filters are the roll-up's whole key: each row is one group."""
+    return bool(q.by) and {*q.by, *(c for c, _ in q.filters)} == set(ROLLUPS.get(table, ("-",)))
+
+
+def aggregate_sql(q: UsageQuery) -> tuple[str, list[Any]]:
+    """Totals, or one row per group: the ``limit`` costliest from ``offset`` on (ties broken by
+    the dimensions, so pages never overlap)."""
+    table, where, params = _source(q)
+    dims = _dims(q, table)
+    if _exact(q, table):
+        sql = f"SELECT {dims}, {', '.join(_MEASURES)} FROM {table} WHERE {' AND '.join(where)}"
+    else:
+        agg = _AGG_DAILY if table in ROLLUPS else _AGG_RAW
+        sql = f"SELECT {dims + ', ' if dims else ''}{agg} FROM {table} WHERE {' AND '.join(where)}"
+        if q.by:
+            sql += f" GROUP BY {dims}"
     if q.by:
-        sql += f" GROUP BY {dims} ORDER BY cost_usd DESC LIMIT {int(q.limit)}"
+        sql += f" ORDER BY cost_usd DESC, {dims} LIMIT {int(q.limit)} OFFSET {int(q.offset)}"
     return sql, params
 
 
-def repeated_sql(column: str, start: float, min_count: int, limit: int) -> tuple[str, list[Any]]:
-    if column not in ("prompt_hash", "prefix_hash"):
-        raise ValueError(f"no repeat analysis on {column!r}")
-    sql = (
-        f"SELECT {column} AS hash, model, provider, COUNT(*) AS n, SUM(cost_usd) AS cost_usd, "
-        "SUM(input_tokens) AS input_tokens, SUM(cache_read_tokens) AS cache_read_tokens, "
-        "MAX(prefix_tokens) AS prefix_tokens "
-        f"FROM usage_ledger WHERE ts >= ? AND {column} IS NOT NULL AND status = 'ok' "
-        f"GROUP BY {column}, model, provider HAVING COUNT(*) >= ? ORDER BY SUM(cost_usd) DESC LIMIT {int(limit)}"
-    )
-    return sql, [start, min_count]
+def count_groups_sql(q: UsageQuery) -> tuple[str, list[Any]]:
+    """How many groups ``aggregate_sql(q)`` has in all (for paging)."""
+    table, where, params = _source(q)
+    if _exact(q, table):
+        return f"SELECT COUNT(*) AS n FROM {table} WHERE {' AND '.join(where)}", params
+    return (f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {table} WHERE {' AND '.join(where)}"
+            f" GROUP BY {_dims(q, table)}) AS g", params)
 
 
 def rows_sql(start: float, end: float | None, limit: int) -> tuple[str, list[Any]]:
@@ -157,6 +180,10 @@ def rows_sql(start: float, end: float | None, limit: int) -> tuple[str, list[Any
         params.append(end)
     return sql + f" ORDER BY ts LIMIT {int(limit)}", params
 
+
+# Columns added to the ledger after its first release, added by the stores themselves when missing
+# (SQLite has no ADD COLUMN IF NOT EXISTS for a migration to use on a table the ledger made).
+ADDED_COLUMNS: dict[str, str] = {"estimated": "INTEGER"}
 
 PRUNE = "DELETE FROM usage_ledger WHERE ts < ?"
 COUNT = "SELECT COUNT(*) AS n FROM usage_ledger"

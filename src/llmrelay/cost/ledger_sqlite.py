@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import ledger_repeats as r
 from . import ledger_sql as q
 from .ledger import LedgerRow, UsageQuery
+from .periods import day_label
 
 T = TypeVar("T")
 
@@ -28,10 +30,12 @@ def sqlite_path(url: str) -> str:
 
 
 class SQLiteLedger:
-    def __init__(self, url: str, *, timezone: str = "UTC") -> None:
+    def __init__(self, url: str, *, timezone: str = "UTC", repeat_window_s: float = r.WINDOW_S) -> None:
         self.url = url
         self.path = sqlite_path(url)
         self.timezone = timezone
+        self.repeat_window_s = repeat_window_s
+        self._forgotten = 0.0
         self._pool: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -57,13 +61,19 @@ class SQLiteLedger:
         # cut may lose the last batch, which is the usual trade for a usage log.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
-        for stmt in q.SCHEMA:
+        for stmt in (*q.SCHEMA, *r.SCHEMA):
             conn.execute(stmt)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(usage_ledger)")}
+        for col, kind in q.ADDED_COLUMNS.items():
+            if col not in have:
+                conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN {col} {kind}")
         return conn
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         values = q.row_values(rows, self.timezone)
         daily = {table: q.rollup_values(values, dims) for table, dims in q.ROLLUPS.items()}
+        hashes = r.hashes_of(values)
+        newest = max(v[1] for v in values) if values else 0.0
 
         def run(conn: sqlite3.Connection) -> None:
             with conn:
@@ -71,6 +81,17 @@ class SQLiteLedger:
                 conn.executemany(q.INSERT_ROW, values)
                 for table, rows_ in daily.items():
                     conn.executemany(q.UPSERTS[table], rows_)
+                last: dict[r.Key, float] = {}
+                for i in range(0, len(hashes), r.LOOKUP_CHUNK):
+                    chunk = hashes[i:i + r.LOOKUP_CHUNK]
+                    for h, kind, model, provider, ts in conn.execute(r.lookup_sql(len(chunk)), chunk):
+                        last[(h, kind, model, provider)] = ts
+                seen, repeats = r.batch_repeats(values, last, self.repeat_window_s)
+                conn.executemany(r.UPSERT_SEEN, seen)
+                conn.executemany(r.UPSERT_REPEATS, repeats)
+                if newest - self._forgotten > 3600:
+                    conn.execute(r.FORGET_SEEN, (newest - self.repeat_window_s,))
+                    self._forgotten = newest
 
         await self._call(run)
 
@@ -80,8 +101,12 @@ class SQLiteLedger:
     async def aggregate(self, query: UsageQuery) -> list[dict[str, Any]]:
         return await self._fetch(*q.aggregate_sql(query))
 
+    async def count_groups(self, query: UsageQuery) -> int:
+        return int((await self._fetch(*q.count_groups_sql(query)))[0]["n"])
+
     async def repeated(self, column: str, start: float, min_count: int, limit: int) -> list[dict[str, Any]]:
-        return await self._fetch(*q.repeated_sql(column, start, min_count, limit))
+        sql = r.repeated_sql(column, day_label(start, self.timezone), min_count, limit)
+        return [r.shape(row) for row in await self._fetch(*sql)]
 
     async def rows(self, start: float, end: float | None, limit: int) -> list[dict[str, Any]]:
         return await self._fetch(*q.rows_sql(start, end, limit))

@@ -109,6 +109,44 @@ _NARROW_ROLLUPS = (
     "DROP TABLE usage_daily_v1",
 )
 
+def _repeats_backfill(column: str, kind: str) -> tuple[str, ...]:
+    """Repeats of ``column`` within a day of the previous identical request, from the raw rows."""
+    part = f"PARTITION BY {column}, COALESCE(model, ''), COALESCE(provider, '')"
+    return (
+        f"INSERT INTO usage_daily_repeats SELECT day, '{kind}', h, m, p, COUNT(*), SUM(c), SUM(i), SUM(r), SUM(x)"
+        f" FROM (SELECT day, {column} AS h, COALESCE(model, '') AS m, COALESCE(provider, '') AS p,"
+        " COALESCE(cost_usd, 0) AS c, COALESCE(input_tokens, 0) AS i, COALESCE(cache_read_tokens, 0) AS r,"
+        f" COALESCE(prefix_tokens, 0) AS x, ts - LAG(ts) OVER ({part} ORDER BY ts) AS gap"
+        f" FROM usage_ledger WHERE {column} IS NOT NULL AND status = 'ok') AS s"
+        " WHERE gap <= 86400 GROUP BY day, h, m, p",
+        f"INSERT INTO usage_prompts_seen SELECT {column}, '{kind}', COALESCE(model, ''), COALESCE(provider, ''),"
+        f" MAX(ts) FROM usage_ledger WHERE {column} IS NOT NULL AND status = 'ok'"
+        " AND ts >= (SELECT MAX(ts) FROM usage_ledger) - 86400"
+        f" GROUP BY {column}, COALESCE(model, ''), COALESCE(provider, '')",
+    )
+
+
+# The ledger (llmrelay.cost.ledger_sql / ledger_repeats) answers "by user, day" from a roll-up keyed
+# exactly so, and recommendations from a daily roll-up of repeated prompts; both are rebuilt from
+# what the database holds (DELETE first: the ledger may have made the tables itself already).
+_USER_DAY_AND_REPEATS = (
+    f"CREATE TABLE IF NOT EXISTS usage_daily_user_day (day TEXT NOT NULL, user_id TEXT NOT NULL, {_MEASURES},"
+    " PRIMARY KEY (day, user_id))",
+    "DELETE FROM usage_daily_user_day",
+    f"INSERT INTO usage_daily_user_day SELECT day, user_id, {_SUMS} FROM usage_daily_user GROUP BY day, user_id",
+    "CREATE TABLE IF NOT EXISTS usage_prompts_seen (hash TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL,"
+    " provider TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (hash, kind, model, provider))",
+    "CREATE INDEX IF NOT EXISTS usage_prompts_seen_ts ON usage_prompts_seen (ts)",
+    "CREATE TABLE IF NOT EXISTS usage_daily_repeats (day TEXT NOT NULL, kind TEXT NOT NULL, hash TEXT NOT NULL,"
+    " model TEXT NOT NULL, provider TEXT NOT NULL, repeats BIGINT NOT NULL, cost_usd DOUBLE PRECISION NOT NULL,"
+    " input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL, prefix_tokens BIGINT NOT NULL,"
+    " PRIMARY KEY (day, kind, hash, model, provider))",
+    "DELETE FROM usage_daily_repeats",
+    "DELETE FROM usage_prompts_seen",
+    *_repeats_backfill("prompt_hash", "prompt"),
+    *_repeats_backfill("prefix_hash", "prefix"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
               sqlite=(*_LEDGER, *_KEYS, *_AUDIT, *_CACHE_SQLITE),
@@ -118,6 +156,12 @@ MIGRATIONS: tuple[Migration, ...] = (
               postgres=("CREATE INDEX IF NOT EXISTS virtual_keys_created ON virtual_keys (created_at)",)),
     Migration(3, "usage ledger: narrow daily roll-ups (model, key, user)",
               sqlite=_NARROW_ROLLUPS, postgres=_NARROW_ROLLUPS, unless_table="usage_daily_key"),
+    # SQLite has no ADD COLUMN IF NOT EXISTS: there the ledger adds ``estimated`` when it opens
+    # (llmrelay.cost.ledger_sql.ADDED_COLUMNS), as it does on a table it made itself.
+    Migration(4, "usage ledger: user-day and repeated-prompt roll-ups, estimated-usage flag",
+              sqlite=_USER_DAY_AND_REPEATS,
+              postgres=(*_USER_DAY_AND_REPEATS,
+                        "ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS estimated INTEGER")),
 )
 
 LATEST = MIGRATIONS[-1].version
