@@ -13,13 +13,13 @@ the provider kind's price list (``llmrelay.providers.pricing_ids``). A model fou
     engine.apply(ctx)          # ctx.cost_usd == 0.00027
 
 Service tiers and batch processing come from ``ctx.notes["service_tier"]`` / ``ctx.notes["processing"]``.
-Volume discounts reduce the price once spend in the discount period passes a threshold.
+Volume discounts reduce the price once spend in the discount period passes a threshold: the
+fleet's spend when ``redis.url`` is set (:mod:`llmrelay.cost.discount_spend`), else this process's.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ from ..config import PricingConfig
 from ..context import RequestContext
 from ..providers.pricing_ids import is_self_hosted, pricing_id
 from ..types import Usage
+from .discount_spend import LocalSpend
 from .periods import period_of
 from .prices import FREE, ModelPrices, PriceBook, prices_from_override
 
@@ -50,24 +51,6 @@ class Quote:
         return self.prices is None
 
 
-class _PeriodSpend:
-    """Spend in the current discount period, for volume tiers (thread-safe: SyncRelay, workers)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.label = ""
-        self.total = 0.0
-
-    def add(self, label: str, amount: float) -> float:
-        """Add ``amount`` and return the spend *before* it, in period ``label``."""
-        with self._lock:
-            if label != self.label:
-                self.label, self.total = label, 0.0
-            before = self.total
-            self.total += amount
-            return before
-
-
 class PricingEngine:
     def __init__(
         self,
@@ -77,6 +60,7 @@ class PricingEngine:
         metrics: Any = None,
         clock: Any = None,
         state: dict[str, Any] | None = None,
+        spend: Any = None,
     ) -> None:
         self.config = config or PricingConfig()
         self.book = book or PriceBook()
@@ -84,8 +68,9 @@ class PricingEngine:
         self.clock = clock
         state = {} if state is None else state
         # Outlive reloads: "warn once per model" and period spend are per process, not per config.
+        # ``spend`` (llmrelay.cost.discount_spend) is the fleet's when redis.url is set (cost.wiring).
         self._warned: set[tuple[str, str]] = state.setdefault("pricing.warned", set())
-        self._spend: _PeriodSpend = state.setdefault("pricing.spend", _PeriodSpend())
+        self._spend: Any = spend if spend is not None else state.setdefault("pricing.spend", LocalSpend())
         self._overrides = {k: prices_from_override(k, v) for k, v in self.config.overrides.items()}
         rate = 1.0 if self.config.currency == "USD" else self.config.exchange_rates.get(self.config.currency)
         if rate is None or rate <= 0:
@@ -157,13 +142,27 @@ class PricingEngine:
         ctx.unpriced, ctx.cost_usd = False, cost
 
     def _discounted(self, cost: float, counted: float) -> float:
-        period = period_of(self.config.discount_period, self._now(), self.config.timezone)
-        before = self._spend.add(period.label, cost - counted)
+        now = self._now()
+        period = period_of(self.config.discount_period, now, self.config.timezone)
+        before = self._spend.add(period.label, cost - counted, period.end - now + 86400)
         discount = 0.0
         for tier in self.config.volume_discounts:
             if before >= tier.above_usd:
                 discount = max(discount, tier.discount)
         return cost * (1.0 - discount)
+
+    async def start(self) -> None:
+        """Read the fleet's spend in the current discount period (a start-up hook), so the first
+        calls of a new process already get the tier the fleet has reached."""
+        refresh = getattr(self._spend, "refresh", None)
+        if refresh is None or not self.config.volume_discounts:
+            return
+        now = self._now()
+        period = period_of(self.config.discount_period, now, self.config.timezone)
+        try:
+            await refresh(period.label, period.end - now + 86400)
+        except Exception as exc:  # Redis down: tiers start from this process's spend, as without Redis
+            log.warning("volume-discount spend could not be read from Redis: %s", exc)
 
     def _flag_unpriced(self, ctx: RequestContext) -> None:
         key = (ctx.provider or "", ctx.upstream_model or "")

@@ -13,6 +13,7 @@ from ..services import Services
 from ..shared_state.counters import open_shared_counters
 from .alerts import Alerter
 from .budgets import BudgetManager
+from .discount_spend import SharedSpend
 from .estimate import CostEstimator
 from .ledger import LedgerWriter, open_ledger
 from .pricing import PricingEngine
@@ -21,15 +22,23 @@ from .tokens import TokenCounter
 
 def wire_cost(services: Services) -> None:
     s, state = services.settings, services.state
-    services.pricing = PricingEngine(s.pricing, metrics=services.metrics, clock=services.clock, state=state)
-    counter: TokenCounter = state.setdefault("cost.tokens", TokenCounter())
-    state["cost.estimator"] = CostEstimator(services.pricing, counter, s)
-    _wire_ledger(services)
     # Redis behind the process's circuit, with local fallback by redis.on_unavailable (shared_state).
     slot = f"cost.counters:{s.redis.url}:{s.redis.on_unavailable}"
     counters = state.get(slot)
     if counters is None:
         counters = state[slot] = open_shared_counters(services)
+    spend = None
+    if s.redis.url and s.pricing.volume_discounts:
+        # Volume tiers on the fleet's spend, in the same shared counters as the budgets.
+        spend = state.setdefault(f"pricing.spend:{slot}", SharedSpend(counters))
+        services.on_close.append(spend.aclose)
+    services.pricing = PricingEngine(s.pricing, metrics=services.metrics, clock=services.clock, state=state,
+                                     spend=spend)
+    if spend is not None:
+        services.on_start.append(services.pricing.start)
+    counter: TokenCounter = state.setdefault("cost.tokens", TokenCounter())
+    state["cost.estimator"] = CostEstimator(services.pricing, counter, s)
+    _wire_ledger(services)
     alerter = Alerter(s.alerts, metrics=services.metrics, audit=services.audit)
     services.budgets = BudgetManager(s, counters, clock=services.clock, alerter=alerter, metrics=services.metrics)
     services.on_close.append(alerter.aclose)
