@@ -125,6 +125,7 @@ def build(services: Services, next: Handler) -> Handler | None:
             ttft_ms=ttft * 1000 if ttft is not None else None,
             cache_status=ctx.cache_status, joined=ctx.joined,
             prompt_hash=whole, prefix_hash=prefix, prefix_tokens=prefix_tokens,
+            estimated=bool(u is not None and ctx.notes.get("usage_estimated")),
         ))
 
     async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
@@ -138,7 +139,9 @@ def build(services: Services, next: Handler) -> Handler | None:
                 ctx.status = "cached" if ctx.cache_status == "hit" else "joined" if ctx.joined else "ok"
         except LLMRelayError as exc:
             ctx.error = ctx.error or exc
-            ctx.status = "refused" if exc.status in (400, 401, 403, 429) and ctx.provider is None else "error"
+            # Refused: the gateway said no (a 4xx: auth, budget, safety, limits, unknown model)
+            # before any provider was called; anything else is a failure.
+            ctx.status = "refused" if exc.status < 500 and ctx.provider is None else "error"
             raise
         except (GeneratorExit, asyncio.CancelledError):
             ctx.status = "cancelled"
