@@ -140,3 +140,14 @@ def test_real_model_embeds_long_text_as_two_bounded_windows(real: LearnedScorer)
     assert probs.shape == (2, 2)
     assert spans[0][0] == 0 and spans[1][1] == len(text) and spans[0][1] < spans[1][0]
     assert WEIGHTS.exists()
+
+
+def test_model_runs_only_when_it_can_change_the_decision() -> None:
+    fake = FakeWindows()
+    engine = SafetyEngine(learned=LearnedScorer(_heads(), fake))
+    moderate = policy_for_level("moderate")
+    engine.inspect("what a lovely ABUSE of the word", moderate)  # no detector finding to strengthen
+    assert fake.calls == []
+    engine.inspect("damn, what a lovely ABUSE", moderate)  # casual profanity: the scorer may weigh in
+    engine.inspect("a quiet question", policy_for_level("strict"))  # strict: learned findings count alone
+    assert fake.calls == ["damn, what a lovely ABUSE", "a quiet question"]

@@ -66,7 +66,7 @@ async def _inspect_message(
         if not text:
             continue
         findings = engine.scan(text, policy, "input", learned=False)
-        if engine.learned is not None:
+        if engine.wants_learned(findings, policy):
             # A model run costs milliseconds: off the event loop, so other requests keep flowing.
             findings = merge_learned(findings, await asyncio.to_thread(engine.learned_scan, text, policy), policy)
         if moderator is not None and policy.moderation and moderator.applies("input"):

@@ -29,6 +29,7 @@ from .policy import Policy, policy_for_level
 if TYPE_CHECKING:
     from .learned import LearnedScorer
 
+_LEARNED_CATEGORIES = frozenset({"injection", "toxicity"})
 _PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]*_\d+)\]")
 
 
@@ -113,9 +114,16 @@ class SafetyEngine:
         custom = self._custom_for(policy, direction)
         if custom is not None:
             found.extend(custom.scan(text))
-        if learned and direction == "input":
+        if learned and direction == "input" and self.wants_learned(found, policy):
             found = merge_learned(found, self.learned_scan(text, policy), policy)
         return found
+
+    def wants_learned(self, found: Sequence[Finding], policy: Policy) -> bool:
+        """Whether the learned scorer could change anything: its findings count alone, or there is
+        a detector finding for it to strengthen. Most prompts then cost no model run at all."""
+        if self.learned is None or not policy.enabled:
+            return False
+        return policy.learned_alone or any(f.category in _LEARNED_CATEGORIES for f in found)
 
     def learned_scan(self, text: str, policy: Policy) -> list[Finding]:
         """The learned scorer's findings on a prompt ([] without a scorer or with the policy off)."""
