@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,49 @@ def test_sigterm_loses_no_completed_row(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         stored = {r[0] for r in conn.execute("SELECT request_id FROM usage_ledger")}
     assert completed <= stored
+
+
+async def test_reports_are_pages_of_the_costliest_groups(ledger_url: str) -> None:
+    from llmrelay.config import Settings
+    from llmrelay.cost.analytics import usage_report
+
+    store = open_ledger(ledger_url)
+    await store.open()
+    # 6 users x 2 days; user u{i} spends i cents a call, so the order is known (ties on equal cost).
+    rows = [LedgerRow(ts=T0 + d * 86400 + i, request_id=f"p{d}-{i}", user_id=f"u{i}", model="a",
+                      cost_usd=0.01 * (i % 4), input_tokens=i) for d in range(2) for i in range(6)]
+    await store.write(rows)
+    q = UsageQuery(by=("day", "user_id"), days=("2023-11-14", "2023-11-15"), limit=5)
+    pages = [await store.aggregate(replace(q, offset=o)) for o in (0, 5, 10)]
+    seen = [(r["day"], r["user_id"]) for page in pages for r in page]
+    assert [len(p) for p in pages] == [5, 5, 2] and len(set(seen)) == 12
+    costs = [r["cost_usd"] for page in pages for r in page]
+    assert costs == sorted(costs, reverse=True)
+    assert await store.count_groups(q) == 12
+    assert await store.count_groups(UsageQuery(by=("model",), days=q.days)) == 1
+    rep = await usage_report(store, Settings(), since="2d", by=("user", "day"), now=T0 + 86400 + 100,
+                             limit=5, offset=5, recommend=False)
+    assert (rep.groups, len(rep.rows), rep.truncated) == (12, 5, True)
+    assert [(r["day"], r["user_id"]) for r in rep.rows] == seen[5:10]
+    with pytest.raises(ValueError, match="limit"):
+        await usage_report(store, Settings(), by=("user",), limit=0)
+    await store.aclose()
+
+
+async def test_repeats_within_a_day_are_rolled_up(ledger_url: str) -> None:
+    store = open_ledger(ledger_url)
+    await store.open()
+    base = {"model": "a", "provider": "p", "cost_usd": 0.5, "input_tokens": 100, "prefix_hash": "sys",
+            "prefix_tokens": 40}
+    # h1 three times within a day (2 repeats); h2 twice two days apart (no repeat); an error is no answer.
+    spec = [("h1", 0), ("h1", 3600), ("h2", 7200), ("h1", 80000), ("h2", 7200 + 2 * 86400)]
+    rows = [LedgerRow(ts=T0 + dt, request_id=f"q{i}", prompt_hash=h, **base) for i, (h, dt) in enumerate(spec)]
+    await store.write(rows[:2])
+    await store.write([*rows[2:], LedgerRow(ts=T0 + 9000, request_id="qe", prompt_hash="h2", status="error", **base)])
+    got = await store.repeated("prompt_hash", T0, 2, 10)
+    assert [(r["hash"], r["n"], r["repeats"]) for r in got] == [("h1", 3, 2)]
+    assert got[0]["cost_usd"] == pytest.approx(1.0) and got[0]["input_tokens"] == 200
+    prefixes = await store.repeated("prefix_hash", T0, 3, 10)
+    # Every answered request shares the prefix; the one two days after the last is not a repeat.
+    assert [(r["hash"], r["repeats"], r["prefix_tokens"]) for r in prefixes] == [("sys", 3, 40)]
+    await store.aclose()

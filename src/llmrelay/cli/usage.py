@@ -19,7 +19,8 @@ def command() -> None:
     """Spend and usage from the usage ledger."""
 
 
-async def _report(settings: Any, since: str, by: tuple[str, ...], filters: dict[str, str]) -> Any:
+async def _report(settings: Any, since: str, by: tuple[str, ...], filters: dict[str, str],
+                  page: tuple[int, int] = (1000, 0)) -> Any:
     from ..cost.analytics import usage_report
     from ..cost.ledger import open_ledger
     from ..cost.pricing import PricingEngine
@@ -27,7 +28,7 @@ async def _report(settings: Any, since: str, by: tuple[str, ...], filters: dict[
     store = open_ledger(settings.storage.url, timezone=settings.pricing.timezone)
     try:
         return await usage_report(store, settings, PricingEngine(settings.pricing), since=since, by=by,
-                                  filters=filters), store
+                                  filters=filters, limit=page[0], offset=page[1]), store
     except Exception:
         await store.aclose()
         raise
@@ -50,13 +51,16 @@ def _by(value: str) -> tuple[str, ...]:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--user", default=None, help="Only this user.")
 @click.option("--key", default=None, help="Only this key id.")
-def report(config_path: Path | None, since: str, by: str, fmt: str, user: str | None, key: str | None) -> None:
+@click.option("--limit", default=1000, show_default=True, help="Groups per page (the costliest first; max 10000).")
+@click.option("--offset", default=0, show_default=True, help="Skip this many groups (the next page).")
+def report(config_path: Path | None, since: str, by: str, fmt: str, user: str | None, key: str | None,
+           limit: int, offset: int) -> None:
     """Spend and usage, grouped, with trend, forecast and recommendations."""
     settings = load(config_path)
     filters = {k: v for k, v in (("user", user), ("key", key)) if v}
 
     async def run() -> Any:
-        rep, store = await _report(settings, since, _by(by), filters)
+        rep, store = await _report(settings, since, _by(by), filters, (limit, offset))
         await store.aclose()
         return rep
 
@@ -77,6 +81,9 @@ def report(config_path: Path | None, since: str, by: str, fmt: str, user: str | 
         click.echo(buf.getvalue(), nl=False)
         return
     click.echo(_table(cols, rep.rows))
+    if rep.truncated:
+        click.echo(f"\n(groups {offset + 1}-{offset + len(rep.rows)} of {rep.groups}, costliest first; "
+                   f"--offset {offset + len(rep.rows)} for the next page)")
     t = rep.total
     click.echo(f"\ntotal: {t.get('requests', 0)} requests, ${t.get('cost_usd', 0):.4f}"
                f"  |  month to date ${rep.month_to_date_usd:.2f}, forecast ${rep.forecast_month_usd:.2f}")
