@@ -1,8 +1,21 @@
-"""Shared fixtures. Wire recordings live in ../shared/data/wire beside the checkout."""
+"""Shared fixtures. Wire recordings live in ../shared/data/wire beside the checkout.
+
+Real servers for the store tests live here, once for the whole suite: ``redis_url`` (one
+redis-server for the session) and ``postgres_url`` (one PostgreSQL cluster for the session, a fresh
+database for each test). Each skips cleanly when its binary or driver is missing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,3 +31,96 @@ def wire_dir() -> Path:
     if not WIRE.is_dir():
         pytest.skip(f"no recorded exchanges at {WIRE}")
     return WIRE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.skip(f"{proc.args[0]} did not start on port {port}")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    pytest.importorskip("redis")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path_factory.mktemp("redis"))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _pg_tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL cluster's ``postgres`` database (as root, run as postgres)."""
+    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    pytest.importorskip("asyncpg")
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL")
+    base = Path(tempfile.mkdtemp(prefix="llmrelay-pg-"))
+    os.chmod(base, 0o777)
+    data, port = base / "data", free_port()
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    try:
+        subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
+                       capture_output=True, timeout=60)
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
+                       capture_output=True, timeout=60)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {exc}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: str) -> str:
+    """A fresh, empty database on the session's cluster, so tests never see each other's tables."""
+    import asyncpg
+
+    name = "t_" + os.urandom(6).hex()
+
+    async def create() -> None:
+        conn = await asyncpg.connect(postgres_cluster)
+        try:
+            await conn.execute(f"CREATE DATABASE {name}")
+        finally:
+            await conn.close()
+
+    # A thread of its own: the fixture may be requested from inside a running event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result(timeout=30)
+    return postgres_cluster.rsplit("/", 1)[0] + f"/{name}"
