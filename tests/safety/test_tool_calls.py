@@ -35,21 +35,25 @@ def _arguments(chunks: list[Chunk]) -> dict[int, str]:
     return out
 
 
-async def test_interleaved_tool_call_arguments_are_redacted_per_call(tmp_path: Path) -> None:
+async def test_tool_call_arguments_are_redacted_per_call_and_parts_keep_their_order(tmp_path: Path) -> None:
     a = json.dumps({"to": "grace.hopper@example.com", "body": "see you at noon"})
     b = json.dumps({"to": "alan@example.org", "card": "4539 1488 0343 6467"})
-    steps = [Chunk(tool_calls=(ToolCallDelta(index=0, id="c0", name="send"), ToolCallDelta(index=1, id="c1", name="send")))]
-    pa, pb = _pieces(0, a, 5), _pieces(1, b, 3)
-    for i in range(max(len(pa), len(pb))):  # interleave the two calls, split mid-value
-        steps += pa[i : i + 1] + pb[i : i + 1]
-    steps.append(Chunk(finish_reason="tool_calls"))
+    steps = [Chunk(text="I will send "), Chunk(text="two mails."),
+             Chunk(tool_calls=(ToolCallDelta(index=0, id="c0", name="send"),)), *_pieces(0, a, 5),
+             Chunk(tool_calls=(ToolCallDelta(index=1, id="c1", name="send"),)), *_pieces(1, b, 3),
+             Chunk(finish_reason="tool_calls")]
     async with Relay(_config(tmp_path, "moderate")) as relay:
         chunks, ctx = await _run(relay, steps)
     args = _arguments(chunks)
     assert json.loads(args[0]) == {"to": "[EMAIL_1]", "body": "see you at noon"}
     assert json.loads(args[1]) == {"to": "[EMAIL_2]", "card": "[CREDIT_CARD_1]"}
     assert chunks[-1].finish_reason == "tool_calls"
-    # The calls' ids and names still open each call, before any argument is released.
+    # Parts come out in the order they went in: all the text, then call 0 whole, then call 1.
+    order: list[str] = []
+    for c in chunks:
+        order += ["text"] * bool(c.text) + [f"call{d.index}" for d in c.tool_calls]
+    assert [k for i, k in enumerate(order) if i == 0 or order[i - 1] != k] == ["text", "call0", "call1"]
+    assert "".join(c.text for c in chunks) == "I will send two mails."
     first = [d for c in chunks for d in c.tool_calls if d.id]
     assert [(d.index, d.id, d.name) for d in first] == [(0, "c0", "send"), (1, "c1", "send")]
     assert {f["type"] for f in ctx.safety_findings if f["direction"] == "output"} == {"EMAIL", "CREDIT_CARD"}

@@ -143,13 +143,19 @@ def build(services: Services, next: Handler) -> Handler | None:
 class _AnswerFilter:
     """The incremental filter for one answer: one :class:`StreamFilter` for the text and one per
     tool-call index for the arguments (a secret or an email can travel in a tool call as well as in
-    prose), sharing the redactor so a value gets the same placeholder everywhere."""
+    prose), sharing the redactor so a value gets the same placeholder everywhere.
+
+    Providers stream an answer's parts one after another (text, then each call in turn). When the
+    answer moves on to its next part, the previous part is complete: it is scanned and released in
+    full first, so the parts keep their order (edges such as Anthropic's turn each part into a block).
+    """
 
     def __init__(self, engine: SafetyEngine, policy: Policy, redactor: Redactor) -> None:
         self._make = lambda: StreamFilter(engine, policy, redactor=redactor)
         self.text = self._make()
         self.tools: dict[int, StreamFilter] = {}
         self.policy = policy
+        self._part: int | None = None  # None: text; else the tool-call index being streamed
 
     @property
     def filters(self) -> list[StreamFilter]:
@@ -163,31 +169,37 @@ class _AnswerFilter:
     def findings(self) -> list[Finding]:
         return [f for filt in self.filters for f in filt.findings]
 
-    def _tool_deltas(self, chunk: Chunk) -> tuple[ToolCallDelta, ...]:
+    def _switch(self, part: int | None, out: list[ToolCallDelta]) -> str:
+        """Move on to ``part``: release the rest of the previous one (text returned, calls appended)."""
+        text = ""
+        if part != self._part:
+            if self._part is None:
+                text = self.text.close()
+            else:
+                rest = self.tools[self._part].close()
+                if rest:
+                    out.append(ToolCallDelta(index=self._part, arguments=rest))
+            self._part = part
+        return text
+
+    def __call__(self, chunk: Chunk) -> Chunk | None:
+        """The chunk as it may be released (None: everything in it is held back for now)."""
         out: list[ToolCallDelta] = []
+        text = ""
+        if chunk.text:
+            self._switch(None, out)
+            text = self.text.feed(chunk.text)
         for d in chunk.tool_calls:
+            text += self._switch(d.index, out)  # the text before a call goes out before it
             filt = self.tools.get(d.index)
             if filt is None:
                 filt = self.tools[d.index] = self._make()
             args = filt.feed(d.arguments) if d.arguments else ""
-            if args != d.arguments or d.id or d.name:
-                d = replace(d, arguments=args)
-            if d.arguments or d.id or d.name:
-                out.append(d)
+            if args or d.id or d.name:
+                out.append(replace(d, arguments=args))
         if chunk.finish_reason is not None:
-            # The end of the answer: whatever each call still holds goes out with the last chunk.
-            for index, filt in self.tools.items():
-                rest = filt.close()
-                if rest:
-                    out.append(ToolCallDelta(index=index, arguments=rest))
-        return tuple(out)
-
-    def __call__(self, chunk: Chunk) -> Chunk | None:
-        """The chunk as it may be released (None: everything in it is held back for now)."""
-        text = self.text.feed(chunk.text) if chunk.text else ""
-        if chunk.finish_reason is not None:
-            text += self.text.close()
-        tools = self._tool_deltas(chunk) if chunk.tool_calls or (chunk.finish_reason is not None and self.tools) else ()
+            text += self._switch(None, out) + self.text.close()
+        tools = tuple(out)
         if self.blocked:
             return None
         if text == chunk.text and tools == chunk.tool_calls:
