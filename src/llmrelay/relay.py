@@ -20,7 +20,6 @@ handed over with their connection pools.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -186,9 +185,14 @@ class Relay:
         """A streamed call: yields chunks as they arrive. Closing it early (``aclose()``, or leaving
         an ``async for``) closes the pipeline at once, so the upstream call stops and is accounted."""
         req = self._request(request, model, messages, True, params)
-        async with contextlib.aclosing(self._gen.handler(req, ctx or RequestContext())) as chunks:
+        chunks = self._gen.handler(req, ctx or RequestContext())
+        try:
             async for chunk in chunks:
                 yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def deployments(self, model: str) -> list[tuple[Deployment, Provider]]:
         """The deployments a public model name resolves to, in order (``provider/model`` reaches a
