@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..stores.urls import sqlite_path
 from . import ledger_repeats as r
 from . import ledger_sql as q
 from .ledger import LedgerRow, UsageQuery
@@ -21,18 +22,10 @@ from .periods import day_label
 T = TypeVar("T")
 
 
-def sqlite_path(url: str) -> str:
-    """``sqlite:///rel/path``, ``sqlite:////abs/path`` or ``sqlite://:memory:``."""
-    rest = url.partition("://")[2]
-    if rest in (":memory:", "/:memory:"):
-        return ":memory:"
-    return rest[1:] if rest.startswith("/") else rest
-
-
 class SQLiteLedger:
     def __init__(self, url: str, *, timezone: str = "UTC", repeat_window_s: float = r.WINDOW_S) -> None:
         self.url = url
-        self.path = sqlite_path(url)
+        self.path = sqlite_path(url) or ":memory:"
         self.timezone = timezone
         self.repeat_window_s = repeat_window_s
         self._forgotten = 0.0

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..stores.urls import sqlite_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,15 +258,6 @@ class PostgresAuditStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file of a ``sqlite:///path`` URL (":memory:" for an in-memory one), else None."""
-    if url.startswith("sqlite://"):
-        rest = url[len("sqlite://"):]
-        path = rest[1:] if rest.startswith("/") else rest
-        return path or ":memory:"
-    return None
 
 
 def open_store(url: str) -> AuditStore:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .migrations import LATEST, MIGRATIONS, Migration
+from .urls import sqlite_path
 
 VERSION_TABLE = "llmrelay_schema_version"
 _CREATE_VERSION = (f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
@@ -46,14 +47,13 @@ class SchemaStatus:
 
 def dialect_of(url: str) -> tuple[str, str]:
     """``(dialect, target)``: ``("sqlite", path)``, ``("postgres", dsn)`` or ``("memory", "")``."""
-    scheme, sep, rest = url.partition("://")
+    scheme, sep, _ = url.partition("://")
     if not sep:
         raise ConfigError(f"storage.url {url!r} is not a URL; use sqlite:///llmrelay.db or postgresql://...")
     if scheme == "memory":
         return "memory", ""
     if scheme == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        return "sqlite", path or ":memory:"
+        return "sqlite", sqlite_path(url) or ":memory:"
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         return "postgres", url.replace("postgresql+asyncpg://", "postgresql://")
     raise ConfigError(f"storage.url {url!r}: schema migrations support sqlite:/// and postgresql:// URLs")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...clock import Clock
+from ...stores.urls import sqlite_path as _sqlite_url_path
 from .base import CacheStats
 
 T = TypeVar("T")
@@ -42,11 +43,7 @@ DELETE FROM llmrelay_cache WHERE key IN (
 
 def sqlite_path(url: str) -> str:
     """``sqlite:///relative.db`` / ``sqlite:////abs/path.db`` / a plain path -> a file path."""
-    if url.startswith("sqlite://"):
-        url = url[len("sqlite://"):]
-        if url.startswith("/"):
-            url = url[1:]
-    return url or ":memory:"
+    return _sqlite_url_path(url) or url or ":memory:"
 
 
 class SQLiteBackend:
