@@ -130,7 +130,8 @@ async def usage_report(
 def _shape(r: dict[str, Any]) -> dict[str, Any]:
     # A missing measure is 0; a missing dimension (no key, no user) is "", as the roll-ups store it,
     # so a group reads the same whichever table answered.
-    out = {k: (v if v is not None else "" if k in GROUPABLE or k == "day" else 0) for k, v in r.items()}
+    out: dict[str, Any] = {k: (v if v is not None else "" if k in GROUPABLE or k == "day" else 0)
+                           for k, v in r.items()}
     n = out.get("requests") or 0
     out["avg_latency_ms"] = round(out.pop("latency_ms", 0) / n, 2) if n else 0.0
     out["cost_usd"] = round(float(out.get("cost_usd") or 0.0), 8)
