@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -79,7 +80,12 @@ def test_keys_create_json_shows_the_key_once_and_stores_a_hash(gateway: Gateway)
     other = httpx.post(f"{gateway.url}/v1/chat/completions", json={**body, "model": "claude"}, headers=h)
     assert other.status_code == 404 and other.json()["error"]["code"] == "model_not_found"
     assert run_cli("keys", "revoke", created["id"], config=gateway.config).returncode == 0
-    assert httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=h).status_code == 401
+    # A running gateway notices a revocation within half a second (keys revoke --help).
+    deadline = time.monotonic() + 3
+    while (status := httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=h).status_code) == 200:
+        assert time.monotonic() < deadline, "the revoked key still works after 3 s"
+        time.sleep(0.1)
+    assert status == 401
 
 
 def test_chat_streams_the_answer_and_its_cost(gateway: Gateway) -> None:
