@@ -8,9 +8,9 @@ the first caller leaving, errors reaching everyone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -28,7 +28,7 @@ from llmrelay.streaming import Assembler
 from llmrelay.testing import FakeProvider
 from llmrelay.types import ChatRequest, ChatResult, Chunk, Message, Usage
 
-from .conftest import relay_config
+from .conftest import HeldFake, SimHold, relay_config, until_all_joined
 
 N = 1000
 
@@ -58,41 +58,67 @@ def _check_storm(results: list[tuple[ChatResult, RequestContext]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def sim_url() -> Iterator[str]:
-    with serve_in_thread(app=Simulator(seed=0)) as url:
-        yield url
+def sim() -> Iterator[tuple[str, SimHold]]:
+    hold = SimHold()
+    with serve_in_thread(app=Simulator(seed=0, sleep=hold.sleep)) as url:
+        yield url, hold
+
+
+async def sim_chat_calls(client: httpx.AsyncClient, url: str) -> int:
+    stats = (await client.get(f"{url}/_sim/stats")).json()
+    return int(stats["routes"].get("openai.chat", {}).get("calls", 0))
+
+
+def sim_config(url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "providers": {"sim": {"kind": "openai", "base_url": f"{url}/openai/v1", "api_key": "x"}},
+        # latency=1: the simulator's (held) sleep runs before the headers, so the answer waits there.
+        "models": {"m": [{"provider": "sim", "model": "gpt-4o-mini+latency=1,chunk_delay=1,words=60,chunks=30"}]},
+        "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        # Temporary, until the learned scorer's default is off: the prompt-scoring model would only
+        # slow the storm down (the held upstream keeps the test correct either way).
+        "safety": {"learned": "off"},
+        **extra,
+    }
+
+
+async def _held_storm(relay: Relay, request: ChatRequest, calls: Callable[[], Awaitable[int]],
+                      release: Callable[[], None]) -> list[tuple[ChatResult, RequestContext]]:
+    """N identical concurrent requests whose upstream answer is held until all N have joined: so
+    they are concurrent by construction, not by timing."""
+    storm = asyncio.ensure_future(_storm(relay, request))
+    try:
+        await until_all_joined(N, calls, relay.services.state["dedup.flights"])
+    finally:
+        release()
+    return await storm
 
 
 @pytest.mark.parametrize("cache", [False, True])
-async def test_1000_identical_requests_make_one_simulator_call(sim_url: str, tmp_path: Path, cache: bool) -> None:
-    async with httpx.AsyncClient() as client:
-        await client.post(f"{sim_url}/_sim/reset")
-    cfg = {
-        "providers": {"sim": {"kind": "openai", "base_url": f"{sim_url}/openai/v1", "api_key": "x"}},
-        # The answer takes a while (latency, then 30 chunks), so every caller arrives while it is in flight.
-        "models": {"m": [{"provider": "sim", "model": "gpt-4o-mini+latency=200,chunk_delay=5,words=60,chunks=30"}]},
-        "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
-        "cache": {"enabled": cache},
-    }
+async def test_1000_identical_requests_make_one_simulator_call(sim: tuple[str, SimHold], tmp_path: Path,
+                                                               cache: bool) -> None:
+    url, hold = sim
     request = ChatRequest(model="m", messages=(Message.user("Tell me about caching"),), temperature=0)
-    async with Relay(cfg) as relay:
-        results = await _storm(relay, request)
+    async with httpx.AsyncClient() as client, Relay(sim_config(url, tmp_path, cache={"enabled": cache})) as relay:
+        await client.post(f"{url}/_sim/reset")
+        hold.open.clear()
+        results = await _held_storm(relay, request, lambda: sim_chat_calls(client, url), hold.open.set)
+        calls = await sim_chat_calls(client, url)
     _check_storm(results)
     assert len(results[0][0].text.split()) >= 50
-    async with httpx.AsyncClient() as client:
-        stats = (await client.get(f"{sim_url}/_sim/stats")).json()
-    # One chat call upstream (the relay also lists models once at start, for its health check).
-    assert stats["routes"]["openai.chat"]["calls"] == 1, stats
+    assert calls == 1
+    assert all(ctx.cache_status == ("miss" if cache else "off") for _, ctx in results)
 
 
 async def test_1000_identical_requests_make_one_fake_call(tmp_path: Path) -> None:
-    cfg = relay_config(tmp_path, {"enabled": False})
+    cfg = relay_config(tmp_path, {"enabled": False}, safety={"learned": "off"})
     cfg["providers"]["fake"]["options"] = {"latency_s": 0.002, "chunk_size": 3}
     async with Relay(cfg) as relay:
         fake = relay.services.providers["fake"]
         assert isinstance(fake, FakeProvider)
+        held = HeldFake(fake, gate := asyncio.Event())
         request = ChatRequest(model="m", messages=(Message.user("one question for everyone"),), temperature=0)
-        results = await _storm(relay, request)
+        results = await _held_storm(relay, request, held.calls, gate.set)
         assert len(fake.calls) == 1
     _check_storm(results)
     payer = next(ctx for _, ctx in results if not ctx.joined)
@@ -148,11 +174,15 @@ class Upstream:
             raise
 
 
-def _layer(upstream: Handler, buffer_chunks: int = 4) -> tuple[Handler, dict[str, Flight]]:
+# The layer's streams are async generators (closable), though Handler only promises iteration.
+GenHandler = Callable[[ChatRequest, RequestContext], AsyncGenerator[Chunk, None]]
+
+
+def _layer(upstream: Handler, buffer_chunks: int = 4) -> tuple[GenHandler, dict[str, Flight]]:
     services = Services(settings=Settings.from_dict({"dedup": {"buffer_chunks": buffer_chunks}}))
     handler = dedup_layer.build(services, upstream)
     assert handler is not None
-    return handler, services.state["dedup.flights"]
+    return cast(GenHandler, handler), services.state["dedup.flights"]
 
 
 REQ = ChatRequest(model="m", messages=(Message.user("q"),), temperature=0, stream=True)
