@@ -70,38 +70,3 @@ def db_rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Ro
     finally:
         conn.close()
 
-
-@contextmanager
-def postgres_server() -> Iterator[str | None]:
-    """A throwaway PostgreSQL cluster on loopback (None when it cannot run here)."""
-    import os
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    root = os.geteuid() == 0
-    if initdb is None or pg_ctl is None or (root and shutil.which("runuser") is None):
-        yield None
-        return
-    base = Path(tempfile.mkdtemp(prefix="llmrelay-admin-pg-"))
-    os.chmod(base, 0o777)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    prefix = ["runuser", "-u", "postgres", "--"] if root else []
-    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "timeout": 60}
-    try:
-        subprocess.run([*prefix, initdb, "-D", str(base / "data"), "-U", "postgres", "-A", "trust"], check=True, **quiet)
-        subprocess.run([*prefix, pg_ctl, "-D", str(base / "data"), "-w", "-l", str(base / "log"), "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True, **quiet)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
-        shutil.rmtree(base, ignore_errors=True)
-        yield None
-        return
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(base / "data"), "-m", "immediate", "stop"], **quiet)
-        shutil.rmtree(base, ignore_errors=True)
