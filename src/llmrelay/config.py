@@ -251,7 +251,9 @@ class SafetyConfig(_Section):
     moderation: dict[str, Any] | None = None
     # The learned injection/toxicity scorer on prompts (llmrelay.safety.learned): auto = on when the
     # 'semantic' extra is installed; on = required (start-up fails without the extra); off = regex only.
-    learned: Literal["auto", "on", "off"] = "auto"
+    # Off by default: a prompt it examines costs 30-140 ms of CPU (MiniLM on two 256-token windows),
+    # for a few points of recall (see benchmarks/safety_eval.py); opt in where that trade is right.
+    learned: Literal["auto", "on", "off"] = "off"
     # Secret that keys the audit hash chain and pseudonyms; generated and stored if not given.
     audit_secret: str | None = None
 
