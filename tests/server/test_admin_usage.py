@@ -88,7 +88,19 @@ def test_forecast_and_recommendations(used: tuple[Running, Path, dict[str | None
     assert recs["total_saving_usd"] == pytest.approx(sum(r["saving_usd"] for r in recs["data"]), abs=1e-6)
 
 
-@pytest.mark.parametrize("query", ["since=7x", "by=colour", "format=xml", "since=-1d"])
+def test_paging(used: tuple[Running, Path, dict[str | None, float]]) -> None:
+    gw, db, _ = used
+    costs = sorted((row["c"] for row in db_rows(
+        db, "SELECT SUM(cost_usd) AS c FROM usage_ledger GROUP BY user_id")), reverse=True)
+    pages = [get(gw, f"/admin/usage?since=1d&by=user&limit=1&offset={i}").json() for i in range(3)]
+    assert [len(p["rows"]) for p in pages] == [1, 1, 1]
+    assert [p["rows"][0]["cost_usd"] for p in pages] == pytest.approx(costs, abs=1e-6)
+    assert [p["truncated"] for p in pages] == [True, True, False] and pages[0]["groups"] == 3
+    assert pages[0]["total"]["requests"] == len(CALLS)
+
+
+@pytest.mark.parametrize("query", ["since=7x", "by=colour", "format=xml", "since=-1d", "limit=0", "limit=x",
+                                   "offset=-1"])
 def test_bad_parameters_are_refused(used: tuple[Running, Path, dict[str | None, float]], query: str) -> None:
     r = get(used[0], f"/admin/usage?{query}")
     assert r.status_code == 400

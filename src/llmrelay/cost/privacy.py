@@ -34,8 +34,7 @@ _ERASE_ROWS = "UPDATE usage_ledger SET user_id = ?, session = NULL WHERE user_id
 
 def _user_rollups() -> list[str]:
     """The roll-up tables that keep a user column (their names come from the fixed schema)."""
-    rollups: dict[str, tuple[str, ...]] = getattr(q, "ROLLUPS", None) or {"usage_daily": q.ROLLUP_DIMS}
-    return [table for table, dims in rollups.items() if "user_id" in dims]
+    return [table for table, dims in q.ROLLUPS.items() if "user_id" in dims]
 
 
 async def _fetch(store: Any, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

@@ -2,8 +2,9 @@
 (:func:`llmrelay.cost.analytics.usage_report`, the function ``llmrelay usage report`` calls).
 
 - ``GET /admin/usage?since=7d&by=model,day&format=json|csv`` (filters: ``user``, ``key``, ``team``,
-  ``group``, ``provider``, ``model``): grouped rows, the total, the trend, month-to-date, forecast
-  and recommendations (JSON), or the rows as CSV.
+  ``group``, ``provider``, ``model``; paging: ``limit`` (default 1,000) and ``offset`` over the
+  groups, costliest first): grouped rows, the total, the trend, month-to-date, forecast and
+  recommendations (JSON, with ``groups`` and ``truncated``), or the page's rows as CSV.
 - ``GET /admin/usage/forecast``: month to date, the month-end forecast and the daily trend.
 - ``GET /admin/usage/recommendations?since=30d``: money-saving recommendations, largest first.
 
@@ -70,11 +71,19 @@ async def _report(gw: Gateway, params: dict[str, str], *, by: tuple[str, ...], r
     services = gw.relay.services
     store = await _store(gw)
     filters = {k: params[k] for k in _FILTERS if params.get(k)}
+    page = {k: _whole(params, k) for k in ("limit", "offset") if params.get(k)}
     try:
         return await usage_report(store, services.settings, services.pricing, since=params.get("since", "7d"),
-                                  by=by, filters=filters, now=services.clock.time(), recommend=recommend)
-    except ValueError as exc:  # a bad since= (the message says which forms work)
-        raise InvalidRequestError(str(exc), param="since") from None
+                                  by=by, filters=filters, now=services.clock.time(), recommend=recommend, **page)
+    except ValueError as exc:  # a bad since=, limit= or offset= (the message says what works)
+        raise InvalidRequestError(str(exc)) from None
+
+
+def _whole(params: dict[str, str], name: str) -> int:
+    raw = params[name]
+    if not raw.isdigit():
+        raise InvalidRequestError(f"{name}={raw!r}: use a whole number", param=name)
+    return int(raw)
 
 
 async def usage(gw: Gateway, req: Request) -> Response:

@@ -165,7 +165,9 @@ def admin_paths() -> dict[str, Any]:
         "/admin/router": _get("Circuit states and deployment stats", _LIST),
         "/admin/usage": {"get": {**_get("Spend and usage from the ledger", _OBJ, [
             _SINCE, _q("by", _STR, dims), _q("format", {"enum": ["json", "csv"]}, "json (default) or csv"),
-            *(_q(f, _STR, f"only this {f}") for f in ("user", "key", "team", "group", "provider", "model"))],
+            *(_q(f, _STR, f"only this {f}") for f in ("user", "key", "team", "group", "provider", "model")),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "groups per page (default 1000)"),
+            _q("offset", {"type": "integer", "minimum": 0}, "groups to skip, costliest first")],
             (400, 401, 403, 503))["get"], "description": "rows, total, trend, month to date, forecast and "
                                                          "recommendations; 503 when queued ledger rows cannot be written"}},
         "/admin/usage/forecast": _get("Month to date, month-end forecast and daily trend", {"type": "object", "properties": {
