@@ -140,15 +140,11 @@ async def audit_status(services: Services, limit: int = 30) -> dict[str, Any] | 
     now = time.monotonic()
     if cached is None or now - cached[0] > _VERIFY_TTL_S:
         cached = services.state[_VERIFY_KEY] = (now, (await audit.verify()).to_dict())
-    last = await audit.store.last()
-    events: list[dict[str, Any]] = []
-    if last is not None:
-        page = await audit.store.page(max(0, last.id - 500), 500)
-        for e in reversed(page):
-            if e.kind.startswith(("safety", "config", "budget")):
-                events.append({"id": e.id, "ts": e.ts, "kind": e.kind, "data": _data(e.data)})
-            if len(events) >= limit:
-                break
+    # Walks back past the per-request summaries to the events (bounded; llmrelay.safety.audit_query).
+    from ..safety.audit_query import recent_entries
+
+    found = await recent_entries(audit.store, limit, ("safety", "config", "budget"), max_scanned=20_000)
+    events = [{"id": e.id, "ts": e.ts, "kind": e.kind, "data": _data(e.data)} for e in found]
     return {"verify": cached[1], "events": events}
 
 

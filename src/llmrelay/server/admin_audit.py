@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import InvalidRequestError, NotFoundError
+from ..safety.audit_query import recent_entries
 from ._asgi import Request, Response, json_response
 from .admin import query
 from .auth import require_admin
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from .app import Gateway
 
 MAX_LIMIT = 1000
-# Entries read per step when walking back from the head, and at most in one call (bounded work).
-_STEP = 500
-_MAX_SCANNED = 100_000
 
 
 def register(gw: Gateway) -> None:
@@ -72,28 +70,9 @@ def _int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> i
     return int(raw)
 
 
-def _matches(kind: str, wanted: str | None) -> bool:
-    return wanted is None or kind == wanted or kind.startswith(wanted + ".")
-
-
 def entry_json(e: AuditEntry) -> dict[str, Any]:
     return {"id": e.id, "ts": e.ts, "kind": e.kind, "subject": e.subject, "data": orjson.loads(e.data),
             "prev": e.prev, "mac": e.mac}
-
-
-async def recent(log: AuditLog, limit: int, kind: str | None, before: int | None) -> list[AuditEntry]:
-    """Up to ``limit`` entries older than ``before`` (default: from the head), newest first."""
-    last = await log.store.last()
-    hi = (last.id + 1 if last else 1) if before is None else before
-    out: list[AuditEntry] = []
-    scanned = 0
-    while hi > 1 and len(out) < limit and scanned < _MAX_SCANNED:
-        lo = max(0, hi - 1 - _STEP)
-        page = [e for e in await log.store.page(lo, hi - 1 - lo) if e.id < hi]
-        scanned += len(page)
-        out += [e for e in reversed(page) if _matches(e.kind, kind)]
-        hi = lo + 1
-    return out[:limit]
 
 
 async def entries(gw: Gateway, req: Request) -> Response:
@@ -101,6 +80,7 @@ async def entries(gw: Gateway, req: Request) -> Response:
     params = query(req)
     limit = _int(params, "limit", 100, 1, MAX_LIMIT)
     before = _int(params, "before", 0, 1, 2**62) or None
-    found = await recent(log, limit, params.get("kind") or None, before)
+    kind = params.get("kind") or None
+    found = await recent_entries(log.store, limit, (kind,) if kind else None, before)
     return json_response({"object": "list", "data": [entry_json(e) for e in found],
                           "next_before": found[-1].id if len(found) == limit else None})
