@@ -413,3 +413,37 @@ async def test_tool_call_fragments_survive_detaching() -> None:
         results.append(asm.result())
     assert results[0].tool_calls == results[1].tool_calls
     assert results[0].tool_calls[0].arguments == '{"a": [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]}'
+
+
+async def test_a_thinking_signature_after_its_reasoning_reaches_late_and_detached_readers() -> None:
+    # As Anthropic streams it: the reasoning, then its signature alone, then the text.
+    async def upstream(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        for i in range(6):
+            await asyncio.sleep(0)
+            yield Chunk(reasoning=f"r{i} ", id="r" if i == 0 else None)
+        yield Chunk(reasoning_signature="SIG")
+        for i in range(6):
+            await asyncio.sleep(0)
+            yield Chunk(text=f"t{i} ")
+        yield Chunk(finish_reason="stop")
+
+    handler, flights = _layer(upstream, buffer_chunks=2)
+    fast, slow = handler(REQ, RequestContext()), handler(REQ, RequestContext())
+    fast_chunks: list[Chunk] = []
+    slow_chunks: list[Chunk] = []
+    for _ in range(4):                                   # both read r0..r3; r4, r5 fill the slow buffer
+        fast_chunks.append(await fast.__anext__())
+        slow_chunks.append(await slow.__anext__())
+    while not fast_chunks[-1].text:                      # the slow reader is detached before "SIG"
+        fast_chunks.append(await fast.__anext__())
+    assert next(iter(flights.values())).subscribers[1].detached_at is not None
+    late = asyncio.ensure_future(_read_all(handler(REQ, RequestContext())))
+    fast_chunks += [c async for c in fast]
+    slow_chunks += [c async for c in slow]
+    for chunks in (fast_chunks, slow_chunks):
+        asm = Assembler()
+        for c in chunks:
+            asm.add(c)
+        assert asm.result().reasoning_signature == "SIG" and asm.result().text == "t0 t1 t2 t3 t4 t5 "
+    late_result = await late
+    assert (late_result.reasoning_signature, late_result.reasoning) == ("SIG", "r0 r1 r2 r3 r4 r5 ")

@@ -61,15 +61,19 @@ async def test_index_is_bounded_and_forgets_cleared_groups() -> None:
     from llmrelay.types import ChatRequest
 
     def embed(text: str) -> object:
+        import zlib
+
         import numpy as np
 
-        v = np.zeros(64)
+        # crc32, not hash(): str hashes change per process, and a collision would make two texts match.
+        v = np.zeros(256)
         for w in text.lower().split():
-            v[hash(w) % 64] += 1
+            v[zlib.crc32(w.encode()) % 256] += 1
         return v / np.linalg.norm(v)
 
     index = SemanticIndex(threshold=0.8, max_entries=2, embedder=embed)
-    reqs = [ChatRequest(model="g", messages=(Message.user(f"tell me about topic {w}"),)) for w in "abc"]
+    topics = ("apples", "rivers", "engines")
+    reqs = [ChatRequest(model="g", messages=(Message.user(f"tell me about {w}"),)) for w in topics]
     for i, r in enumerate(reqs):
         await index.add(r, "", f"g|{i:032x}")
     assert await index.find(reqs[0], "") is None          # the oldest was dropped

@@ -239,25 +239,9 @@ def test_openai_edge_streamed_equals_non_streamed(it: Interaction) -> None:
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
 
-def _late_signature(chunks: list[Chunk]) -> bool:
-    """Whether a thinking signature arrives only after the answer moved on to text or tools."""
-    thought = moved_on = False
-    for c in chunks:
-        thought = thought or bool(c.reasoning)
-        moved_on = moved_on or (thought and bool(c.text or c.tool_calls))
-        if c.reasoning_signature and moved_on:
-            return True
-    return False
-
-
 @pytest.mark.parametrize("it", STREAMS)
-def test_anthropic_edge_streamed_equals_non_streamed(it: Interaction, request: pytest.FixtureRequest) -> None:
+def test_anthropic_edge_streamed_equals_non_streamed(it: Interaction) -> None:
     chunks, error = _decode(it)
-    if _late_signature(chunks):
-        # Known gap (reported): the Anthropic decoder (providers/anthropic_decode.py) gives the
-        # signature on the final chunk, after the edge's encoder (server/anthropic_codec.py) closed
-        # the thinking block, so a streamed Anthropic-edge answer loses it.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="thinking signature arrives after its block closed"))
     client = _anthropic_client(chunks, error)
     if error is not None:
         _same_anthropic_error(client, error)

@@ -41,6 +41,8 @@ class Mark:
     # Per tool-call index: characters of arguments given (an index present means id/name given).
     args: dict[int, int] = field(default_factory=dict)
     head: bool = False
+    # The thinking signature given (it may arrive after the reasoning it signs).
+    signature: str | None = None
 
 
 _START = Mark()
@@ -82,7 +84,8 @@ class Progress:
 
     def mark(self) -> Mark:
         return Mark(self._text_len, self._reasoning_len,
-                    {i: len(c[2]) for i, c in self._calls.items()}, self.id is not None or self.model is not None)
+                    {i: len(c[2]) for i, c in self._calls.items()}, self.id is not None or self.model is not None,
+                    self.signature)
 
     def since(self, mark: Mark) -> Chunk | None:
         """Everything after ``mark`` as one chunk (with the finish reason and usage once known)."""
@@ -99,8 +102,9 @@ class Progress:
         head = not mark.head
         chunk = Chunk(text=text, reasoning=reasoning, tool_calls=calls, finish_reason=self.finish_reason,
                       usage=self.usage, id=self.id if head else None, model=self.model if head else None,
-                      reasoning_signature=self.signature if reasoning else None)
-        empty = not (text or reasoning or calls or chunk.finish_reason or chunk.usage or chunk.id or chunk.model)
+                      reasoning_signature=self.signature if self.signature != mark.signature else None)
+        empty = not (text or reasoning or calls or chunk.finish_reason or chunk.usage or chunk.id or chunk.model
+                     or chunk.reasoning_signature)
         return None if empty else chunk
 
 

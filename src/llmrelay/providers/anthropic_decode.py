@@ -124,6 +124,8 @@ class _Block:
     name: str | None = None
     thinking: list[str] = field(default_factory=list)
     signature: str = ""
+    # Whether the signature was already given (as it arrived), so the final chunk need not repeat it.
+    signed: bool = False
     data: str = ""
 
 
@@ -220,18 +222,30 @@ class AnthropicStreamDecoder:
         elif kind == "thinking_delta" and delta.get("thinking"):
             state.thinking.append(delta["thinking"])
             yield Chunk(reasoning=delta["thinking"])
-        elif kind == "signature_delta":
+        elif kind == "signature_delta" and state.kind == "thinking":
             state.signature += delta.get("signature") or ""
+            # Now, while the thinking block is still open: an edge that renders Anthropic events
+            # must send the signature inside that block, before the answer moves on to text.
+            # The signature so far (a consumer keeps the last one), so a split delta stays whole.
+            state.signed = True
+            yield Chunk(reasoning_signature=state.signature)
 
     def _final_chunk(self) -> Chunk:
         blocks: list[dict[str, Any]] = []
+        signed = False
         for index in sorted(self._blocks):
             b = self._blocks[index]
             if b.kind == "thinking":
                 blocks.append({"type": "thinking", "thinking": "".join(b.thinking), "signature": b.signature})
+                signed = b.signed
             elif b.kind == "redacted_thinking":
                 blocks.append({"type": "redacted_thinking", "data": b.data})
         finish = finish_reason(self._stop_reason)
         if self._json_answer and finish == "tool_calls":
             finish = "stop"
-        return Chunk(finish_reason=finish, usage=usage_from(self._usage), reasoning_signature=thinking_signature(blocks))
+        # One signed block was signed as it streamed; only an envelope (several blocks, or
+        # redacted ones) is known at the end alone.
+        signature = thinking_signature(blocks)
+        if signed and len(blocks) == 1 and blocks[0]["type"] == "thinking":
+            signature = None
+        return Chunk(finish_reason=finish, usage=usage_from(self._usage), reasoning_signature=signature)

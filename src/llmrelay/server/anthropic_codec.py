@@ -262,7 +262,8 @@ class StreamEncoder:
     """Encodes one answer's chunks as Anthropic stream events, opening and closing content blocks
     as the answer moves between thinking, text and tool calls."""
 
-    __slots__ = ("_block", "_index", "_model", "_msg_id", "_started", "_tool_index", "calls", "finish", "usage")
+    __slots__ = ("_block", "_index", "_model", "_msg_id", "_signature", "_started", "_tool_index", "calls", "finish",
+                 "usage")
 
     def __init__(self, model: str, request_id: str) -> None:
         self._model = model
@@ -272,6 +273,8 @@ class StreamEncoder:
         # The open block: ("text" | "thinking" | "tool", tool-call index or -1), or None.
         self._block: tuple[str, int] | None = None
         self._tool_index: dict[int, int] = {}
+        # The signature sent in the open thinking block (a repeat of it is not sent again).
+        self._signature: str | None = None
         self.usage: Usage | None = None
         self.finish: str | None = None
         self.calls = False
@@ -287,7 +290,7 @@ class StreamEncoder:
     def _open(self, kind: str, tool: int, block: dict[str, Any]) -> bytes:
         out = self._close()
         self._index += 1
-        self._block = (kind, tool)
+        self._block, self._signature = (kind, tool), None
         return out + _ev("content_block_start", {"type": "content_block_start", "index": self._index, "content_block": block})
 
     def _close(self) -> bytes:
@@ -306,7 +309,10 @@ class StreamEncoder:
             if self._block != ("thinking", -1):
                 out += self._open("thinking", -1, {"type": "thinking", "thinking": "", "signature": ""})
             out += self._delta({"type": "thinking_delta", "thinking": c.reasoning})
-        if c.reasoning_signature and self._block == ("thinking", -1):
+        # The signature goes out inside its thinking block, before that block's content_block_stop:
+        # a client rebuilds the block from these events and sends it back to continue the turn.
+        if c.reasoning_signature and self._block == ("thinking", -1) and c.reasoning_signature != self._signature:
+            self._signature = c.reasoning_signature
             out += self._delta({"type": "signature_delta", "signature": c.reasoning_signature})
         if c.text:
             if self._block != ("text", -1):
