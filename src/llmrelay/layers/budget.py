@@ -23,12 +23,13 @@ def build(services: Services, next: Handler) -> Handler | None:
     if manager is None or estimator is None:
         return None
 
-    async def budget(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
-        applied = manager.applicable(ctx, request.model)
-        if not applied and manager.brake is None:
-            async for chunk in next(request, ctx):
-                yield chunk
-            return
+    def budget(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        # No budget applies: the inner stream itself, no generator level per chunk.
+        if not manager.applicable(ctx, request.model) and manager.brake is None:
+            return next(request, ctx)
+        return reserved(request, ctx)
+
+    async def reserved(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         res = await manager.reserve(ctx, estimator.worst_case(request), request.model)
         try:
             async for chunk in next(request, ctx):

@@ -16,6 +16,7 @@ from ..keys import Authenticator
 from ..pipeline import Handler
 from ..services import Services
 from ..types import ChatRequest, Chunk
+from ._prelude import Prelude
 
 # Calls from these edges must present a credential check; library/CLI callers are in-process.
 _TRUSTED = frozenset({"library", "cli"})
@@ -52,9 +53,11 @@ def build(services: Services, next: Handler) -> Handler | None:
     if auth is None:
         return None
 
-    async def handler(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    async def check(request: ChatRequest, ctx: RequestContext) -> None:
         await identify(auth, request, ctx)
-        async for chunk in next(request, ctx):
-            yield chunk
+
+    def handler(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        # No generator level per chunk: the work is all before the first chunk.
+        return Prelude(check, request, ctx, next)
 
     return handler

@@ -54,12 +54,13 @@ def build(services: Services, next: Handler) -> Handler | None:
             entry = limits[key.id] = (conf, limiter)
         return entry[1]
 
-    async def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         key = ctx.key
         if key is None or not (getattr(key, "rpm", None) or getattr(key, "tpm", None)):
-            async for chunk in next(request, ctx):
-                yield chunk
-            return
+            return next(request, ctx)  # no limit: no generator level per chunk
+        return limited(request, ctx, key)
+
+    async def limited(request: ChatRequest, ctx: RequestContext, key: Any) -> AsyncIterator[Chunk]:
         limiter = limiter_for(key)
         tokens = estimate_tokens(request)
         try:

@@ -140,16 +140,29 @@ class Router:
 
     # ---- the layer ---------------------------------------------------------------------------------
 
-    async def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         ctx.model_group = ctx.model_group or request.model
-        deadline = None if self.routing.deadline_s is None else self.clock.monotonic() + self.routing.deadline_s
+        if request.model in self.routing.context_window_fallbacks or request.model in self.routing.content_policy_fallbacks:
+            return self._with_fallbacks(request, ctx)
+        # No fallback group to move to: the attempts themselves, no generator level per chunk.
+        return self._routed(request, ctx, self._deadline())
+
+    def _deadline(self) -> float | None:
+        return None if self.routing.deadline_s is None else self.clock.monotonic() + self.routing.deadline_s
+
+    def _routed(self, request: ChatRequest, ctx: RequestContext, deadline: float | None) -> AsyncIterator[Chunk]:
+        attempts = self._attempts(request, ctx, deadline)
+        if request.stream:
+            # Continuations are not bound by the deadline: it covers the wait for a first chunk.
+            attempts = self.recovery.run(request, ctx, attempts, lambda r: self._attempts(r, ctx, None))
+        return attempts
+
+    async def _with_fallbacks(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        deadline = self._deadline()
         seen: set[str] = {request.model}
         while True:
             try:
-                attempts = self._attempts(request, ctx, deadline)
-                if request.stream:
-                    # Continuations are not bound by the deadline: it covers the wait for a first chunk.
-                    attempts = self.recovery.run(request, ctx, attempts, lambda r: self._attempts(r, ctx, None))
+                attempts = self._routed(request, ctx, deadline)
                 # Closed explicitly, so a client that goes away reaches the upstream response now,
                 # not when the garbage collector finalizes the generators.
                 async with closing(attempts):

@@ -112,12 +112,13 @@ def build(services: Services, next: Handler) -> Handler | None:
             raise ContentPolicyError(f"the prompt was blocked by the safety policy ({', '.join(cats)}); remove that content and retry")
         return replace(request, messages=tuple(messages)) if changed else request
 
-    async def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+    def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         policy: Policy = ctx.policy if isinstance(ctx.policy, Policy) else default
         if not policy.enabled:
-            async for chunk in next(request, ctx):
-                yield chunk
-            return
+            return next(request, ctx)  # safety off for this caller: no generator level per chunk
+        return guarded(request, ctx, policy)
+
+    async def guarded(request: ChatRequest, ctx: RequestContext, policy: Policy) -> AsyncIterator[Chunk]:
         redactor = Redactor()
         request = await inspect_prompt(request, ctx, policy, redactor)
         filt = _AnswerFilter(engine, policy, redactor)
