@@ -170,6 +170,13 @@ class DedupConfig(_Section):
     include_nondeterministic: bool = False
     # Bounded buffer per joined caller, in chunks.
     buffer_chunks: int = Field(256, gt=0)
+    # Across gateway instances (redis.url set, cache.backend redis): how long a request waits for
+    # the cached answer of an identical one in flight on another instance before calling upstream
+    # itself; 0 turns cross-instance dedup off.
+    cross_instance_wait_s: float = Field(5.0, ge=0)
+    # Lifetime of the in-flight lock; the leader renews it while its call runs, so a leader that
+    # dies frees it within this.
+    cross_instance_lock_s: float = Field(10.0, gt=0)
 
 
 class BudgetConfig(_Section):

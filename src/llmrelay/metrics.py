@@ -90,6 +90,10 @@ class Metrics:
         self.dedup_joined = Counter(
             "llmrelay_dedup_joined_total", "Requests that joined an identical one in flight.", registry=r,
         )
+        self.dedup_fleet = Counter(
+            "llmrelay_dedup_fleet_total",
+            "Cross-instance dedup, by outcome (led, joined, timeout, takeover, unavailable).", ["outcome"], registry=r,
+        )
         self.budget_used = Gauge(
             "llmrelay_budget_used_ratio", "Fraction of a budget spent in its current period.",
             ["scope", "id", "period"], registry=r, multiprocess_mode="max",

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from llmrelay import Relay
 from llmrelay.caching.fanout import Flight
 from llmrelay.clock import ManualClock
+from llmrelay.simulator import Simulator, serve_in_thread
 from llmrelay.testing import FakeProvider
 from llmrelay.types import ChatRequest, ChatResult, Chunk
 
@@ -106,3 +108,32 @@ async def until_all_joined(n: int, upstream_calls: Callable[[], Awaitable[int]],
         assert calls <= 1, f"{calls} upstream calls while {joined_callers(*flight_tables)} of {n} callers joined"
         assert loop.time() < deadline, f"only {joined_callers(*flight_tables)} of {n} callers joined"
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[tuple[str, SimHold]]:
+    hold = SimHold()
+    with serve_in_thread(app=Simulator(seed=0, sleep=hold.sleep)) as url:
+        yield url, hold
+
+
+async def sim_chat_calls(client: httpx.AsyncClient, url: str) -> int:
+    stats = (await client.get(f"{url}/_sim/stats")).json()
+    return int(stats["routes"].get("openai.chat", {}).get("calls", 0))
+
+
+# latency=1: the simulator's (held) sleep runs before the headers, so the answer waits there.
+SIM_MODEL = "gpt-4o-mini+latency=1,chunk_delay=1,words=60,chunks=30"
+
+
+def sim_config(url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "providers": {"sim": {"kind": "openai", "base_url": f"{url}/openai/v1", "api_key": "x"}},
+        "models": {"m": [{"provider": "sim", "model": SIM_MODEL}]},
+        "pricing": {"overrides": {f"sim/{SIM_MODEL}": {"input_per_mtok": 0.15, "output_per_mtok": 0.60}}},
+        "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        # Temporary, until the learned scorer's default is off: the prompt-scoring model would only
+        # slow the storm down (the held upstream keeps the test correct either way).
+        "safety": {"learned": "off"},
+        **extra,
+    }

@@ -8,7 +8,7 @@ the first caller leaving, errors reaching everyone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,12 +23,11 @@ from llmrelay.errors import ProviderUnavailableError
 from llmrelay.layers import dedup as dedup_layer
 from llmrelay.pipeline import Handler
 from llmrelay.services import Services
-from llmrelay.simulator import Simulator, serve_in_thread
 from llmrelay.streaming import Assembler
 from llmrelay.testing import FakeProvider
 from llmrelay.types import ChatRequest, ChatResult, Chunk, Message, Usage
 
-from .conftest import HeldFake, SimHold, relay_config, until_all_joined
+from .conftest import HeldFake, SimHold, relay_config, sim_chat_calls, sim_config, until_all_joined
 
 N = 1000
 
@@ -55,31 +54,6 @@ def _check_storm(results: list[tuple[ChatResult, RequestContext]]) -> None:
     payers = [ctx for _, ctx in results if not ctx.joined and ctx.cache_status != "hit"]
     assert len(payers) == 1
     assert all(ctx.usage == first.usage for _, ctx in results)
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[str, SimHold]]:
-    hold = SimHold()
-    with serve_in_thread(app=Simulator(seed=0, sleep=hold.sleep)) as url:
-        yield url, hold
-
-
-async def sim_chat_calls(client: httpx.AsyncClient, url: str) -> int:
-    stats = (await client.get(f"{url}/_sim/stats")).json()
-    return int(stats["routes"].get("openai.chat", {}).get("calls", 0))
-
-
-def sim_config(url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "providers": {"sim": {"kind": "openai", "base_url": f"{url}/openai/v1", "api_key": "x"}},
-        # latency=1: the simulator's (held) sleep runs before the headers, so the answer waits there.
-        "models": {"m": [{"provider": "sim", "model": "gpt-4o-mini+latency=1,chunk_delay=1,words=60,chunks=30"}]},
-        "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
-        # Temporary, until the learned scorer's default is off: the prompt-scoring model would only
-        # slow the storm down (the held upstream keeps the test correct either way).
-        "safety": {"learned": "off"},
-        **extra,
-    }
 
 
 async def _held_storm(relay: Relay, request: ChatRequest, calls: Callable[[], Awaitable[int]],

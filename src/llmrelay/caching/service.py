@@ -85,14 +85,16 @@ class ResponseCache:
         answer = await self.lookup(key)
         return None if answer is None else (key, answer)
 
-    async def store(self, key: str, request: ChatRequest, ctx: RequestContext, result: ChatResult) -> None:
-        """Keep a complete answer: inline for the memory backend, in the background otherwise."""
+    async def store(self, key: str, request: ChatRequest, ctx: RequestContext, result: ChatResult,
+                    wait: bool = False) -> None:
+        """Keep a complete answer: inline for the memory backend (or with ``wait``: someone waits
+        for the entry), in the background otherwise."""
         if not storable(result.finish_reason):
             return
         answer = CachedAnswer(result, ctx.provider, ctx.provider_kind, ctx.upstream_model,
                               ctx.cost_usd + ctx.cost_saved_usd, self.clock.time())
         write = self._write(key, request, ctx, encode(answer))
-        if self.backend.inline and self.semantic is None:
+        if wait or (self.backend.inline and self.semantic is None):
             await write
             return
         task = asyncio.ensure_future(write)

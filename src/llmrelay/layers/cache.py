@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from ..caching.entry import CachedAnswer, replay
+from ..caching.fleet import STORED_NOTE
 from ..caching.service import ResponseCache, response_cache
 from ..context import RequestContext
 from ..pipeline import Handler
@@ -82,6 +83,7 @@ async def _store_as_it_passes(cache: ResponseCache, key: str, request: ChatReque
         async for chunk in stream:
             asm.add(chunk)
             yield chunk
-    # A joined request's leader stores the answer; a second write would only repeat it.
-    if asm.finish_reason is not None and not ctx.joined and ctx.error is None:
+    # A joined request's leader stores the answer (the dedup layer may have already, for other
+    # instances waiting on it); a second write would only repeat it.
+    if asm.finish_reason is not None and not ctx.joined and ctx.error is None and not ctx.notes.get(STORED_NOTE):
         await cache.store(key, request, ctx, asm.result(provider=ctx.provider))

@@ -16,6 +16,10 @@ answer is complete, the earliest caller still reading pays instead. Every other 
 ``ctx.usage`` = its usage (tokens served). The upstream is read only as fast as the fastest
 caller reads (backpressure); a caller whose buffer (``dedup.buffer_chunks``) is full while another
 keeps up is detached, and catches up in one chunk once it has read its buffer.
+
+Across instances (cache shared through Redis, see :mod:`llmrelay.caching.fleet`), a flight's pump
+first claims the key fleet-wide: if another instance is already calling upstream, the flight is
+fed that call's answer from the shared cache once it is there, and every caller here is joined.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from contextlib import aclosing
 
 from ..caching.backends import entry_key
 from ..caching.fanout import Flight, Subscriber
+from ..caching.fleet import STORED_NOTE, FleetFlights, fleet_flights
 from ..caching.request_key import request_key
 from ..caching.service import scope_of
 from ..context import RequestContext
@@ -41,11 +46,12 @@ _COPIED = ("provider", "provider_kind", "upstream_model", "attempts", "unpriced"
 class Deduplicator:
     """The table of flights in progress, keyed by canonical request key."""
 
-    def __init__(self, services: Services, next: Handler) -> None:
+    def __init__(self, services: Services, next: Handler, fleet: FleetFlights | None = None) -> None:
         self.cfg = services.settings.dedup
         self.scope = services.settings.cache.scope
         self.metrics = services.metrics
         self.next = next
+        self.fleet = fleet
         # Shared across settings generations, so a request during a reload still joins.
         self.flights: dict[str, Flight] = services.state.setdefault("dedup.flights", {})
 
@@ -68,7 +74,7 @@ class Deduplicator:
     async def _pump(self, key: str, flight: Flight, request: ChatRequest, ctx: RequestContext) -> None:
         try:
             # Closed explicitly: a pump cancelled while it waits for room closes the upstream now.
-            async with aclosing(closable(self.next(request, ctx))) as upstream:
+            async with aclosing(closable(self._upstream(key, request, ctx))) as upstream:
                 async for chunk in upstream:
                     flight.publish(chunk)
                     # Backpressure: read the upstream on only when some reader has room for more.
@@ -83,6 +89,13 @@ class Deduplicator:
         finally:
             if self.flights.get(key) is flight:
                 del self.flights[key]
+
+    def _upstream(self, key: str, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        # Fleet-wide only for a key the cache layer computed for a lookup: a refresh must not be
+        # served the answer of a call that another instance started before it.
+        if self.fleet is None or KEY_NOTE not in ctx.notes or ctx.cache_mode == "refresh":
+            return self.next(request, ctx)
+        return self.fleet.coordinated(key, request, ctx, self.next)
 
     async def handle(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         key = self.key(request, ctx)
@@ -115,7 +128,8 @@ class Deduplicator:
         """Settle one caller's bill and route; the pump task when this caller's leaving cancelled it."""
         inner: RequestContext = flight.context
         cancelled: asyncio.Task[None] | None = None
-        pays = flight.payer is sub
+        # inner.joined: the answer came from another instance's call, so nobody here pays.
+        pays = flight.payer is sub and not inner.joined
         alone = flight.leave(sub)
         if pays and not flight.done and not alone:
             # The payer left mid-answer: the earliest caller still reading takes the bill.
@@ -132,10 +146,13 @@ class Deduplicator:
         ctx.usage = inner.usage
         if pays:
             ctx.cost_usd = inner.cost_usd
+            if inner.notes.get(STORED_NOTE):
+                ctx.notes[STORED_NOTE] = True
             return cancelled
-        ctx.cost_usd, ctx.cost_saved_usd = 0.0, inner.cost_usd
-        if self.metrics is not None and inner.cost_usd:
-            self.metrics.cache_saved.labels(source="dedup").inc(inner.cost_usd)
+        saved = inner.cost_saved_usd if inner.joined else inner.cost_usd
+        ctx.cost_usd, ctx.cost_saved_usd = 0.0, saved
+        if self.metrics is not None and saved:
+            self.metrics.cache_saved.labels(source="dedup").inc(saved)
         return cancelled
 
 
@@ -147,7 +164,7 @@ def _copy_route(inner: RequestContext, ctx: RequestContext) -> None:
 def build(services: Services, next: Handler) -> Handler | None:
     if not services.settings.dedup.enabled:
         return None
-    dedup = Deduplicator(services, next)
+    dedup = Deduplicator(services, next, fleet_flights(services))
 
     # A plain function, not a generator wrapping one: closing the caller's stream then closes the
     # reader at once (a wrapper would leave the inner generator to the garbage collector).
