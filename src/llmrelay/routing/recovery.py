@@ -178,6 +178,9 @@ class StreamRecovery:
         self.clock = clock
         self.metrics = metrics
         self.pricing = pricing
+        # provider -> its chunk-interval histogram child: labels() per chunk (a lock and a dict
+        # lookup) was most of the metrics cost of a stream; providers are few (the configuration).
+        self._intervals: dict[str, Any] = {}
 
     @classmethod
     def from_services(cls, services: Any, router: RouterView) -> StreamRecovery:
@@ -316,7 +319,11 @@ class StreamRecovery:
             if self.pricing is not None:
                 self.pricing.apply(ctx)
         if self.metrics is not None and s.yielded:
-            self.metrics.stream_chunk_interval.labels(ctx.provider or "").observe(gap)
+            provider = ctx.provider or ""
+            child = self._intervals.get(provider)
+            if child is None:
+                child = self._intervals[provider] = self.metrics.stream_chunk_interval.labels(provider)
+            child.observe(gap)
 
     def _finish(self, request: ChatRequest, ctx: RequestContext, s: _Splice, outcome: str, elapsed: float) -> None:
         if s.recoveries and s.asm.usage is None:
