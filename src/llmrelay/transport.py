@@ -85,14 +85,25 @@ class PoolLimits:
 
 
 class _AiohttpResponse:
-    __slots__ = ("_resp", "_slot", "headers", "status")
+    __slots__ = ("_headers", "_resp", "_slot", "status")
 
     def __init__(self, resp: Any, slot: asyncio.Semaphore | None) -> None:
         self._resp = resp
         # The pool slot this response holds until its body is read or it is closed.
         self._slot = slot
         self.status: int = resp.status
-        self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
+        self._headers: Mapping[str, str] | None = None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        # Built on first use: a successful answer's headers are usually never read.
+        if self._headers is None:
+            self._headers = {k.lower(): v for k, v in self._resp.headers.items()}
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Mapping[str, str]) -> None:
+        self._headers = value
 
     def _done(self) -> None:
         self._resp.release()
@@ -188,6 +199,9 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=lim.connect_timeout_s),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
+                # No cookies: a gateway must not carry one caller's upstream cookies to the next,
+                # and the jar's per-request filter/update was measurable work for nothing.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             # A new session may live in a new event loop: the gate is made with it.
             self._gate = asyncio.Semaphore(lim.max_connections) if lim.max_connections > 0 else None
