@@ -132,8 +132,5 @@ def sim_config(url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "models": {"m": [{"provider": "sim", "model": SIM_MODEL}]},
         "pricing": {"overrides": {f"sim/{SIM_MODEL}": {"input_per_mtok": 0.15, "output_per_mtok": 0.60}}},
         "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
-        # Temporary, until the learned scorer's default is off: the prompt-scoring model would only
-        # slow the storm down (the held upstream keeps the test correct either way).
-        "safety": {"learned": "off"},
         **extra,
     }

@@ -85,7 +85,7 @@ async def test_1000_identical_requests_make_one_simulator_call(sim: tuple[str, S
 
 
 async def test_1000_identical_requests_make_one_fake_call(tmp_path: Path) -> None:
-    cfg = relay_config(tmp_path, {"enabled": False}, safety={"learned": "off"})
+    cfg = relay_config(tmp_path, {"enabled": False})
     cfg["providers"]["fake"]["options"] = {"latency_s": 0.002, "chunk_size": 3}
     async with Relay(cfg) as relay:
         fake = relay.services.providers["fake"]
