@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -97,6 +97,10 @@ class ResumeStore:
         self.now = now
         # request id -> (recording, expiry time or None while live); insertion order = age.
         self._items: OrderedDict[str, tuple[Recording, float | None]] = OrderedDict()
+        # (expiry, request id) in closing order, which is expiry order (one ttl, a monotonic
+        # clock): a purge pops the expired from the left instead of scanning every recording,
+        # which under steady streaming was 5% of the gateway's CPU (O(recordings) per stream).
+        self._expiries: deque[tuple[float, str]] = deque()
 
     def open(self, request_id: str, owner: str | None) -> Recording:
         self._purge()
@@ -110,7 +114,9 @@ class ResumeStore:
         item = self._items.get(request_id)
         if item is not None:
             item[0].finish()
-            self._items[request_id] = (item[0], self.now() + self.ttl_s)
+            expiry = self.now() + self.ttl_s
+            self._items[request_id] = (item[0], expiry)
+            self._expiries.append((expiry, request_id))
 
     def get(self, request_id: str) -> Recording | None:
         self._purge()
@@ -119,8 +125,12 @@ class ResumeStore:
 
     def _purge(self) -> None:
         now = self.now()
-        for rid in [r for r, (_, exp) in self._items.items() if exp is not None and exp <= now]:
-            del self._items[rid]
+        expiries, items = self._expiries, self._items
+        while expiries and expiries[0][0] <= now:
+            expiry, rid = expiries.popleft()
+            item = items.get(rid)
+            if item is not None and item[1] == expiry:  # not evicted or closed again since
+                del items[rid]
 
     def __len__(self) -> int:
         return len(self._items)
