@@ -141,6 +141,10 @@ class RateLimitConfig(_Section):
     # Longest a request waits in the rate-limit queue (or for a deployment with capacity) before
     # it is refused with 429 and a Retry-After.
     max_wait_s: float = Field(10.0, ge=0)
+    # Requests / tokens per minute for each distinct caller user (the OpenAI `user` field or
+    # x-llmrelay-user), on top of any key limit; None = no per-user limit.
+    user_rpm: int | None = Field(None, gt=0)
+    user_tpm: int | None = Field(None, gt=0)
 
 
 class SemanticCacheConfig(_Section):

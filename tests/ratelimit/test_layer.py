@@ -37,8 +37,8 @@ async def _upstream(request: ChatRequest, ctx: RequestContext) -> Any:
     yield Chunk(text="ok", finish_reason="stop", usage=ctx.usage)
 
 
-def _layer(clock: Any, redis_url: str | None = None, max_wait_s: float = 0.0) -> Any:
-    data: dict[str, Any] = {"ratelimit": {"max_wait_s": max_wait_s}}
+def _layer(clock: Any, redis_url: str | None = None, max_wait_s: float = 0.0, **limits: Any) -> Any:
+    data: dict[str, Any] = {"ratelimit": {"max_wait_s": max_wait_s, **limits}}
     if redis_url:
         data["redis"] = {"url": redis_url}
     services = Services.build(Settings.from_dict(data), clock=clock)
@@ -48,8 +48,8 @@ def _layer(clock: Any, redis_url: str | None = None, max_wait_s: float = 0.0) ->
     return layer, services
 
 
-async def _call(layer: Any, key: Key) -> bool:
-    ctx = RequestContext(key=key, key_id=key.id)
+async def _call(layer: Any, key: Key | None, user: str | None = None) -> bool:
+    ctx = RequestContext(key=key, key_id=key.id if key else None, user=user)
     try:
         async for _ in layer(ChatRequest(model="m", messages=(Message.user("hello"),)), ctx):
             pass
@@ -155,3 +155,95 @@ async def test_unreachable_redis_falls_back_to_local_limits() -> None:
     assert sum(results) == 3
     errors = services.metrics.registry.get_sample_value("llmrelay_ratelimit_backend_errors_total", {})
     assert errors is not None and errors >= 1
+
+
+def _refused(services: Services, scope: str) -> float:
+    return services.metrics.registry.get_sample_value("llmrelay_ratelimited_total", {"scope": scope}) or 0.0
+
+
+@pytest.mark.parametrize("concurrency", [1, 50])
+async def test_user_gets_exactly_n_across_two_keys(concurrency: int) -> None:
+    layer, services = _layer(ManualClock(), user_rpm=5)
+    keys = [Key("ka"), Key("kb")]  # keys without limits of their own
+    results: list[bool] = []
+    for start in range(0, 40, concurrency):
+        results += await asyncio.gather(*(_call(layer, keys[i % 2], "alice") for i in range(start, start + concurrency)))
+    assert sum(results) == 5
+    assert _refused(services, "user") == len(results) - 5
+    # Another user, and a request with no user, are not held by alice's limit.
+    assert await _call(layer, keys[0], "bob")
+    assert all([await _call(layer, keys[1]) for _ in range(10)])
+
+
+async def test_user_limit_without_a_key() -> None:
+    clock = ManualClock()
+    layer, _ = _layer(clock, user_rpm=2)
+    assert [await _call(layer, None, "anon-user") for _ in range(3)] == [True, True, False]
+    clock.advance(30.0)  # half a minute refills one request
+    assert await _call(layer, None, "anon-user")
+
+
+async def test_refused_by_the_user_limit_spends_nothing_of_the_key() -> None:
+    layer, services = _layer(ManualClock(), user_rpm=3)
+    key = Key("shared-key", rpm=5)
+    alice = [await _call(layer, key, "alice") for _ in range(10)]
+    assert alice == [True] * 3 + [False] * 7
+    # The seven refusals took nothing from the key: two requests left for bob, then the key refuses.
+    bob = [await _call(layer, key, "bob") for _ in range(4)]
+    assert bob == [True, True, False, False]
+    assert _refused(services, "key+user") == 9
+
+
+async def test_refused_by_the_key_limit_spends_nothing_of_the_user() -> None:
+    layer, _ = _layer(ManualClock(), user_rpm=4)
+    small, big = Key("small", rpm=1), Key("big", rpm=100)
+    assert [await _call(layer, small, "carol") for _ in range(5)] == [True] + [False] * 4
+    assert [await _call(layer, big, "carol") for _ in range(5)] == [True] * 3 + [False] * 2
+
+
+async def test_user_tpm_is_corrected_from_real_usage() -> None:
+    layer, _ = _layer(ManualClock(), user_tpm=600)
+    # Each estimate is ~257 tokens, each real use 10: without the correction only two would pass.
+    assert sum([await _call(layer, None, "dave") for _ in range(10)]) >= 5
+
+
+async def test_no_limit_path_returns_the_inner_stream() -> None:
+    layer, _ = _layer(ManualClock())
+    request = ChatRequest(model="m", messages=(Message.user("hi"),))
+    stream = layer(request, RequestContext(key=Key("free"), key_id="free", user="someone"))
+    assert stream.ag_code is _upstream.__code__
+    await stream.aclose()
+
+
+async def test_idle_users_are_forgotten_past_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_USERS", 10)
+    clock = ManualClock()
+    layer, services = _layer(clock, user_rpm=1)
+    assert await _call(layer, None, "busy")
+    assert not await _call(layer, None, "busy")
+    for i in range(40):
+        assert await _call(layer, None, f"u{i}")
+    users = services.state[ratelimit.USERS_KEY]
+    # Nobody's bucket refilled yet, so nobody could be forgotten without resetting a limit.
+    assert "busy" in users and not await _call(layer, None, "busy")
+    clock.advance(61.0)
+    for i in range(40, 80):
+        assert await _call(layer, None, f"u{i}")
+    # Every refilled user was forgotten; the forty just used are kept (their limits are live).
+    assert set(users) == {f"u{i}" for i in range(40, 80)}
+
+
+@pytest.mark.redis
+async def test_user_limit_across_instances_and_keys_with_redis(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    layers = [_layer(ManualClock(), redis_url, user_rpm=6)[0] for _ in range(3)]
+    key_a, key_b = Key("ra", rpm=50), Key("rb")
+    results = await asyncio.gather(*(_call(layers[i % 3], (key_a, key_b)[i % 2], "erin") for i in range(40)))
+    assert sum(results) == 6
+    # Erin's refusals under key ra took none of its 50: 47 left for other users (3 of erin's used it).
+    others = await asyncio.gather(*(_call(layers[i % 3], key_a, f"user{i}") for i in range(60)))
+    assert sum(others) == 47

@@ -1,24 +1,27 @@
 """The ratelimit layer: requests and tokens per minute per virtual key (``ctx.key.rpm`` /
-``ctx.key.tpm``), waiting in a priority queue with fair sharing, then 429.
+``ctx.key.tpm``) and per caller user (``ratelimit.user_rpm`` / ``user_tpm`` for each distinct
+``ctx.user``), waiting in a priority queue with fair sharing, then 429.
 
-Tokens are estimated before the call (prompt characters / 4 plus ``max_tokens``) and corrected from
-``ctx.usage`` once the answer is done. With ``redis.url`` set, the buckets live in Redis so a
-key's limit holds across every gateway process and machine (see ``llmrelay.ratelimit.redis_limit``).
-Per-deployment limits are the router's job (it skips a deployment without capacity).
+A request under both a key and a user limit takes from both or from neither (one atomic check), so
+a user limit that refuses never spends the key's capacity. Tokens are estimated before the call
+(prompt characters / 4 plus ``max_tokens``) and corrected from ``ctx.usage`` once the answer is
+done. With ``redis.url`` set, the buckets live in Redis so a limit holds across every gateway
+process and machine (see ``llmrelay.ratelimit.redis_limit``). Per-deployment limits are the
+router's job (it skips a deployment without capacity).
 
-A request without a key, or whose key has no limits, passes through at the cost of one attribute
-read.
+A request with no key limit and no user limit passes through at the cost of two attribute reads.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ..context import RequestContext
 from ..errors import RateLimitError
 from ..pipeline import Handler
-from ..ratelimit.bucket import Limit
+from ..ratelimit.bucket import AllOf, Limit
 from ..ratelimit.estimate import estimate_tokens
 from ..ratelimit.redis_limit import RedisLimiter
 from ..services import Services
@@ -28,46 +31,102 @@ from .router import shared_queue
 
 # services.state keys: these outlive a config reload (a reload must not reset anyone's limit).
 LIMITS_KEY = "ratelimit.keys"
+USERS_KEY = "ratelimit.users"
 REDIS_KEY = "ratelimit.redis"
+# Users remembered at once; past it, users idle long enough for full buckets are forgotten (a full
+# bucket made again later is the same bucket), so callers inventing user names cannot grow memory.
+MAX_USERS = 10_000
+Conf = tuple[int | None, int | None]
+
+
+class _Limiters:
+    """The limiter of each key and each user, made on first use and remade when its limits change."""
+
+    __slots__ = ("client", "clock", "health", "keys", "metrics", "user_conf", "users")
+
+    def __init__(self, services: Services) -> None:
+        self.clock = services.clock
+        self.metrics = services.metrics
+        # The process's Redis client and circuit (llmrelay.shared_state), shared with budgets and cache.
+        shared = shared_redis(services)
+        self.client = shared.client if shared is not None else None
+        self.health = shared.health if shared is not None else None
+        conf = services.settings.ratelimit
+        self.user_conf: Conf | None = (conf.user_rpm, conf.user_tpm) if conf.user_rpm or conf.user_tpm else None
+        self.keys: dict[str, tuple[Conf, Any]] = services.state.setdefault(LIMITS_KEY, {})
+        self.users: OrderedDict[str, tuple[Conf, Any]] = services.state.setdefault(USERS_KEY, OrderedDict())
+
+    def _make(self, scope: str, conf: Conf) -> Any:
+        local = Limit.per_minute(conf[0], conf[1], self.clock)
+        assert local is not None
+        if self.client is None:
+            return local
+        return RedisLimiter(self.client, scope, conf[0], conf[1], local, self.clock, self.metrics, self.health)
+
+    def for_key(self, key: Any) -> Any:
+        conf = (key.rpm, key.tpm)
+        entry = self.keys.get(key.id)
+        if entry is None or entry[0] != conf:
+            entry = self.keys[key.id] = (conf, self._make(f"key:{key.id}", conf))
+        return entry[1]
+
+    def for_user(self, user: str) -> Any:
+        assert self.user_conf is not None
+        entry = self.users.get(user)
+        if entry is None or entry[0] != self.user_conf:
+            entry = self.users[user] = (self.user_conf, self._make(f"user:{user}", self.user_conf))
+            self._forget_idle()
+        else:
+            self.users.move_to_end(user)
+        return entry[1]
+
+    def _forget_idle(self) -> None:
+        # A few of the least recently used per new user: amortised, never a scan of them all.
+        for _ in range(min(4, len(self.users) - MAX_USERS)):
+            user, entry = next(iter(self.users.items()))
+            if entry[1].idle:
+                del self.users[user]
+            else:
+                self.users.move_to_end(user)
+
+    def pick(self, key: Any, user: str | None) -> tuple[Any, str]:
+        """The limiter for this request and the scope named in metrics."""
+        if user is None:
+            return self.for_key(key), "key"
+        if key is None:
+            return self.for_user(user), "user"
+        parts = (self.for_key(key), self.for_user(user))
+        both = RedisLimiter.all_of(parts) if self.client is not None else AllOf(parts)
+        return both, "key+user"
 
 
 def build(services: Services, next: Handler) -> Handler | None:
     if next is None:
         return None
-    clock = services.clock
     queue = shared_queue(services)
-    limits: dict[str, tuple[tuple[int | None, int | None], Any]] = services.state.setdefault(LIMITS_KEY, {})
+    limiters = _Limiters(services)
+    per_user = limiters.user_conf is not None
     max_wait = services.settings.ratelimit.max_wait_s
-    # The process's Redis client and circuit (llmrelay.shared_state), shared with budgets and cache.
-    shared = shared_redis(services)
-    client = shared.client if shared is not None else None
-    health = shared.health if shared is not None else None
     metrics = services.metrics
-
-    def limiter_for(key: Any) -> Any:
-        conf = (key.rpm, key.tpm)
-        entry = limits.get(key.id)
-        if entry is None or entry[0] != conf:
-            local = Limit.per_minute(key.rpm, key.tpm, clock)
-            assert local is not None
-            limiter: Any = local if client is None else RedisLimiter(client, f"key:{key.id}", key.rpm, key.tpm, local, clock, metrics, health)
-            entry = limits[key.id] = (conf, limiter)
-        return entry[1]
 
     def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         key = ctx.key
-        if key is None or not (getattr(key, "rpm", None) or getattr(key, "tpm", None)):
+        if key is not None and not (getattr(key, "rpm", None) or getattr(key, "tpm", None)):
+            key = None
+        user = ctx.user if per_user else None
+        if key is None and user is None:
             return next(request, ctx)  # no limit: no generator level per chunk
-        return limited(request, ctx, key)
+        return limited(request, ctx, key, user)
 
-    async def limited(request: ChatRequest, ctx: RequestContext, key: Any) -> AsyncIterator[Chunk]:
-        limiter = limiter_for(key)
+    async def limited(request: ChatRequest, ctx: RequestContext, key: Any, user: str | None) -> AsyncIterator[Chunk]:
+        limiter, scope = limiters.pick(key, user)
         tokens = estimate_tokens(request)
+        owner = str(key.id) if key is not None else f"user:{user}"
         try:
-            waited = await queue.acquire(lambda: limiter.acquire(tokens), ctx.priority, str(key.id), max_wait)
+            waited = await queue.acquire(lambda: limiter.acquire(tokens), ctx.priority, owner, max_wait)
         except RateLimitError:
             if metrics is not None:
-                metrics.ratelimited.labels("key").inc()
+                metrics.ratelimited.labels(scope).inc()
             raise
         if metrics is not None:
             metrics.ratelimit_wait.labels(ctx.priority).observe(waited)

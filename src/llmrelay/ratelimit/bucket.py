@@ -2,7 +2,7 @@
 
 A bucket holds up to ``capacity`` units and refills ``capacity`` per ``period_s``. Taking never
 blocks: it answers how long to wait when there is not enough. A :class:`Limit` takes from an RPM and
-a TPM bucket together, or from neither.
+a TPM bucket together, or from neither; :class:`AllOf` does the same across several limits.
 
     >>> from llmrelay.clock import ManualClock
     >>> clock = ManualClock()
@@ -98,17 +98,25 @@ class Limit:
             TokenBucket(tpm, 60.0, clock) if tpm else None,
         )
 
-    def try_acquire(self, tokens: float) -> float:
+    def wait_for(self, tokens: float) -> float:
+        """Seconds until one request and ``tokens`` tokens could be taken (0 if now); takes nothing."""
         wait = 0.0
         if self.rpm is not None:
             wait = self.rpm.wait_for(1)
         if self.tpm is not None:
             wait = max(wait, self.tpm.wait_for(tokens))
+        return wait
+
+    def take(self, tokens: float) -> None:
+        if self.rpm is not None:
+            self.rpm.take(1)
+        if self.tpm is not None:
+            self.tpm.take(tokens)
+
+    def try_acquire(self, tokens: float) -> float:
+        wait = self.wait_for(tokens)
         if wait == 0.0:
-            if self.rpm is not None:
-                self.rpm.take(1)
-            if self.tpm is not None:
-                self.tpm.take(tokens)
+            self.take(tokens)
         return wait
 
     async def acquire(self, tokens: float) -> float:
@@ -117,6 +125,40 @@ class Limit:
     def correct_now(self, delta_tokens: float) -> None:
         if self.tpm is not None and delta_tokens:
             self.tpm.adjust(delta_tokens)
+
+    async def correct(self, delta_tokens: float) -> None:
+        self.correct_now(delta_tokens)
+
+    @property
+    def idle(self) -> bool:
+        """Every bucket is full: forgetting this limit and making it again later changes nothing."""
+        return all(b is None or b.available >= b.capacity for b in (self.rpm, self.tpm))
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Several limits that apply to one request (its key's and its user's): it takes from every
+    one or from none, so a refusal by one never spends another's capacity.
+
+        both = AllOf((key_limit, user_limit))
+        wait = both.try_acquire(500)       # 0.0 = taken from both, else seconds (nothing taken)
+    """
+
+    limits: tuple[Limit, ...]
+
+    def try_acquire(self, tokens: float) -> float:
+        wait = max(limit.wait_for(tokens) for limit in self.limits)
+        if wait == 0.0:
+            for limit in self.limits:
+                limit.take(tokens)
+        return wait
+
+    async def acquire(self, tokens: float) -> float:
+        return self.try_acquire(tokens)
+
+    def correct_now(self, delta_tokens: float) -> None:
+        for limit in self.limits:
+            limit.correct_now(delta_tokens)
 
     async def correct(self, delta_tokens: float) -> None:
         self.correct_now(delta_tokens)

@@ -137,6 +137,6 @@ async def _call(try_admit: TryAdmit) -> float:
 
 def _refusal(wait: float) -> RateLimitError:
     return RateLimitError(
-        f"rate limit reached; retry in {wait:.1f} s (the gateway's per-key or per-deployment limit)",
+        f"rate limit reached; retry in {wait:.1f} s (the gateway's per-key, per-user or per-deployment limit)",
         retry_after=wait,
     )
