@@ -1,15 +1,19 @@
-"""``llmrelay keys create|list|revoke``: virtual keys, in the configured storage (storage.url)."""
+"""``llmrelay keys create|list|revoke``: virtual keys, in the configured storage (storage.url).
+
+Creating and revoking are audited like the admin API's (``admin.key_created`` /
+``admin.key_revoked`` on the audit chain, with ``via: cli``) when ``safety.audit`` is on."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from ..config import Settings
 from ..errors import LLMRelayError
 from ..keys import KeySpec, KeyStore, open_key_store, parse_duration
 from ._common import config_option, echo_json, fail, load
@@ -17,12 +21,12 @@ from ._common import config_option, echo_json, fail, load
 T = TypeVar("T")
 
 
-def _store(config_path: Path | None) -> KeyStore:
+def _store(config_path: Path | None) -> tuple[KeyStore, Settings]:
     settings = load(config_path)
     url = settings.storage.url
     if url.startswith("memory://"):
         fail("storage.url is memory://, so keys made here would vanish; configure a sqlite:/// store")
-    return open_key_store(url)
+    return open_key_store(url), settings
 
 
 def _run(store: KeyStore, work: Awaitable[T]) -> T:
@@ -36,6 +40,21 @@ def _run(store: KeyStore, work: Awaitable[T]) -> T:
         return asyncio.run(go())
     except LLMRelayError as exc:
         fail(str(exc))
+
+
+async def _audited(settings: Settings, work: Awaitable[T], entry: Callable[[T], tuple[str, Mapping[str, Any], str | None] | None]) -> T:
+    """Do ``work``, then seal the audit entry ``entry(result)`` describes (None: nothing to audit)."""
+    result = await work
+    record = entry(result)
+    if record is None or not settings.safety.audit:
+        return result
+    from ..safety.audit import AuditLog
+
+    log = AuditLog.from_settings(settings)
+    kind, data, user = record
+    log.record(kind, {**data, "via": "cli"}, user=user)
+    await log.aclose()  # writes the entry before the command exits
+    return result
 
 
 @click.group(name="keys")
@@ -68,8 +87,9 @@ def create(name: str, user: str | None, team: str | None, models: str | None, bu
     spec = KeySpec(name=name, user=user, team=team, models=tuple(m.strip() for m in (models or "").split(",") if m.strip()),
                    budget_usd=budget_usd, budget_period=budget_period, rpm=rpm, tpm=tpm, policy=policy,
                    priority=priority, expires_at=expires_at)
-    store = _store(config_path)
-    key, secret = _run(store, store.create(spec))
+    store, settings = _store(config_path)
+    key, secret = _run(store, _audited(settings, store.create(spec), lambda made: (
+        "admin.key_created", {"key_id": made[0].id, "name": made[0].name, "team": made[0].team}, made[0].user)))
     if as_json:
         echo_json({"id": key.id, "key": secret})
         return
@@ -81,7 +101,7 @@ def create(name: str, user: str | None, team: str | None, models: str | None, bu
 @config_option
 def list_keys(as_json: bool, config_path: Path | None) -> None:
     """List keys (never their secrets)."""
-    store = _store(config_path)
+    store, _ = _store(config_path)
     keys = _run(store, store.list())
     if as_json:
         echo_json([k.public() for k in keys])
@@ -99,7 +119,8 @@ def list_keys(as_json: bool, config_path: Path | None) -> None:
 @config_option
 def revoke(key_id: str, config_path: Path | None) -> None:
     """Revoke KEY_ID at once (running gateways notice within half a second)."""
-    store = _store(config_path)
-    if not _run(store, store.revoke(key_id)):
+    store, settings = _store(config_path)
+    revoked = _audited(settings, store.revoke(key_id), lambda done: ("admin.key_revoked", {"key_id": key_id}, None) if done else None)
+    if not _run(store, revoked):
         fail(f"no key with id {key_id!r}")
     click.echo(f"revoked {key_id}")
