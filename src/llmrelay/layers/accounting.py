@@ -61,26 +61,36 @@ class _Children:
         self.tokens = tuple(metrics.tokens.labels(model=model, provider=provider, kind=k) for k in _TOKEN_KINDS)
 
 
-def build(services: Services, next: Handler) -> Handler | None:
-    writer = getattr(services, "ledger", None)
-    metrics = services.metrics
-    audit = services.audit
-    children: dict[tuple[str, str], _Children] = {}
-    counted: dict[tuple[str, str, str], Any] = {}
+class _Metrics:
+    """Request metrics, with the children of each label set bound once (bounded)."""
 
-    def observe(model: str, provider: str, ctx: RequestContext, stream: bool) -> None:
-        c = children.get((model, provider))
+    __slots__ = ("children", "counted", "metrics")
+
+    def __init__(self, metrics: Any) -> None:
+        self.metrics = metrics
+        self.children: dict[tuple[str, str], _Children] = {}
+        self.counted: dict[tuple[str, str, str], Any] = {}
+
+    def _children(self, model: str, provider: str) -> _Children:
+        c = self.children.get((model, provider))
         if c is None:
-            if len(children) >= _MAX_CHILDREN:
-                children.clear()
-            c = children[(model, provider)] = _Children(metrics, model, provider)
-        requests = counted.get((model, provider, ctx.status))
+            if len(self.children) >= _MAX_CHILDREN:
+                self.children.clear()
+            c = self.children[(model, provider)] = _Children(self.metrics, model, provider)
+        return c
+
+    def _requests(self, model: str, provider: str, status: str) -> Any:
+        requests = self.counted.get((model, provider, status))
         if requests is None:
-            if len(counted) >= _MAX_CHILDREN:
-                counted.clear()
-            requests = counted[(model, provider, ctx.status)] = metrics.requests.labels(
-                model=model, provider=provider, status=ctx.status)
-        requests.inc()
+            if len(self.counted) >= _MAX_CHILDREN:
+                self.counted.clear()
+            requests = self.counted[(model, provider, status)] = self.metrics.requests.labels(
+                model=model, provider=provider, status=status)
+        return requests
+
+    def observe(self, model: str, provider: str, ctx: RequestContext, stream: bool) -> None:
+        c = self._children(model, provider)
+        self._requests(model, provider, ctx.status).inc()
         latency, ttft, u = ctx.latency_s, ctx.ttft_s, ctx.usage
         if latency is not None:
             c.latency.observe(latency)
@@ -94,39 +104,66 @@ def build(services: Services, next: Handler) -> Handler | None:
         if ctx.cost_usd:
             c.cost.inc(ctx.cost_usd)
 
+
+def audit_summary(audit: Any, model: str, ctx: RequestContext) -> None:
+    """The request summary on the audit chain (DESIGN: "audit log"); queued, sealed in batches off
+    the request path. Never prompt or answer text; the user only as a pseudonym."""
+    audit.record("request", {"request_id": ctx.request_id, "key_id": ctx.key_id, "model": model,
+                             "provider": ctx.provider, "status": ctx.status,
+                             "cost_usd": round(ctx.cost_usd, 8), "safety": ctx.safety_action},
+                 user=ctx.user)
+
+
+def ledger_row(request: ChatRequest, ctx: RequestContext, model: str) -> LedgerRow:
+    u = ctx.usage
+    latency, ttft = ctx.latency_s, ctx.ttft_s
+    whole, prefix, prefix_tokens = prompt_hashes(request)
+    return LedgerRow(
+        ts=ctx.started_at, request_id=ctx.request_id, status=ctx.status,
+        error_code=ctx.error.code if ctx.error is not None else None,
+        key_id=ctx.key_id, user_id=ctx.user, team=ctx.team, session=ctx.session,
+        model_group=model, provider=ctx.provider, model=ctx.upstream_model,
+        input_tokens=u.input_tokens if u else 0, output_tokens=u.output_tokens if u else 0,
+        cache_read_tokens=u.cache_read_tokens if u else 0, cache_write_tokens=u.cache_write_tokens if u else 0,
+        reasoning_tokens=u.reasoning_tokens if u else 0,
+        cost_usd=ctx.cost_usd, cost_saved_usd=ctx.cost_saved_usd, unpriced=ctx.unpriced,
+        latency_ms=latency * 1000 if latency is not None else None,
+        ttft_ms=ttft * 1000 if ttft is not None else None,
+        cache_status=ctx.cache_status, joined=ctx.joined,
+        prompt_hash=whole, prefix_hash=prefix, prefix_tokens=prefix_tokens,
+        estimated=bool(u is not None and ctx.notes.get("usage_estimated")),
+    )
+
+
+def final_status(exc: BaseException | None, ctx: RequestContext) -> str:
+    """The ledger status of a request that ended (``exc`` None: its stream ran to the end)."""
+    if exc is None:
+        if ctx.status != "pending":
+            return ctx.status
+        return "cached" if ctx.cache_status == "hit" else "joined" if ctx.joined else "ok"
+    if isinstance(exc, LLMRelayError):
+        # Refused: the gateway said no (a 4xx: auth, budget, safety, limits, unknown model)
+        # before any provider was called; anything else is a failure.
+        return "refused" if exc.status < 500 and ctx.provider is None else "error"
+    if isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+        return "cancelled"
+    return "error"
+
+
+def build(services: Services, next: Handler) -> Handler | None:
+    writer = getattr(services, "ledger", None)
+    observed = _Metrics(services.metrics) if services.metrics is not None else None
+    audit = services.audit
+
     def record(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.ended_mono = time.perf_counter()
-        u = ctx.usage
-        latency = ctx.latency_s
-        ttft = ctx.ttft_s
-        model, provider = ctx.model_group or request.model, ctx.provider or ""
-        if metrics is not None:
-            observe(model, provider, ctx, request.stream)
+        model = ctx.model_group or request.model
+        if observed is not None:
+            observed.observe(model, ctx.provider or "", ctx, request.stream)
         if audit is not None:
-            # The request summary on the audit chain (DESIGN: "audit log"); queued, sealed in batches
-            # off the request path. Never prompt or answer text; the user only as a pseudonym.
-            audit.record("request", {"request_id": ctx.request_id, "key_id": ctx.key_id, "model": model,
-                                     "provider": ctx.provider, "status": ctx.status,
-                                     "cost_usd": round(ctx.cost_usd, 8), "safety": ctx.safety_action},
-                         user=ctx.user)
-        if writer is None:
-            return
-        whole, prefix, prefix_tokens = prompt_hashes(request)
-        writer.submit(LedgerRow(
-            ts=ctx.started_at, request_id=ctx.request_id, status=ctx.status,
-            error_code=ctx.error.code if ctx.error is not None else None,
-            key_id=ctx.key_id, user_id=ctx.user, team=ctx.team, session=ctx.session,
-            model_group=model, provider=ctx.provider, model=ctx.upstream_model,
-            input_tokens=u.input_tokens if u else 0, output_tokens=u.output_tokens if u else 0,
-            cache_read_tokens=u.cache_read_tokens if u else 0, cache_write_tokens=u.cache_write_tokens if u else 0,
-            reasoning_tokens=u.reasoning_tokens if u else 0,
-            cost_usd=ctx.cost_usd, cost_saved_usd=ctx.cost_saved_usd, unpriced=ctx.unpriced,
-            latency_ms=latency * 1000 if latency is not None else None,
-            ttft_ms=ttft * 1000 if ttft is not None else None,
-            cache_status=ctx.cache_status, joined=ctx.joined,
-            prompt_hash=whole, prefix_hash=prefix, prefix_tokens=prefix_tokens,
-            estimated=bool(u is not None and ctx.notes.get("usage_estimated")),
-        ))
+            audit_summary(audit, model, ctx)
+        if writer is not None:
+            writer.submit(ledger_row(request, ctx, model))
 
     async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         try:
@@ -135,19 +172,13 @@ def build(services: Services, next: Handler) -> Handler | None:
                 if ctx.first_chunk_mono is None and has_content(chunk):
                     ctx.first_chunk_mono = time.perf_counter()
                 yield chunk
-            if ctx.status == "pending":
-                ctx.status = "cached" if ctx.cache_status == "hit" else "joined" if ctx.joined else "ok"
+            ctx.status = final_status(None, ctx)
         except LLMRelayError as exc:
             ctx.error = ctx.error or exc
-            # Refused: the gateway said no (a 4xx: auth, budget, safety, limits, unknown model)
-            # before any provider was called; anything else is a failure.
-            ctx.status = "refused" if exc.status < 500 and ctx.provider is None else "error"
+            ctx.status = final_status(exc, ctx)
             raise
-        except (GeneratorExit, asyncio.CancelledError):
-            ctx.status = "cancelled"
-            raise
-        except Exception:
-            ctx.status = "error"
+        except (GeneratorExit, asyncio.CancelledError, Exception) as exc:  # a client gone, a cancel, a bug
+            ctx.status = final_status(exc, ctx)
             raise
         finally:
             record(request, ctx)
