@@ -133,3 +133,14 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
     assert runner.invoke(main, ["keys", "revoke", out["id"], "--config", str(cfg)]).exit_code == 0
     assert "revoked" in runner.invoke(main, ["keys", "list", "--config", str(cfg)]).output
     assert runner.invoke(main, ["keys", "revoke", "key_nope", "--config", str(cfg)]).exit_code == 1
+
+
+@pytest.mark.parametrize(("url", "path"), [
+    ("sqlite:///keys.db", "keys.db"), ("sqlite:////var/lib/keys.db", "/var/lib/keys.db"),
+    ("sqlite://", ":memory:"), ("sqlite://:memory:", ":memory:"),
+])
+def test_key_store_reads_sqlite_urls_like_every_store(url: str, path: str) -> None:
+    from llmrelay.stores.urls import sqlite_path
+
+    store = open_key_store(url)
+    assert isinstance(store, SQLiteKeyStore) and store.path == path == sqlite_path(url)

@@ -31,6 +31,7 @@ from typing import Any, Literal, Protocol
 
 from .clock import Clock, SystemClock
 from .errors import AuthenticationError, ConfigError, InvalidRequestError
+from .stores.urls import sqlite_path
 
 KEY_PREFIX = "sk-relay-"
 Period = Literal["day", "week", "month", "total"]
@@ -306,14 +307,14 @@ def _row_to_key(row: tuple[Any, ...]) -> VirtualKey:
 
 def open_key_store(url: str, clock: Clock | None = None) -> KeyStore:
     """The key store for a storage URL: ``sqlite:///path.db``, ``sqlite://:memory:``, ``memory://``."""
-    scheme, sep, rest = url.partition("://")
+    scheme, sep, _ = url.partition("://")
     if not sep:
         raise ConfigError(f"storage.url {url!r} is not a URL; use e.g. sqlite:///llmrelay.db")
     if scheme == "memory":
         return MemoryKeyStore(clock)
-    if scheme == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        return SQLiteKeyStore(path or ":memory:", clock)
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteKeyStore(path, clock)
     if scheme in ("postgresql", "postgres"):
         from .stores.postgres_keys import PostgresKeyStore
 
