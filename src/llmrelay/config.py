@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 
@@ -329,19 +330,10 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _deployments_name_providers(self) -> Settings:
-        problems = []
-        for group, deployments in self.models.items():
-            if not deployments:
-                problems.append(f"models.{group}: a model group needs at least one deployment")
-            for i, d in enumerate(deployments):
-                if d.provider not in self.providers:
-                    hint = difflib.get_close_matches(d.provider, list(self.providers), n=1)
-                    problems.append(
-                        f"models.{group}.{i}.provider: no provider named {d.provider!r}"
-                        + (f"; did you mean {hint[0]!r}?" if hint else "")
-                    )
+        problems = cross_reference_problems({"providers": self.providers, "models": self.models})
         if problems:
-            raise ValueError("; ".join(problems))
+            # Its own error type: _validate reports these per location from the data instead.
+            raise PydanticCustomError(CROSS_REFERENCE, "; ".join(f"{'.'.join(loc)}: {msg}" for loc, msg in problems))
         return self
 
     @classmethod
@@ -357,6 +349,31 @@ class Settings(_Section):
 
 
 # ------------------------------------------------------------------------------------- loading
+
+CROSS_REFERENCE = "cross_reference"
+
+
+def cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Model groups that are empty or name an unknown provider, as (location, message). Reads
+    validated settings and raw data alike, so ``config check`` lists them beside schema errors."""
+    providers, models = data.get("providers", {}), data.get("models")
+    if not isinstance(providers, Mapping) or not isinstance(models, Mapping):
+        return []  # a schema error already says so
+    names = [str(n) for n in providers]
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for group, deployments in models.items():
+        if not isinstance(deployments, list):
+            continue
+        if not deployments:
+            problems.append((("models", str(group)), "a model group needs at least one deployment"))
+        for i, d in enumerate(deployments):
+            provider = d.get("provider") if isinstance(d, Mapping) else getattr(d, "provider", None)
+            if isinstance(provider, str) and provider not in names:
+                hint = difflib.get_close_matches(provider, names, n=1)
+                problems.append(((("models", str(group), str(i), "provider")),
+                                 f"no provider named {provider!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")))
+    return problems
+
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -461,19 +478,24 @@ def _validate(data: dict[str, Any], *, source: str | None, lines: dict[tuple[str
     try:
         return Settings.model_validate({**data, "source": source})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(str(p) for p in err["loc"])
-            where = ".".join(loc) or "(top level)"
-            line = None
-            if lines:
-                probe = loc
-                while probe and probe not in lines:
-                    probe = probe[:-1]
-                line = lines.get(probe)
-            prefix = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
-            problems.append(f"{prefix}{where}: {_describe(err)}")
-        raise ConfigProblems(problems) from None
+        # Schema errors stop the model validator, so cross references are checked on the raw data
+        # (one run reports both), each at its own location.
+        found = [(tuple(str(p) for p in err["loc"]), _describe(err)) for err in exc.errors() if err["type"] != CROSS_REFERENCE]
+        found += cross_reference_problems(data)
+        found = found or [((), _describe(err)) for err in exc.errors()]  # never an empty report
+        raise ConfigProblems([_locate(loc, msg, source, lines) for loc, msg in found]) from None
+
+
+def _locate(loc: tuple[str, ...], msg: str, source: str | None, lines: dict[tuple[str, ...], int] | None) -> str:
+    """``file:line: dotted.path: message`` (the nearest enclosing line when the key is absent)."""
+    line = None
+    if lines:
+        probe = loc
+        while probe and probe not in lines:
+            probe = probe[:-1]
+        line = lines.get(probe)
+    prefix = f"{source}:{line}: " if source and line else (f"{source}: " if source else "")
+    return f"{prefix}{'.'.join(loc) or '(top level)'}: {msg}"
 
 
 class ConfigProblems(ConfigError):
