@@ -53,7 +53,8 @@ from ..types import (
     Usage,
 )
 from . import gemini_wire as wire
-from .base import Capabilities, HTTPProvider, StreamDecoder
+from .base import Capabilities, StreamDecoder
+from .json_endpoints import JSONEndpointsProvider
 
 # google.rpc status -> our error class, when the message says nothing more specific.
 _BY_RPC_STATUS: dict[str, type[LLMRelayError]] = {
@@ -85,7 +86,7 @@ _ADVICE: dict[type[LLMRelayError], str] = {
 }
 
 
-class GeminiProvider(HTTPProvider):
+class GeminiProvider(JSONEndpointsProvider):
     kind = "gemini"
     capabilities = Capabilities(embeddings=True, reasoning=True, count_tokens=True)
     default_base_url = "https://generativelanguage.googleapis.com"
@@ -123,18 +124,6 @@ class GeminiProvider(HTTPProvider):
         return error_from_body(status, body)
 
     # ---- other endpoints -------------------------------------------------------------------------
-
-    def _get(self, path: str) -> HTTPRequest:
-        headers = {**self.auth_headers(), **self.settings.headers}
-        return HTTPRequest("GET", self.base_url + path, headers, read_timeout=self.settings.timeout_s)
-
-    async def _json(self, http: HTTPRequest) -> Any:
-        resp = await self._send(http)
-        try:
-            return self.parse_json(await resp.read())
-        except LLMRelayError as exc:
-            exc.provider = exc.provider or self.name
-            raise
 
     async def list_models(self) -> list[ModelInfo]:
         models: list[ModelInfo] = []

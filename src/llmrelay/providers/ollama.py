@@ -44,12 +44,13 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from .base import Capabilities, HealthStatus, HTTPProvider, StreamDecoder
+from .base import Capabilities, HealthStatus, StreamDecoder
+from .json_endpoints import JSONEndpointsProvider
 
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 
-class OllamaProvider(HTTPProvider):
+class OllamaProvider(JSONEndpointsProvider):
     kind = "ollama"
     capabilities = Capabilities(embeddings=True, reasoning=True)
     default_base_url = "http://127.0.0.1:11434"
@@ -87,18 +88,6 @@ class OllamaProvider(HTTPProvider):
         return error_from_body(status, body)
 
     # ---- other endpoints -------------------------------------------------------------------------
-
-    async def _json(self, http: HTTPRequest) -> Any:
-        resp = await self._send(http)
-        try:
-            return self.parse_json(await resp.read())
-        except LLMRelayError as exc:
-            exc.provider = exc.provider or self.name
-            raise
-
-    def _get(self, path: str) -> HTTPRequest:
-        headers = {**self.auth_headers(), **self.settings.headers}
-        return HTTPRequest("GET", self.base_url + path, headers, read_timeout=self.settings.timeout_s)
 
     async def list_models(self) -> list[ModelInfo]:
         body = await self._json(self._get("/api/tags"))
