@@ -15,13 +15,14 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import BaseModel
+
+from llmrelay.config import _inner_model
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "reference"
@@ -52,16 +53,6 @@ def _type_name(ann: Any) -> str:
     return re.sub(r"(typing\.|llmrelay\.config\.|<class '|'>)", "", text)
 
 
-def _submodel(ann: Any) -> type[BaseModel] | None:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in typing.get_args(ann):
-        found = _submodel(arg)
-        if found is not None:
-            return found
-    return None
-
-
 def _default(field: Any) -> str:
     if field.is_required():
         return "required"
@@ -82,7 +73,8 @@ def _config_section(model: type[BaseModel], path: str, depth: int) -> Iterator[s
         note = comments.get(name, "").replace("|", "\\|")
         kind = _type_name(field.annotation).replace(" | ", " or ")
         rows.append(f"| `{key}` | `{kind}` | {_default(field)} | {note} |")
-        sub = _submodel(field.annotation)
+        # The section model inside an annotation (X | None, dict[str, X]...), as config.py finds it.
+        sub: type[BaseModel] | None = _inner_model(field.annotation)
         if sub is not None and sub is not model:
             nested.append((key, sub))
     if rows:
