@@ -139,6 +139,19 @@ class Reasoning:
 
 
 @dataclass(frozen=True, slots=True)
+class RawBody:
+    """A request body exactly as the caller sent it, and its parsed form (read-only), so an
+    adapter for the same wire format can forward the bytes instead of re-encoding the request.
+
+    >>> RawBody(b'{"model":"fast","messages":[]}', {"model": "fast", "messages": []}).data[:9]
+    b'{"model":'
+    """
+
+    data: bytes
+    parsed: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
@@ -160,9 +173,22 @@ class ChatRequest:
     metadata: Mapping[str, str] = field(default_factory=dict)
     # Provider-specific fields passed through untouched (e.g. OpenAI ``logit_bias``).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The caller's body as received, set by an edge on the request it built (see RawBody). Not an
+    # __init__ argument, so ``dataclasses.replace`` -- how a layer changes a request -- drops it:
+    # a changed request can never be forwarded as the caller's bytes. Only with_model keeps it.
+    raw: RawBody | None = field(default=None, init=False, compare=False, hash=False, repr=False)
 
     def with_model(self, model: str) -> ChatRequest:
-        return replace(self, model=model)
+        new = replace(self, model=model)
+        if self.raw is not None:
+            object.__setattr__(new, "raw", self.raw)
+        return new
+
+    def attach_raw(self, raw: RawBody) -> ChatRequest:
+        """This request, carrying the body it was decoded from (an edge calls it once, on the
+        request it just built, before anyone else holds it)."""
+        object.__setattr__(self, "raw", raw)
+        return self
 
     @property
     def deterministic(self) -> bool:

@@ -31,6 +31,7 @@ from ..transport import HTTPRequest, Transport
 from ..types import ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ModelInfo, Usage
 from .base import Capabilities, HTTPProvider, ProviderSettings, StreamDecoder
 from .openai_errors import error_from_payload, map_openai_error
+from .openai_passthrough import forwarded_body
 from .openai_stream import OpenAIStreamDecoder
 from .openai_wire import WireOptions, chat_body, result_from_body, usage_from_wire
 
@@ -73,8 +74,11 @@ class OpenAIProvider(HTTPProvider):
         return f"{self.base_url}/openai/deployments/{deployment}/{endpoint}?api-version={version}"
 
     def _request(self, method: str, url: str, body: Any = None, *, stream: bool = False) -> HTTPRequest:
+        return self._request_bytes(method, url, orjson.dumps(body) if body is not None else None, stream=stream)
+
+    def _request_bytes(self, method: str, url: str, data: bytes | None, *, stream: bool = False) -> HTTPRequest:
         headers = {**self.auth_headers(), **self._extra_headers, **self.settings.headers}
-        if body is not None:
+        if data is not None:
             headers["content-type"] = "application/json"
         if stream:
             headers["accept"] = "text/event-stream"
@@ -82,15 +86,18 @@ class OpenAIProvider(HTTPProvider):
             method,
             url,
             headers,
-            orjson.dumps(body) if body is not None else None,
+            data,
             read_timeout=self.settings.stall_timeout_s if stream else self.settings.timeout_s,
         )
 
     # ---- the wire mapping ----------------------------------------------------------------------
 
     def to_wire(self, request: ChatRequest, *, stream: bool) -> HTTPRequest:
-        body = chat_body(request, stream=stream, opts=self.wire)
-        return self._request("POST", self.url("chat/completions", request.model), body, stream=stream)
+        # The fast path: the caller's own bytes when the request is theirs but for the model.
+        data = forwarded_body(request, stream=stream, opts=self.wire)
+        if data is None:
+            data = orjson.dumps(chat_body(request, stream=stream, opts=self.wire))
+        return self._request_bytes("POST", self.url("chat/completions", request.model), data, stream=stream)
 
     def from_wire(self, body: Any) -> ChatResult:
         if isinstance(body, Mapping) and body.get("error") and not body.get("choices"):

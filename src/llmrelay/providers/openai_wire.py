@@ -91,7 +91,7 @@ def chat_body(request: ChatRequest, *, stream: bool, opts: WireOptions) -> dict[
     if request.top_k is not None and opts.top_k:
         body["top_k"] = request.top_k
     if request.max_tokens is not None:
-        body[_max_tokens_field(request.model, opts)] = request.max_tokens
+        body[max_tokens_field(request.model, opts)] = request.max_tokens
     if request.stop:
         body["stop"] = list(request.stop)
     if request.seed is not None:
@@ -110,7 +110,7 @@ def chat_body(request: ChatRequest, *, stream: bool, opts: WireOptions) -> dict[
     return body
 
 
-def _max_tokens_field(model: str, opts: WireOptions) -> str:
+def max_tokens_field(model: str, opts: WireOptions) -> str:
     if opts.max_tokens_field != "auto":
         return opts.max_tokens_field
     return "max_completion_tokens" if is_reasoning_model(model) else "max_tokens"

@@ -78,6 +78,10 @@ class Request:
 
     async def json(self, limit: int) -> Any:
         """The body parsed as JSON; 415 for another content type, 400 for malformed JSON."""
+        return (await self.json_and_bytes(limit))[0]
+
+    async def json_and_bytes(self, limit: int) -> tuple[Any, bytes]:
+        """The body parsed as JSON, and as received (for the fast path's byte forwarding)."""
         ctype = self.headers.get("content-type", "application/json")
         if "json" not in ctype.split(";", 1)[0].lower():
             raise UnsupportedMediaType(f"the content type must be application/json, got {ctype!r}")
@@ -85,7 +89,7 @@ class Request:
         if not raw.strip():
             raise InvalidRequestError("the request body is empty; send a JSON object")
         try:
-            return orjson.loads(raw)
+            return orjson.loads(raw), raw
         except orjson.JSONDecodeError as exc:
             raise InvalidRequestError(f"the request body is not valid JSON ({exc})") from None
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import LLMRelayError
-from ..types import EmbeddingRequest
+from ..types import EmbeddingRequest, RawBody
 from . import openai_codec as codec
 from . import resume
 from ._asgi import JSON_TYPE, Request, Response, StreamResponse, json_response
@@ -46,8 +46,9 @@ def register(gw: Gateway) -> None:
 async def chat_completions(gw: Gateway, req: Request) -> Response | StreamResponse:
     ctx = req.ctx = caller_context(req.headers, "openai")
     await authenticate(gw.auth, ctx)
-    body = await req.json(gw.max_body_bytes)
-    request = codec.decode_chat(body)
+    body, data = await req.json_and_bytes(gw.max_body_bytes)
+    # Kept so an OpenAI-compatible upstream can be sent the caller's bytes (providers/openai_passthrough).
+    request = codec.decode_chat(body).attach_raw(RawBody(data, body))
     if request.user and ctx.user is None:
         ctx.user = request.user
     response = await run_chat(gw.relay, WIRE, request, ctx, codec.include_usage(body))

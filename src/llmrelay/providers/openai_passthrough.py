@@ -1,0 +1,109 @@
+"""DESIGN.md's fast path: forward the caller's OpenAI body as it came, with only the model replaced.
+
+When the OpenAI edge decoded a request (it carries :class:`~llmrelay.types.RawBody`) and no layer
+changed it (a layer that changes a request builds a new one with ``dataclasses.replace``, which drops
+``raw``; only ``with_model`` keeps it), the bytes the caller sent are what an OpenAI-compatible
+server wants, except for the model name, and for streams ``stream_options.include_usage``, which the
+gateway needs for accounting. Re-encoding the request would only cost CPU.
+
+    >>> from llmrelay.types import ChatRequest, Message, RawBody
+    >>> data = b'{"model": "fast", "messages": [{"role": "user", "content": "Hi"}]}'
+    >>> req = ChatRequest(model="fast", messages=(Message.user("Hi"),)).attach_raw(
+    ...     RawBody(data, {"model": "fast", "messages": [{"role": "user", "content": "Hi"}]}))
+    >>> forwarded_body(req.with_model("gpt-4o-mini"), stream=False, opts=WireOptions())
+    b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}'
+
+Passthrough means fields the gateway does not know are forwarded too, as they were (the re-encoding
+path forwards unknown top-level fields as well, but rebuilds messages from what it understood). The
+fast path is refused -- ``None``, and the caller re-encodes -- whenever re-encoding would send
+something different from the caller's body: the dialect translates a field (``max_tokens`` for a
+reasoning model, ``top_k``, OpenRouter-style reasoning, sampling knobs a reasoning model rejects),
+the body has fields the gateway consumes (``metadata``), an assistant message echoes reasoning, a
+``developer`` role, tool results with images, ``stream`` or ``stream_options`` disagreeing with the
+call, or the model key cannot be found unambiguously in the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ..types import ChatRequest, Message, RawBody, TextPart
+from .openai_wire import WireOptions, is_reasoning_model, max_tokens_field
+
+# A key spelled "model" that is not the tail of a longer, escaped key ("a\"model").
+_MODEL_KEY = re.compile(rb'(?<!\\)"model"\s*:\s*')
+_USAGE = b'"stream_options":{"include_usage":true},'
+_MAX_FIELDS = frozenset({"max_tokens", "max_completion_tokens"})
+
+
+def forwarded_body(request: ChatRequest, *, stream: bool, opts: WireOptions) -> bytes | None:
+    """The caller's bytes with ``request.model`` in place of theirs, or None when not safe."""
+    raw = request.raw
+    if raw is None or not _same_meaning(request, raw.parsed, stream, opts):
+        return None
+    data = _replace_model(raw, request.model)
+    if data is None:
+        return None
+    if stream and opts.stream_usage and "stream_options" not in raw.parsed:
+        brace = data.find(b"{")  # the body is an object with at least "model": never empty
+        data = data[: brace + 1] + _USAGE + data[brace + 1:]
+    return data
+
+
+def _same_meaning(request: ChatRequest, body: Mapping[str, Any], stream: bool, opts: WireOptions) -> bool:
+    """Whether re-encoding ``request`` would send upstream what the caller's body says."""
+    if bool(body.get("stream")) != stream or "metadata" in body:
+        return False
+    if "stream_options" in body and not _usage_asked(body, stream, opts):
+        return False
+    if "top_k" in body and not opts.top_k:
+        return False
+    if "reasoning_effort" in body and opts.reasoning_style != "effort":
+        return False
+    if "parallel_tool_calls" in body and not request.tools:
+        return False
+    reasoning_model = is_reasoning_model(request.model)
+    if reasoning_model and opts.drop_unsupported and ("temperature" in body or "top_p" in body):
+        return False
+    sent = _MAX_FIELDS.intersection(body)
+    if sent and sent != {max_tokens_field(request.model, opts)}:
+        return False
+    return all(_plain(m) for m in request.messages)
+
+
+def _usage_asked(body: Mapping[str, Any], stream: bool, opts: WireOptions) -> bool:
+    so = body["stream_options"]
+    return stream and opts.stream_usage and isinstance(so, dict) and so.get("include_usage") is True
+
+
+def _plain(m: Message) -> bool:
+    """A message whose wire form is the one the caller sent (no reasoning echo, no image split)."""
+    if m.reasoning is not None:
+        return False
+    if m.role == "tool" and not (m.content is None or isinstance(m.content, str)):
+        return all(isinstance(p, TextPart) for p in m.content)
+    return True
+
+
+def _replace_model(raw: RawBody, model: str) -> bytes | None:
+    data = raw.data
+    # A key written with \\u escapes ("\\u006dodel") would hide the real one from the search below;
+    # every letter of "model" is \\u006x, so one test rules that out. So does "developer", which
+    # re-encoding turns into "system".
+    if b"\\u006" in data or b'"developer"' in data:
+        return None
+    found = _MODEL_KEY.finditer(data)
+    first = next(found, None)
+    if first is None or next(found, None) is not None:
+        return None  # a nested "model" key too (a tool's schema, say): not worth a full scan
+    old = orjson.dumps(raw.parsed.get("model"))
+    start = first.end()
+    if data[start: start + len(old)] != old:
+        return None
+    if model == raw.parsed.get("model"):
+        return data
+    return data[:start] + orjson.dumps(model) + data[start + len(old):]
