@@ -237,6 +237,10 @@ class PricingConfig(_Section):
     default_max_output_tokens: int = Field(4096, gt=0)
     # Reservation head-room on the worst-case estimate for models counted approximately.
     estimate_margin: float = Field(1.1, ge=1)
+    # Count OpenAI models' prompts exactly with tiktoken for budget reservations. Off by default:
+    # the vocabularies cost ~80 MB per gateway process, for a reservation that is a worst case anyway
+    # (the calibrated estimate times estimate_margin is used instead).
+    exact_token_counts: bool = False
 
 
 class SafetyRule(_Section):

@@ -88,12 +88,13 @@ def encoding_name(model: str) -> str | None:
 
 
 class TokenCounter:
-    """Counts prompt tokens; thread-safe, encodings loaded once on first use."""
+    """Counts prompt tokens; thread-safe, encodings loaded once on first use. With ``exact=False``
+    every model is estimated and tiktoken is never loaded (its vocabularies take ~80 MB)."""
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, *, exact: bool = True) -> None:
         self._cache_dir = cache_dir
         self._lock = threading.Lock()
-        self._ready: bool | None = None
+        self._ready: bool | None = None if exact else False
         self._encoders: dict[str, Callable[[str], int]] = {}
 
     def _encoder(self, name: str) -> Callable[[str], int] | None:
@@ -110,7 +111,7 @@ class TokenCounter:
             return self._encoders[name]
 
     def exact(self, model: str) -> bool:
-        return encoding_name(model) is not None
+        return self._ready is not False and encoding_name(model) is not None
 
     def count_text(self, text: str, model: str) -> int:
         name = encoding_name(model)

@@ -36,7 +36,8 @@ def wire_cost(services: Services) -> None:
                                      spend=spend)
     if spend is not None:
         services.on_start.append(services.pricing.start)
-    counter: TokenCounter = state.setdefault("cost.tokens", TokenCounter())
+    exact = s.pricing.exact_token_counts
+    counter: TokenCounter = state.setdefault(f"cost.tokens:{exact}", TokenCounter(exact=exact))
     state["cost.estimator"] = CostEstimator(services.pricing, counter, s)
     _wire_ledger(services)
     alerter = Alerter(s.alerts, metrics=services.metrics, audit=services.audit)
