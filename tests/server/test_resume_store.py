@@ -42,3 +42,45 @@ def test_a_reused_id_keeps_its_new_recording() -> None:
     assert store.get("x") is fresh
     clock.t = 115.0
     assert store.get("x") is None
+
+
+def _event(n: int) -> bytes:
+    return b"data: " + b"x" * n + b"\n\n"
+
+
+def test_total_bytes_are_bounded_oldest_recordings_go_first() -> None:
+    store = ResumeStore(10.0, Clock(), max_bytes=1000)
+    recs = {rid: store.open(rid, None) for rid in ("a", "b", "c")}
+    for rid in ("a", "b", "c"):
+        store.add(recs[rid], _event(300))
+    assert store.bytes == sum(r.size for r in recs.values()) <= 1000
+    store.add(recs["c"], _event(300))     # over the total: "a" (the oldest) is evicted
+    assert store.get("a") is None and recs["a"].truncated and recs["a"].events == []
+    assert store.get("b") is recs["b"] and store.get("c") is recs["c"]
+    assert store.bytes == recs["b"].size + recs["c"].size <= 1000
+
+
+def test_expired_and_replaced_recordings_give_their_bytes_back() -> None:
+    clock = Clock()
+    store = ResumeStore(10.0, clock)
+    rec = store.open("x", None)
+    store.add(rec, _event(100))
+    store.open("x", None)                 # a reused id: the old recording is released
+    assert store.bytes == 0 and rec.truncated
+    fresh = store.get("x")
+    assert fresh is not None
+    store.add(fresh, _event(50))
+    store.close("x")
+    clock.t = 200.0
+    assert store.get("x") is None and store.bytes == 0
+
+
+def test_a_stream_over_the_per_stream_limit_is_freed() -> None:
+    from llmrelay.server import resume
+
+    store = ResumeStore(10.0, Clock())
+    rec = store.open("big", None)
+    while not rec.truncated:
+        store.add(rec, _event(64 * 1024))
+    assert rec.events == [] and store.bytes == 0 and store.get("big") is rec
+    assert rec.size == 0 < resume.MAX_STREAM_BYTES

@@ -10,8 +10,9 @@ the upstream call: the gateway never pays for an answer nobody reads, so after a
 holds what was produced until then, including the events that were lost in transit.
 
 Memory is bounded: at most ``MAX_STREAMS`` recordings, each at most ``MAX_STREAM_BYTES`` (a longer
-answer keeps streaming but stops being recorded, and a resume of it answers 410), oldest evicted
-first; only the key that made the request may resume it.
+answer keeps streaming but stops being recorded, its recording is freed, and a resume of it answers
+410), and ``MAX_TOTAL_BYTES`` for all of them together (the oldest recordings are evicted first,
+live or not); only the key that made the request may resume it.
 
     curl -N localhost:4000/v1/streams/req_4f2a...?last_event_id=12 -H "authorization: Bearer $KEY"
 """
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 MAX_STREAMS = 1000
 MAX_STREAM_BYTES = 2 * 1024 * 1024
+# Without a total, 1,000 long streams could hold 2 GiB; 64 MiB keeps ~30 answers of the maximum
+# size, or thousands of ordinary ones, for the ttl.
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 STATE_KEY = "server.resume"
 
 
@@ -66,9 +70,16 @@ class Recording:
             out.append(line)
             self.size += len(line)
         if self.size > MAX_STREAM_BYTES:
-            self.truncated = True
+            self.drop()
         self._wake()
         return b"".join(out)
+
+    def drop(self) -> None:
+        """Stop recording and free the events (a resume answers 410; a follower sees the end)."""
+        self.truncated = True
+        self.events = []
+        self.size = 0
+        self.done = True
 
     def finish(self) -> None:
         self.done = True
@@ -92,9 +103,12 @@ class Recording:
 class ResumeStore:
     """Recordings by request id, expiring ``ttl_s`` after their stream ends."""
 
-    def __init__(self, ttl_s: float, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl_s: float, now: Callable[[], float] = time.monotonic,
+                 max_bytes: int = MAX_TOTAL_BYTES) -> None:
         self.ttl_s = ttl_s
         self.now = now
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the size of every recording held
         # request id -> (recording, expiry time or None while live); insertion order = age.
         self._items: OrderedDict[str, tuple[Recording, float | None]] = OrderedDict()
         # (expiry, request id) in closing order, which is expiry order (one ttl, a monotonic
@@ -104,11 +118,27 @@ class ResumeStore:
 
     def open(self, request_id: str, owner: str | None) -> Recording:
         self._purge()
+        old = self._items.pop(request_id, None)
+        if old is not None:
+            self._forget(old[0])
         while len(self._items) >= MAX_STREAMS:
-            self._items.popitem(last=False)
+            self._forget(self._items.popitem(last=False)[1][0])
         rec = Recording(owner)
         self._items[request_id] = (rec, None)
         return rec
+
+    def add(self, rec: Recording, data: bytes) -> bytes:
+        """``rec.add(data)``, within the store's total: the oldest recordings go when it is full."""
+        before = rec.size
+        out = rec.add(data)
+        self.bytes += rec.size - before
+        while self.bytes > self.max_bytes and self._items:
+            self._forget(self._items.popitem(last=False)[1][0])
+        return out
+
+    def _forget(self, rec: Recording) -> None:
+        self.bytes -= rec.size
+        rec.drop()
 
     def close(self, request_id: str) -> None:
         item = self._items.get(request_id)
@@ -131,6 +161,7 @@ class ResumeStore:
             item = items.get(rid)
             if item is not None and item[1] == expiry:  # not evicted or closed again since
                 del items[rid]
+                self.bytes -= item[0].size
 
     def __len__(self) -> int:
         return len(self._items)
@@ -162,7 +193,7 @@ async def _recorded(store: ResumeStore, request_id: str, rec: Recording,
                     body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     try:
         async for data in body:
-            yield rec.add(data) if not rec.truncated else data
+            yield store.add(rec, data) if not rec.truncated else data
     finally:
         store.close(request_id)
         aclose = getattr(body, "aclose", None)
