@@ -141,11 +141,6 @@ async def test_clean_prompt_under_the_same_policy_still_takes_the_fast_path() ->
 @pytest.mark.parametrize("body", [
     # the gateway consumes metadata (tags); OpenAI refuses it without store
     b'{"model":"fast","metadata":{"team":"a"},"messages":[{"role":"user","content":"hi"}]}',
-    # a nested "model" key makes the top-level one ambiguous to a byte search
-    b'{"model":"fast","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function",'
-    b'"function":{"name":"f","parameters":{"type":"object","properties":{"model":{"type":"string"}}}}}]}',
-    # the top-level key spelled with an escape
-    b'{"\\u006dodel":"fast","messages":[{"role":"user","content":"hi"}]}',
     # re-encoding echoes no reasoning to OpenAI
     b'{"model":"fast","messages":[{"role":"user","content":"hi"},'
     b'{"role":"assistant","content":"yo","reasoning_content":"think"},{"role":"user","content":"again"}]}',
@@ -179,3 +174,19 @@ async def test_anthropic_edge_requests_are_encoded_for_the_openai_upstream() -> 
     assert status == 200, out
     wire = orjson.loads(upstream.requests[0].body or b"")
     assert wire["model"] == "gpt-4o-mini" and wire["messages"] == [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("body", [
+    # a nested "model" key makes the top-level one ambiguous to a byte search
+    b'{"model": "fast", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function",'
+    b' "function": {"name": "f", "parameters": {"type": "object", "properties": {"model": {"const": "fast"}}}}}]}',
+    # the top-level key spelled with an escape
+    b'{"\\u006dodel": "fast", "messages": [{"role": "user", "content": "hi"}], "logprobs": true}',
+    # over the size where the bytes are searched
+    b'{"model": "fast", "messages": [{"role": "user", "content": "' + b"long " * 5000 + b'"}], "logprobs": true}',
+])
+async def test_other_bodies_are_the_callers_fields_written_back_with_only_the_model_replaced(body: bytes) -> None:
+    app, upstream = _gateway()
+    status, _, out = await call(app, "POST", "/v1/chat/completions", body)
+    assert status == 200, out
+    assert orjson.loads(upstream.requests[0].body or b"") == {**orjson.loads(body), "model": "gpt-4o-mini"}
