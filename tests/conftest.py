@@ -8,6 +8,7 @@ database for each test). Each skips cleanly when its binary or driver is missing
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -19,6 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _restore_llmrelay_logging() -> Iterator[None]:
+    """Tests that start a server call configure_logging, which gives the ``llmrelay`` logger its own
+    handler and stops propagation; put it back so later tests' log capture sees records."""
+    logger = logging.getLogger("llmrelay")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    root_filters = {id(h): list(h.filters) for h in logging.getLogger().handlers}
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    for h in logging.getLogger().handlers:
+        if id(h) in root_filters:
+            h.filters[:] = root_filters[id(h)]
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LLMRELAY_SHARED", REPO.parent / "shared"))
