@@ -8,6 +8,7 @@ database for each test). Each skips cleanly when its binary or driver is missing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -91,9 +92,10 @@ def _pg_tool(name: str) -> str | None:
     return next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[str]:
-    """The URL of a throwaway PostgreSQL cluster's ``postgres`` database (as root, run as postgres)."""
+@contextlib.contextmanager
+def postgres_server(max_connections: int = 200) -> Iterator[str]:
+    """Start a throwaway PostgreSQL cluster on 127.0.0.1 (as root, run as the postgres user) and
+    yield the URL of its ``postgres`` database; skips the test when it cannot be started."""
     initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
@@ -105,12 +107,12 @@ def postgres_cluster() -> Iterator[str]:
     os.chmod(base, 0o777)
     data, port = base / "data", free_port()
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={max_connections}"
     try:
         subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
                        capture_output=True, timeout=60)
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o", options, "start"],
+                       check=True, capture_output=True, timeout=60)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip(f"could not start PostgreSQL: {exc}")
@@ -119,6 +121,13 @@ def postgres_cluster() -> Iterator[str]:
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL cluster's ``postgres`` database, shared by the session."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,20 +4,18 @@ gateway processes. Each skips cleanly when its binary is absent."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import postgres_server
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CLI = [sys.executable, "-c", "from llmrelay.cli import main; main()"]
 
 
@@ -75,38 +73,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.kill()
 
 
-def _pg_tool(name: str) -> str | None:
-    return shutil.which(name) or (str(PG_BIN / name) if (PG_BIN / name).exists() else None)
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL binaries are not installed")
-    pytest.importorskip("asyncpg")
-    as_root = os.geteuid() == 0
-    if as_root and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: cannot start PostgreSQL")
-    base = Path(tempfile.mkdtemp(prefix="llmrelay-scaleout-pg-"))
-    os.chmod(base, 0o777)
-    data, port = base / "data", free_port()
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    try:
-        subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                        "start"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"could not start PostgreSQL: {exc}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(base, ignore_errors=True)
+    """A PostgreSQL cluster for this module's gateway fleet (many connections: 4 gateways' pools)."""
+    with postgres_server(max_connections=200) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
