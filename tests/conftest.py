@@ -15,10 +15,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +92,31 @@ def _pg_tool(name: str) -> str | None:
     if found:
         return found
     return next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any, start_timeout_s: float = 15.0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn (uvloop, httptools) on a free 127.0.0.1 port in a thread of its
+    own; yield its base URL, and shut it down (lifespan included) on exit."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(start_timeout_s)
+        sock.close()
 
 
 @contextlib.contextmanager

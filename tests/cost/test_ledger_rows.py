@@ -6,10 +6,7 @@ One table: each case makes its request(s) over HTTP and names the row it expects
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from tests.conftest import serve_asgi
 
 from llmrelay.errors import ProviderUnavailableError
 from llmrelay.relay import Relay
@@ -89,21 +86,8 @@ def _config(db: Path) -> dict[str, Any]:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     db = tmp_path_factory.mktemp("ledger-rows") / "ledger.db"
     relay = Relay(_config(db))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(relay), lifespan="on", log_level="warning", access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.01)
-    try:
-        yield Gateway(f"http://127.0.0.1:{sock.getsockname()[1]}", relay, db)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_asgi(create_app(relay), start_timeout_s=10) as url:
+        yield Gateway(url, relay, db)
 
 
 # ---- the requests ------------------------------------------------------------------------------

@@ -3,10 +3,6 @@ thread) built from it, so reloads, logs, metrics and the dashboard are exercised
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import yaml
+from tests.conftest import serve_asgi
 
 from llmrelay.relay import Relay
 from llmrelay.server.app import Gateway, create_app
@@ -61,23 +57,8 @@ def serve_file(path: Path, *, watch_interval_s: float = 0.1,
     app.reloader.interval_s = watch_interval_s
     if before is not None:
         before(app)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.005)
-    try:
-        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", relay, app, path)
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+    with serve_asgi(app) as url:
+        yield Running(url, relay, app, path)
 
 
 @pytest.fixture

@@ -3,17 +3,13 @@ in front of a Relay over the fake provider and, when available, the simulator's 
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.conftest import serve_asgi
 
 from llmrelay.relay import Relay
 from llmrelay.server.app import Gateway, create_app
@@ -50,23 +46,8 @@ def base_config(sim_url: str | None = None, **extra: Any) -> dict[str, Any]:
 def serve(config: dict[str, Any]) -> Iterator[Running]:
     relay = Relay(config)
     app = create_app(relay)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.005)
-    try:
-        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", relay, app)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_asgi(app, start_timeout_s=10) as url:
+        yield Running(url, relay, app)
 
 
 @pytest.fixture(scope="session")

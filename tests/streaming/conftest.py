@@ -3,16 +3,13 @@ mid-answer, on a manual clock so backoff never waits; and a real gateway on 127.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from tests.conftest import serve_asgi
 
 from llmrelay import Relay
 from llmrelay.clock import ManualClock
@@ -94,24 +91,7 @@ def harness() -> type[Harness]:
 @contextmanager
 def serve(relay: Relay) -> Iterator[str]:
     """Run the gateway for ``relay`` with uvicorn on 127.0.0.1 (a free port, in a thread); yield its URL."""
-    import uvicorn
-
     from llmrelay.server.app import create_app
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(relay), loop="uvloop", http="httptools", lifespan="on",
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_asgi(create_app(relay), start_timeout_s=10) as url:
+        yield url
