@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -227,4 +228,10 @@ def test_stall_holds_the_stream_then_resumes(gated: tuple[str, Simulator, Gate],
         assert sim.stats.snapshot()["in_flight"] == 1
         gate.open.set()
         rest = list(lines)
-    assert rest[-2] == "data: [DONE]" and sim.stats.snapshot()["in_flight"] == 0
+    assert rest[-2] == "data: [DONE]"
+    # The server counts the request finished after its last byte is written, so the client can read
+    # [DONE] a moment before in_flight drops: wait for it (bounded) instead of racing it.
+    deadline = time.monotonic() + 5
+    while sim.stats.snapshot()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sim.stats.snapshot()["in_flight"] == 0
