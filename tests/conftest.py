@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,28 @@ def wire_dir() -> Path:
     if not WIRE.is_dir():
         pytest.skip(f"no recorded exchanges at {WIRE}")
     return WIRE
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005,
+               message: str = "the condition did not hold in time") -> None:
+    """Poll ``predicate`` until it is truthy, failing after ``timeout`` seconds.
+
+    For state the *other side* updates after its last byte (a server's counters, rows written
+    after the response, a background task): assert on it through this instead of racing it.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(interval)
+
+
+async def eventually_async(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005,
+                           message: str = "the condition did not hold in time") -> None:
+    """:func:`eventually` for async tests: sleeps with ``asyncio.sleep`` so the loop keeps running."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        await asyncio.sleep(interval)
 
 
 def free_port() -> int:

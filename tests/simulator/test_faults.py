@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +10,7 @@ import ollama
 import openai
 import orjson
 import pytest
+from tests.conftest import eventually
 
 from llmrelay.simulator import Simulator, serve_in_thread
 
@@ -224,14 +224,13 @@ def test_stall_holds_the_stream_then_resumes(gated: tuple[str, Simulator, Gate],
         lines = r.iter_lines()
         got = [next(lines) for _ in range(4)]  # two events, each a data line and a blank line
         assert got[0].startswith("data: ") and got[2].startswith("data: ")
-        assert gate.delays == [30.0]
+        # The server calls its sleep just after writing the second event, so the client can read
+        # that event a moment before the stall is recorded: wait for it (bounded).
+        eventually(lambda: gate.delays == [30.0], message=f"stall not recorded: {gate.delays}")
         assert sim.stats.snapshot()["in_flight"] == 1
         gate.open.set()
         rest = list(lines)
     assert rest[-2] == "data: [DONE]"
     # The server counts the request finished after its last byte is written, so the client can read
     # [DONE] a moment before in_flight drops: wait for it (bounded) instead of racing it.
-    deadline = time.monotonic() + 5
-    while sim.stats.snapshot()["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert sim.stats.snapshot()["in_flight"] == 0
+    eventually(lambda: sim.stats.snapshot()["in_flight"] == 0, message="the stream never ended at the simulator")
