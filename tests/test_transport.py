@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from tests.conftest import eventually_async
 
 from llmrelay.errors import ProviderUnavailableError
 from llmrelay.transport import AiohttpTransport, HTTPRequest, PoolLimits
@@ -22,6 +23,7 @@ class Server:
     open_now: int = 0
     open_max: int = 0
     served: list[bytes] = field(default_factory=list)
+    received: list[bytes] = field(default_factory=list)  # requests read, whether answered yet or not
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open_now += 1
@@ -31,6 +33,7 @@ class Server:
                 length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
                 body = await reader.readexactly(length)
+                self.received.append(body)
                 await self.release.wait()
                 self.served.append(body)
                 status = b"500 Internal Server Error" if body == b"fail" else b"200 OK"
@@ -73,7 +76,9 @@ async def test_a_full_pool_queues_requests_in_arrival_order(server: Server) -> N
             for i in range(12):
                 tasks.append(asyncio.create_task(call(i)))
                 await asyncio.sleep(0)  # arrival order = i
-            await asyncio.sleep(0.05)
+            # The first two hold both connections at the server before anyone is answered (a
+            # fixed sleep here raced the connects on a busy machine).
+            await eventually_async(lambda: len(server.received) == 2)
             server.release.set()
             answers = await asyncio.gather(*tasks)
     finally:
@@ -123,7 +128,7 @@ async def test_a_waiter_cancelled_by_its_deadline_leaves_the_queue(server: Serve
     try:
         async with asyncio.timeout(10):
             holder = asyncio.create_task(transport.send(_post(server.port, b"first")))
-            await asyncio.sleep(0.02)
+            await eventually_async(lambda: server.received == [b"first"])  # it holds the only slot
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.05):
                     await transport.send(_post(server.port, b"gives up"))
