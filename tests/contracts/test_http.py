@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import eventually
 
 from .conftest import MASTER_KEY, Gateway
 
@@ -54,12 +55,12 @@ def test_every_response_carries_the_relay_headers(gateway: Gateway) -> None:
         chat(gateway, {"model": "fast", "messages": HELLO}),
         chat(gateway, {"model": "fast", "messages": HELLO, "stream": True}),
         chat(gateway, {"model": "no-such-model", "messages": HELLO}),
-        httpx.post(f"{gateway.url}/v1/chat/completions", content=b"{not json", headers=bearer(MASTER_KEY)),
-        httpx.get(f"{gateway.url}/v1/models", headers=bearer(MASTER_KEY)),
-        httpx.get(f"{gateway.url}/health/live"),
-        httpx.get(f"{gateway.url}/metrics"),
-        httpx.get(f"{gateway.url}/admin/keys", headers=bearer(MASTER_KEY)),
-        httpx.get(f"{gateway.url}/no/such/path"),
+        httpx.post(f"{gateway.url}/v1/chat/completions", timeout=30, content=b"{not json", headers=bearer(MASTER_KEY)),
+        httpx.get(f"{gateway.url}/v1/models", timeout=30, headers=bearer(MASTER_KEY)),
+        httpx.get(f"{gateway.url}/health/live", timeout=30),
+        httpx.get(f"{gateway.url}/metrics", timeout=30),
+        httpx.get(f"{gateway.url}/admin/keys", timeout=30, headers=bearer(MASTER_KEY)),
+        httpx.get(f"{gateway.url}/no/such/path", timeout=30),
     ]
     for r in responses:
         missing = [h for h in RELAY_HEADERS if h not in r.headers]
@@ -106,9 +107,9 @@ def test_anthropic_edge_uses_anthropic_usage_and_errors(gateway: Gateway) -> Non
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0 and usage["cost"] > 0
     assert {"cache_read_input_tokens", "cache_creation_input_tokens"} <= usage.keys()
     # Anthropic's input_tokens excludes cache reads, so it must not be OpenAI's prompt_tokens plus cache.
-    bad = httpx.post(f"{gateway.url}/v1/messages", headers=h, json={"model": "nope", "max_tokens": 5, "messages": HELLO})
+    bad = httpx.post(f"{gateway.url}/v1/messages", timeout=30, headers=h, json={"model": "nope", "max_tokens": 5, "messages": HELLO})
     assert bad.status_code == 404 and bad.json()["type"] == "error" and bad.json()["error"]["type"] == "not_found_error"
-    counted = httpx.post(f"{gateway.url}/v1/messages/count_tokens", headers=h, json={"model": "claude", "messages": HELLO})
+    counted = httpx.post(f"{gateway.url}/v1/messages/count_tokens", timeout=30, headers=h, json={"model": "claude", "messages": HELLO})
     assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
 
 
@@ -152,14 +153,14 @@ def test_gateway_rate_limit_is_429_with_retry_after(gateway: Gateway) -> None:
 def test_refusals_before_the_pipeline_are_in_the_ledger(gateway: Gateway, key: str | None, body: bytes,
                                                         status: int) -> None:
     headers = {"content-type": "application/json", **(bearer(key) if key else {})}
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, headers=headers)
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", timeout=30, content=body, headers=headers)
     assert r.status_code == status and r.json()["error"]["message"]
     row = ledger_row(gateway, r.headers["x-llmrelay-request-id"])
     assert row["status"] == "refused" and row["error_code"] == r.json()["error"]["code"]
 
 
 def test_embeddings_are_accounted(gateway: Gateway) -> None:
-    r = httpx.post(f"{gateway.url}/v1/embeddings", headers=bearer(MASTER_KEY), json={"model": "fast", "input": "hi"})
+    r = httpx.post(f"{gateway.url}/v1/embeddings", timeout=30, headers=bearer(MASTER_KEY), json={"model": "fast", "input": "hi"})
     assert r.status_code == 200 and r.json()["data"][0]["embedding"]
     row = ledger_row(gateway, r.headers["x-llmrelay-request-id"])
     assert row["status"] == "ok" and row["input_tokens"] == r.json()["usage"]["prompt_tokens"]
@@ -167,7 +168,7 @@ def test_embeddings_are_accounted(gateway: Gateway) -> None:
 
 def test_client_disconnect_mid_stream_still_writes_its_usage(gateway: Gateway) -> None:
     body = {"model": "slow", "stream": True, "messages": HELLO}
-    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=bearer(MASTER_KEY)) as r:
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", timeout=30, json=body, headers=bearer(MASTER_KEY)) as r:
         rid = r.headers["x-llmrelay-request-id"]
         for n, _ in enumerate(r.iter_lines()):
             if n > 10:
@@ -179,20 +180,20 @@ def test_client_disconnect_mid_stream_still_writes_its_usage(gateway: Gateway) -
 def test_admin_endpoints_need_the_master_key(gateway: Gateway) -> None:
     user_key = gateway.key()
     for path in ("/admin/keys", "/admin/usage", "/admin/budgets", "/admin/audit/verify"):
-        assert httpx.get(f"{gateway.url}{path}").status_code == 401, path
-        assert httpx.get(f"{gateway.url}{path}", headers=bearer(user_key)).status_code == 403, path
-        assert httpx.get(f"{gateway.url}{path}", headers=bearer(MASTER_KEY)).status_code == 200, path
+        assert httpx.get(f"{gateway.url}{path}", timeout=30).status_code == 401, path
+        assert httpx.get(f"{gateway.url}{path}", timeout=30, headers=bearer(user_key)).status_code == 403, path
+        assert httpx.get(f"{gateway.url}{path}", timeout=30, headers=bearer(MASTER_KEY)).status_code == 200, path
     for path in ("/metrics", "/health/live", "/health/ready"):
-        assert httpx.get(f"{gateway.url}{path}").status_code == 200, path
+        assert httpx.get(f"{gateway.url}{path}", timeout=30).status_code == 200, path
 
 
 def test_admin_keys_answers_like_keys_create_json(gateway: Gateway) -> None:
-    r = httpx.post(f"{gateway.url}/admin/keys", headers=bearer(MASTER_KEY), json={"name": "contract"})
+    r = httpx.post(f"{gateway.url}/admin/keys", timeout=30, headers=bearer(MASTER_KEY), json={"name": "contract"})
     assert r.status_code in (200, 201)
     created = r.json()
     assert created["id"] and created["key"]
     assert chat(gateway, {"model": "fast", "messages": HELLO}, created["key"]).status_code == 200
-    listed = httpx.get(f"{gateway.url}/admin/keys", headers=bearer(MASTER_KEY)).text
+    listed = httpx.get(f"{gateway.url}/admin/keys", timeout=30, headers=bearer(MASTER_KEY)).text
     assert created["key"] not in listed and created["id"] in listed
 
 
@@ -208,9 +209,13 @@ def test_caller_context_headers(gateway: Gateway) -> None:
 
 def test_no_secret_reaches_the_log(gateway: Gateway) -> None:
     key = gateway.key()
-    chat(gateway, {"model": "fast", "messages": HELLO}, key)
-    chat(gateway, {"model": "fast", "messages": HELLO}, "sk-relay-wrong-key-for-the-log")
-    time.sleep(0.3)
+    answers = [chat(gateway, {"model": "fast", "messages": HELLO}, key),
+               chat(gateway, {"model": "fast", "messages": HELLO}, "sk-relay-wrong-key-for-the-log")]
+    # The access line is written as the request ends, in another process: wait (bounded) until both
+    # requests are in the log, so the check below reads what they wrote (a fixed sleep raced it).
+    ids = [r.headers["x-llmrelay-request-id"] for r in answers]
+    eventually(lambda: all(i in gateway.log.read_text() for i in ids), timeout=15,
+               message=f"the access log never showed {ids}")
     log = gateway.log.read_text()
     assert "request" in log  # the access log is on, so there is something to leak into
     for secret in (key, MASTER_KEY, "sk-relay-wrong-key-for-the-log", "sk-upstream-never-logged-4242"):
