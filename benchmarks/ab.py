@@ -7,6 +7,7 @@ A, B, A, B, ... so a change in the machine's load hits both alike. Example, HEAD
 
     mkdir -p /tmp/base && git archive HEAD src | tar -x -C /tmp/base
     python benchmarks/ab.py --a /tmp/base/src --b src --config passthrough --stream both --rounds 5
+    python benchmarks/ab.py --a src --b src --server-a uvicorn --server-b granian   # two HTTP servers
 
 Prints, per (config, mode, clients), the median CPU-ms per request and median p50 of each side.
 """
@@ -44,11 +45,14 @@ def main() -> None:
     parser.add_argument("--clients", default="1,16")
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--server-a", default=None, help="side A's HTTP server (serve --server), e.g. uvicorn")
+    parser.add_argument("--server-b", default=None, help="side B's HTTP server (serve --server), e.g. granian")
     args = parser.parse_args()
     runner._pin_self()
     modes = {"plain": (False,), "stream": (True,), "both": (False, True)}[args.stream]
     plan = runner.Plan(warmup=100, max_seconds=20.0)
     sides = {"A": str(Path(args.a).resolve()), "B": str(Path(args.b).resolve())}
+    servers = {"A": args.server_a, "B": args.server_b}
     with tempfile.TemporaryDirectory(prefix="llmrelay-ab-") as tmp, contextlib.ExitStack() as stack:
         up_port = procs.free_port()
         stack.enter_context(procs.started([sys.executable, str(runner.HERE / "upstream.py"), "--port",
@@ -60,7 +64,7 @@ def main() -> None:
             with _env(env):
                 cfg = configs.prepare(args.config, up_port, work)
             port = procs.free_port()
-            proc = stack.enter_context(procs.started(configs.gateway_argv(cfg, port), port, runner.GATEWAY_CORE,
+            proc = stack.enter_context(procs.started(configs.gateway_argv(cfg, port, servers[side]), port, runner.GATEWAY_CORE,
                                                      env=env, log=work / "gateway.log", timeout_s=60))
             headers = {"authorization": f"Bearer {cfg.api_key}"}
             gateways[side] = (proc.pid, f"http://127.0.0.1:{port}/v1/chat/completions", headers)

@@ -25,11 +25,13 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(runner.configs.CONFIGS))
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--litellm", default=None, help="path of LiteLLM's `litellm` executable (its proxy)")
+    parser.add_argument("--server", default=None, choices=("auto", "uvicorn", "granian"),
+                        help="the gateway's HTTP server (serve --server; default: the gateway's default)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()
     plan = runner.quick_plan() if args.quick else runner.Plan(
         configs=tuple(args.configs.split(",")), requests=args.requests, requests_c1=max(200, args.requests // 2),
-        litellm=args.litellm)
+        litellm=args.litellm, server=args.server)
     result = runner.run(plan)
     table = report.markdown(result)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--server", default=None, choices=("auto", "uvicorn", "granian"),
+                        help="the gateway's HTTP server (serve --server; default: the gateway's default)")
     parser.add_argument("--raw", type=Path, default=None, help="keep py-spy's raw output here")
     args = parser.parse_args()
     if shutil.which("py-spy") is None:
@@ -69,12 +71,14 @@ def main() -> None:
         up = [sys.executable, str(runner.HERE / "upstream.py"), "--port", str(up_port)]
         with procs.started(up, up_port, runner.CLIENT_CORE):
             cfg = configs.prepare(args.config, up_port, work)
-            with procs.started(configs.gateway_argv(cfg, gw_port), gw_port, runner.GATEWAY_CORE) as gw:
+            with procs.started(configs.gateway_argv(cfg, gw_port, args.server), gw_port, runner.GATEWAY_CORE) as gw:
                 url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
                 headers = {"content-type": "application/json", "authorization": f"Bearer {cfg.api_key}"}
                 bodies = runner.bodies(args.stream)
                 runner._run(run_load(url, bodies, headers, args.clients, 300, args.stream, 10))  # warm up
-                spy = subprocess.Popen(["py-spy", "record", "-p", str(gw.pid), "-d", str(int(args.seconds)),
+                # --subprocesses: granian serves from worker processes under its supervisor.
+                spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "-p", str(gw.pid),
+                                        "-d", str(int(args.seconds)),
                                         "-r", "250", "-f", "raw", "-o", str(raw)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 sample = runner._run(run_load(url, bodies, headers, args.clients, 10_000_000, args.stream,

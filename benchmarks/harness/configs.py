@@ -68,6 +68,9 @@ def prepare(name: str, upstream_port: int, workdir: Path) -> GatewayConfig:
     return GatewayConfig(name, path, json.loads(out.stdout)["key"])
 
 
-def gateway_argv(cfg: GatewayConfig, port: int) -> list[str]:
-    return [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(cfg.path),
+def gateway_argv(cfg: GatewayConfig, port: int, server: str | None = None) -> list[str]:
+    """``llmrelay serve`` for ``cfg``; ``server`` picks the HTTP server (``--server``; None = the
+    gateway's default, which a source tree older than the option also understands)."""
+    argv = [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(cfg.path),
             "--port", str(port), "--log-level", "warning"]
+    return [*argv, "--server", server] if server else argv

@@ -8,6 +8,7 @@ gateway's CPU time and memory are read from /proc before and after the measured 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 import tempfile
@@ -38,6 +39,7 @@ class Plan:
     litellm: str | None = None  # path of the litellm executable, if it should be measured
     litellm_requests: int = 400
     extras: bool = True  # cache-hit and dedup-join phases
+    server: str | None = None  # the gateway's HTTP server (`serve --server`); None = its default
 
     def count(self, c: int) -> int:
         return self.requests_c1 if c == 1 else self.requests
@@ -107,7 +109,7 @@ def run(plan: Plan, workdir: Path | None = None, log: Log = lambda m: print(m, f
     _pin_self()
     result = Result(meta={"cpus": os.cpu_count(), "python": sys.version.split()[0], "plan": {
         "concurrency": plan.concurrency, "requests": plan.requests, "requests_c1": plan.requests_c1,
-        "warmup": plan.warmup, "configs": plan.configs}})
+        "warmup": plan.warmup, "configs": plan.configs, "server": plan.server or "default"}})
     with tempfile.TemporaryDirectory(prefix="llmrelay-bench-") as tmp:
         work = workdir or Path(tmp)
         up_port = procs.free_port()
@@ -121,7 +123,8 @@ def run(plan: Plan, workdir: Path | None = None, log: Log = lambda m: print(m, f
                     log(f"direct stream={stream} c={c}: {sample.rps:.0f} rps p50 {_ms(sample.p(0.5))} ms")
             for name in plan.configs:
                 cfg = configs.prepare(name, up_port, work)
-                _gateway(result, name, configs.gateway_argv, cfg, plan, work, log)
+                _gateway(result, name, functools.partial(configs.gateway_argv, server=plan.server), cfg, plan,
+                         work, log)
             if plan.litellm:
                 from .litellm import litellm_argv, prepare_litellm
 
