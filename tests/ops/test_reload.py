@@ -3,13 +3,13 @@ settings are kept and reported; the triggers (file, SIGHUP, /admin/reload) all r
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from pathlib import Path
 
 import aiohttp
 import pytest
+from tests.conftest import eventually_async
 
 from llmrelay import Message
 from llmrelay.ops.reload import ConfigReloader
@@ -82,10 +82,7 @@ async def test_file_watcher_reloads_on_change(tmp_path: Path, config_path: Path)
         cfg = ops_config(tmp_path)
         cfg["routing"] = {"retries": 7}
         write_config(config_path, cfg)
-        for _ in range(300):
-            if reloader.generation == 1:
-                break
-            await asyncio.sleep(0.01)
+        await eventually_async(lambda: reloader.generation == 1, timeout=15)
         assert relay.settings.routing.retries == 7
         assert reloader.last is not None and reloader.last.trigger == "file"
 
@@ -98,10 +95,7 @@ async def test_sighup_reloads(tmp_path: Path, config_path: Path) -> None:
         cfg["routing"] = {"retries": 4}
         write_config(config_path, cfg)
         os.kill(os.getpid(), signal.SIGHUP)
-        for _ in range(300):
-            if reloader.generation == 1:
-                break
-            await asyncio.sleep(0.01)
+        await eventually_async(lambda: reloader.generation == 1, timeout=15)
         assert relay.settings.routing.retries == 4
         assert reloader.last is not None and reloader.last.trigger == "sighup"
 
