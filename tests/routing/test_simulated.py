@@ -82,7 +82,8 @@ async def test_transient_faults_on_first_deployment(sim_url: str, tmp_path: Path
     print(f"\n2000 requests, 30% faults on the first deployment: {ok} ok, {failed} failed, slowest {slowest:.3f} s")
     assert ok + failed == 2000
     assert ok / 2000 >= 0.995, f"{failed} of 2000 failed"
-    assert slowest <= 8.0 + 0.5  # the deadline, plus scheduling slack on a busy machine
+    # The deadline, plus scheduling slack on a busy machine (without the deadline: 3 x 5 s).
+    assert slowest <= 8.0 + 2.0
 
 
 async def _set_fault(sim_url: str, model: str, fault: str | None) -> None:
@@ -107,16 +108,19 @@ async def test_deployment_down_then_back(sim_url: str, tmp_path: Path) -> None:
         await _set_fault(sim_url, "dep-a", "503")
         try:
             t0 = time.perf_counter()
-            moved_at = None
-            for _ in range(50):
+            moved_at = moved_after = None
+            for sent in range(1, 51):
                 ctx = RequestContext()
                 await relay.chat(model="pair", messages=[Message.user("hi")], ctx=ctx)
                 if ctx.provider == "two" and ctx.attempts == 1:
-                    moved_at = time.perf_counter() - t0
+                    moved_at, moved_after = time.perf_counter() - t0, sent
                     break
-            # Requests never failed (each failed over), and within 1 s the breaker sends traffic
-            # straight to the second deployment.
-            assert moved_at is not None and moved_at < 1.0
+            # Requests never failed (each failed over), and once the breaker has its 3 failures it
+            # sends traffic straight to the second deployment: counted in requests, so a busy
+            # machine cannot fail it; the time bound (well inside the 10 s window) is only a backstop.
+            print(f"\nmoved after {moved_after} requests, {moved_at} s")
+            assert moved_at is not None and moved_after is not None and moved_after <= 4, (moved_after, moved_at)
+            assert moved_at < 5.0, moved_at
             row = next(r for r in router_status(relay.services) if r["model"] == "dep-a")
             assert row["circuit"] == "open"
         finally:
