@@ -15,6 +15,9 @@ The view computes each fact once, when the first detector asks for it.
 from __future__ import annotations
 
 import string
+from bisect import bisect_right
+
+from ..findings import Finding
 
 # Every ASCII character that is not a letter or digit becomes a space, so ``split`` yields words.
 _SEPARATORS = str.maketrans({c: " " for c in string.printable if not c.isalnum()})
@@ -89,3 +92,34 @@ class TextView:
                     pos = start + len(tok)
             self._long = spans
         return self._long
+
+
+class Joined:
+    """Spans of a text joined by single spaces, so a pattern that cannot match a space runs once
+    over all of them; :meth:`back` maps a finding on the joined string to the text's offsets.
+
+        >>> j = Joined("ab  cd ef", [(0, 2), (4, 6)])
+        >>> j.text, j.back(Finding("secret", 3, 5, 1.0)).start
+        ('ab cd', 4)
+    """
+
+    __slots__ = ("_at", "_starts", "text")
+
+    def __init__(self, text: str, spans: list[tuple[int, int]]) -> None:
+        if len(spans) == 1:
+            s, e = spans[0]
+            self.text = text[s:e] if (s, e) != (0, len(text)) else text
+        else:
+            self.text = " ".join([text[s:e] for s, e in spans])
+        self._at = [s for s, _ in spans]
+        starts: list[int] = []
+        pos = 0
+        for s, e in spans:
+            starts.append(pos)
+            pos += e - s + 1
+        self._starts = starts
+
+    def back(self, f: Finding) -> Finding:
+        i = bisect_right(self._starts, f.start) - 1
+        shift = self._at[i] - self._starts[i]
+        return Finding(f.category, f.start + shift, f.end + shift, f.score, f.type, f.rule) if shift else f
