@@ -198,12 +198,14 @@ async def test_waiting_stops_after_cross_instance_wait_s(redis_url: str, tmp_pat
 
 
 async def test_the_leader_keeps_its_lock_alive_while_its_call_runs(redis_url: str, tmp_path: Path) -> None:
-    leader, services = _instance(redis_url, SystemClock(), cross_instance_lock_s=0.3)
+    # A 1 s lock renewed every 1/3 s: a busy machine would need a 2/3 s stall to lose it (a 0.3 s
+    # lock lost it after a 0.2 s stall of the event loop).
+    leader, services = _instance(redis_url, SystemClock(), cross_instance_lock_s=1.0)
     key = f"m|{tmp_path.name[-32:]:3>32}"
     lease = await leader.claim(key)
     assert isinstance(lease, Lease)
     client = services.state["shared.redis"].client
-    await asyncio.sleep(0.8)                             # well past the lock's 0.3 s lifetime
+    await asyncio.sleep(2.5)                             # well past the lock's 1 s lifetime
     assert await client.get(LOCK_PREFIX + key) == lease.token.encode()
     await leader.release(lease)
     assert await client.exists(LOCK_PREFIX + key) == 0
