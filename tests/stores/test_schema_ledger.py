@@ -23,7 +23,8 @@ async def _write_and_sum(url: str, rows: list[LedgerRow], by: tuple[str, ...]) -
     ledger = SQLiteLedger(url)
     try:
         await ledger.write(rows)
-        today = time.strftime("%Y-%m-%d", time.gmtime())
+        # The rows' own day, not the clock's after the write (which may be past midnight UTC).
+        today = time.strftime("%Y-%m-%d", time.gmtime(rows[0].ts))
         return await ledger.aggregate(UsageQuery(by=by, days=(today, today)))
     finally:
         await ledger.aclose()
