@@ -140,9 +140,11 @@ def test_dashboard_shows_the_ledger(tmp_path: Path) -> None:
 
                 httpx.post(f"{gw.url}/v1/chat/completions", headers={"Authorization": f"Bearer {MASTER}"},
                            json={"model": "smart", "messages": [{"role": "user", "content": "one more"}]})
-                _wait(lambda: _loaded(page) > before + 1)
+                # Two more polls (5 s apart, each a ledger flush and an audit verify): generous
+                # bounds, as a busy machine slows each poll.
+                _wait(lambda: _loaded(page) > before + 1, timeout_s=60)
                 total = sum(_ledger_by_model(gw).values())
-                _wait(lambda: page.inner_text("#spend-total") == _usd(total))
+                _wait(lambda: page.inner_text("#spend-total") == _usd(total), timeout_s=60)
                 page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             finally:
                 browser.close()
