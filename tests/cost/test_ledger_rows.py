@@ -6,7 +6,9 @@ One table: each case makes its request(s) over HTTP and names the row it expects
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import serve_asgi
+from tests.conftest import eventually, serve_asgi
 
 from llmrelay.errors import ProviderUnavailableError
 from llmrelay.relay import Relay
@@ -114,8 +116,34 @@ def cache_hit(gw: Gateway) -> list[str]:
 
 def joined(gw: Gateway) -> list[str]:
     body = {"model": "slow", "temperature": 0, "messages": _msg("one answer for two callers " + "x " * 10)}
-    with ThreadPoolExecutor(2) as pool:
-        replies = list(pool.map(lambda _: gw.chat(body, **{"x-llmrelay-cache": "no-store"}), range(2)))
+    # Hold the upstream until both callers are on the flight: left to timing (its 50 ms latency),
+    # the second caller could arrive after the first was answered on a busy machine, and not join.
+    slow = gw.relay.services.providers["slow"]
+    assert isinstance(slow, FakeProvider)
+    gate = threading.Event()
+    complete, stream = slow.complete, slow.stream
+
+    async def held_complete(request: Any) -> Any:
+        await asyncio.to_thread(gate.wait, 60)
+        return await complete(request)
+
+    async def held_stream(request: Any) -> Any:
+        await asyncio.to_thread(gate.wait, 60)
+        async for chunk in stream(request):
+            yield chunk
+
+    flights = gw.relay.services.state["dedup.flights"]
+    slow.complete, slow.stream = held_complete, held_stream  # type: ignore[method-assign]
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            pending = [pool.submit(gw.chat, body, **{"x-llmrelay-cache": "no-store"}) for _ in range(2)]
+            eventually(lambda: sum(len(f.subscribers) for f in list(flights.values())) >= 2, timeout=30,
+                       message="the two callers never shared a flight")
+            gate.set()
+            replies = [f.result(60) for f in pending]
+    finally:
+        gate.set()
+        del slow.complete, slow.stream
     assert [r.status_code for r in replies] == [200, 200]
     rows = {r.headers["x-llmrelay-request-id"]: gw.row(r.headers["x-llmrelay-request-id"]) for r in replies}
     return [rid for rid, row in rows.items() if row["joined"]]
