@@ -131,6 +131,8 @@ async def test_exactly_n_across_processes_with_redis(redis_url: str, tmp_path: A
         "from llmrelay.clock import SystemClock\n"
         "async def main():\n"
         "    layer, _ = _layer(SystemClock(), sys.argv[1])\n"
+        "    print('ready', flush=True)\n"
+        "    sys.stdin.readline()\n"
         "    r = await asyncio.gather(*(_call(layer, Key('proc', rpm=12)) for _ in range(20)))\n"
         "    print(sum(r))\n"
         "asyncio.run(main())\n"
@@ -139,10 +141,20 @@ async def test_exactly_n_across_processes_with_redis(redis_url: str, tmp_path: A
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, str(script), redis_url, cwd=str(root), stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(root)},
+            stdin=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)},
         )
         for _ in range(3)
     ]
+    # Start the calls together once every process has imported and built its layer: the bucket
+    # refills one request every 5 s, so processes starting seconds apart on a busy machine would
+    # be allowed a 13th.
+    for p in procs:
+        assert p.stdout is not None
+        assert await asyncio.wait_for(p.stdout.readline(), 60) == b"ready\n"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(b"go\n")
+        await p.stdin.drain()
     outs = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
     assert sum(int(out.decode().strip()) for out, _ in outs) == 12
 
