@@ -69,29 +69,29 @@ def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
-_DIGIT_RUN = re.compile(r"\d+")
 # Numbers whose digits sit closer than this belong to one candidate ("+1 (415) 555-0100", an IBAN
 # with its bank code); a window also reaches this far around them for prefixes and context.
 _GAP = 8
 _MARGIN = 24
+# Clusters of digit runs at most _GAP apart. Written to start with a single digit (not ``\d+``) so
+# the engine skips to the next digit by its fast first-character scan; ASCII texts use [0-9],
+# which that scan tests faster than the Unicode digit category (same matches on ASCII).
+_CLUSTER_ASCII = re.compile(rf"[0-9][0-9]*(?:[^0-9]{{1,{_GAP}}}[0-9]+)*")
+_CLUSTER = re.compile(rf"\d\d*(?:\D{{1,{_GAP}}}\d+)*")
+# An email holds one "@" with at most 64 characters before it and a run of domain characters after.
+_DOMAIN_RUN = re.compile(r"[A-Za-z0-9.-]*")
+_MAX_ATS = 32
 
 
 def number_windows(text: str) -> list[tuple[int, int]]:
     """Where a phone, card, SSN, IBAN or IP address can be: clusters of at least 4 digits, widened.
     Most prose has a few numbers, so the number patterns then read a few short windows."""
     windows: list[tuple[int, int]] = []
-    start = end = -1
-    count = 0
-    for m in _DIGIT_RUN.finditer(text):
-        s, e = m.span()
-        if start >= 0 and s - end <= _GAP:
-            end, count = e, count + e - s
-            continue
-        if count >= 4:
+    for m in (_CLUSTER_ASCII if text.isascii() else _CLUSTER).finditer(text):
+        start, end = m.span()
+        # isdecimal is exactly what \d matches (Unicode category Nd).
+        if end - start >= 4 and sum(map(str.isdecimal, m.group())) >= 4:
             windows.append((max(0, start - _MARGIN), end + _MARGIN))
-        start, end, count = s, e, e - s
-    if count >= 4:
-        windows.append((max(0, start - _MARGIN), end + _MARGIN))
     merged: list[tuple[int, int]] = []
     for s, e in windows:
         if merged and s <= merged[-1][1]:
@@ -99,6 +99,27 @@ def number_windows(text: str) -> list[tuple[int, int]]:
         else:
             merged.append((s, min(e, len(text))))
     return merged
+
+
+def email_windows(text: str) -> list[tuple[int, int]] | None:
+    """Where an email can be: from 65 characters before each "@" to one past its run of domain
+    characters (the look-behind reads before a window; the look-ahead needs the character after).
+    None when there are so many "@" that one pass over the text is cheaper."""
+    windows: list[tuple[int, int]] = []
+    at = text.find("@")
+    seen = 0
+    while at != -1:
+        seen += 1
+        if seen > _MAX_ATS:
+            return None
+        end = min(len(text), _DOMAIN_RUN.match(text, at + 1).end() + 1)  # type: ignore[union-attr]  # * always matches
+        start = max(0, at - 65)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+        at = text.find("@", at + 1)
+    return windows
 
 
 class PIIDetector:
@@ -130,7 +151,8 @@ class PIIDetector:
         text = view.text
         out: list[Finding] = []
         if self._emails and "@" in text:
-            out.extend(Finding("pii", m.start(), m.end(), 0.99, "EMAIL") for m in _EMAIL.finditer(text))
+            for s, e in (email_windows(text) if anchored else None) or [(0, len(text))]:
+                out.extend(Finding("pii", m.start(), m.end(), 0.99, "EMAIL") for m in _EMAIL.finditer(text, s, e))
         if self._numbers:
             for s, e in number_windows(text) if anchored else [(0, len(text))]:
                 for scanner in self._numbers:
