@@ -85,8 +85,9 @@ class TextView:
             text = self.text
             spans: list[tuple[int, int]] = []
             pos = 0
-            for tok in text.split():
-                if len(tok) >= _LONG and not (tok.isalpha() and tok.islower()):
+            # The length filter first, as one comprehension: most of the ~700 tokens of 4 KB are short.
+            for tok in [t for t in text.split() if len(t) >= _LONG]:
+                if not (tok.isalpha() and tok.islower()):
                     start = text.find(tok, pos)
                     spans.append((start, start + len(tok)))
                     pos = start + len(tok)
