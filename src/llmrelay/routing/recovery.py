@@ -130,7 +130,9 @@ class _Splice:
             self.attempt_usage = chunk.usage
             if self.recoveries:
                 chunk = replace(chunk, usage=self.prior + chunk.usage)
-        if not (has_content(chunk) or chunk.finish_reason or chunk.usage or chunk.id or chunk.model):
+        # A signature-only chunk is kept: it signs the thinking block that is still open.
+        if not (has_content(chunk) or chunk.reasoning_signature or chunk.finish_reason or chunk.usage
+                or chunk.id or chunk.model):
             return None
         n = content_chars(chunk)
         self.chars += n

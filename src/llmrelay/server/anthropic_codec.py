@@ -14,10 +14,13 @@ which are reported apart (the unified Usage includes them, OpenAI style).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
+from ..providers.anthropic_decode import thinking_signature
+from ..providers.anthropic_wire import THINKING_ENVELOPE, thinking_blocks
 from ..streaming import encode_sse
 from ..types import (
     ChatRequest,
@@ -109,7 +112,9 @@ def _message(raw: Any, path: str) -> list[Message]:
 def _assistant(blocks: list[Any], path: str) -> Message:
     parts: list[Part] = []
     calls: list[ToolCall] = []
-    reasoning, signature = None, None
+    # Every thinking block, redacted ones included, goes back upstream verbatim (one signature
+    # cannot carry several: thinking_signature wraps them in an envelope the adapter unpacks).
+    thinking: list[dict[str, Any]] = []
     for i, raw in enumerate(blocks):
         b = obj(raw, f"{path}.{i}")
         kind = b.get("type")
@@ -117,18 +122,19 @@ def _assistant(blocks: list[Any], path: str) -> Message:
             calls.append(ToolCall(id=string(b.get("id"), f"{path}.{i}.id"), name=string(b.get("name"), f"{path}.{i}.name"),
                                   arguments=orjson.dumps(b.get("input") or {}).decode()))
         elif kind == "thinking":
-            reasoning = opt_str(b, "thinking", f"{path}.{i}.")
-            signature = opt_str(b, "signature", f"{path}.{i}.")
+            thinking.append({"type": "thinking", "thinking": opt_str(b, "thinking", f"{path}.{i}.") or "",
+                             "signature": opt_str(b, "signature", f"{path}.{i}.") or ""})
         elif kind == "redacted_thinking":
-            continue
+            thinking.append({"type": "redacted_thinking", "data": opt_str(b, "data", f"{path}.{i}.") or ""})
         else:
             parts.append(_part(b, f"{path}.{i}"))
     text_only = all(isinstance(p, TextPart) for p in parts)
     content: str | tuple[Part, ...] | None = (
         "".join(p.text for p in parts if isinstance(p, TextPart)) if text_only else tuple(parts)
     )
+    reasoning = "".join(b["thinking"] for b in thinking if b["type"] == "thinking")
     return Message(role="assistant", content=content or None, tool_calls=tuple(calls),
-                   reasoning=reasoning, reasoning_signature=signature)
+                   reasoning=reasoning or None, reasoning_signature=thinking_signature(thinking))
 
 
 def _user(blocks: list[Any], path: str) -> list[Message]:
@@ -241,9 +247,11 @@ def _input(arguments: str) -> Any:
 
 
 def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: float | None) -> bytes:
-    content: list[dict[str, Any]] = []
-    if result.reasoning:
-        content.append({"type": "thinking", "thinking": result.reasoning, "signature": result.reasoning_signature or ""})
+    # Each thinking block as the upstream sent it (several, or redacted ones, travel in the
+    # signature's envelope); unsigned reasoning from another provider as one block.
+    content: list[dict[str, Any]] = thinking_blocks(result.reasoning, result.reasoning_signature)
+    if result.reasoning and not content:
+        content.append({"type": "thinking", "thinking": result.reasoning, "signature": ""})
     if result.text:
         content.append({"type": "text", "text": result.text})
     for c in result.tool_calls:
@@ -305,13 +313,22 @@ class StreamEncoder:
 
     def chunk(self, c: Chunk) -> bytes:
         out = b"" if self._started else self._start(c)
+        sig = c.reasoning_signature
+        if sig and sig.startswith(THINKING_ENVELOPE) and self._index < 0:
+            # A whole answer in one chunk (a cache hit, a non-streamed upstream): its blocks verbatim.
+            out += self._whole_thinking(c.reasoning, sig)
+            c = replace(c, reasoning="", reasoning_signature=None)
+        elif sig and not sig.startswith(THINKING_ENVELOPE) and not c.reasoning and self._block != ("thinking", -1):
+            # A thinking block whose text the API omitted streams its signature alone.
+            out += self._open("thinking", -1, {"type": "thinking", "thinking": "", "signature": ""})
         if c.reasoning:
-            if self._block != ("thinking", -1):
+            # A signature ends its thinking block: reasoning after it is the next block's.
+            if self._block != ("thinking", -1) or self._signature is not None:
                 out += self._open("thinking", -1, {"type": "thinking", "thinking": "", "signature": ""})
             out += self._delta({"type": "thinking_delta", "thinking": c.reasoning})
         # The signature goes out inside its thinking block, before that block's content_block_stop:
         # a client rebuilds the block from these events and sends it back to continue the turn.
-        if c.reasoning_signature and self._block == ("thinking", -1) and c.reasoning_signature != self._signature:
+        if c.reasoning_signature and self._block == ("thinking", -1) and self._signs_open_block(c.reasoning_signature):
             self._signature = c.reasoning_signature
             out += self._delta({"type": "signature_delta", "signature": c.reasoning_signature})
         if c.text:
@@ -330,6 +347,26 @@ class StreamEncoder:
         if c.finish_reason:
             self.finish = c.finish_reason
         return out
+
+    def _whole_thinking(self, reasoning: str, envelope: str) -> bytes:
+        out = b""
+        for block in thinking_blocks(reasoning, envelope):
+            if block.get("type") == "redacted_thinking":
+                out += self._open("redacted", -1, block)
+                continue
+            out += self._open("thinking", -1, {"type": "thinking", "thinking": "", "signature": ""})
+            out += self._delta({"type": "thinking_delta", "thinking": block.get("thinking") or ""})
+            self._signature = str(block.get("signature") or "")
+            out += self._delta({"type": "signature_delta", "signature": self._signature})
+        return out + self._close()
+
+    def _signs_open_block(self, signature: str) -> bool:
+        """Whether ``signature`` is the open thinking block's: its first, or the same one grown
+        by a split ``signature_delta`` (chunks carry the signature so far). The envelope that
+        sums up all of a turn's blocks at its end belongs to no single block."""
+        if signature.startswith(THINKING_ENVELOPE) or signature == self._signature:
+            return False
+        return self._signature is None or signature.startswith(self._signature)
 
     def end(self, cost_usd: float | None) -> bytes:
         out = b"" if self._started else self._start(Chunk())
