@@ -212,14 +212,30 @@ class Relay:
 
     async def embed(self, request: EmbeddingRequest, ctx: RequestContext | None = None) -> EmbeddingResult:
         """Embeddings from the first deployment of the model group whose provider has them,
-        moving on to the next one when a deployment fails with a retryable error."""
+        moving on to the next one when a deployment fails with a retryable error.
+
+        Budgets hold as for chat: the input's cost is reserved first (a key over its budget gets
+        the same BudgetExceededError) and the priced cost settled after, however the call ends.
+        The caller records the call (``account``), as the chat pipeline's accounting layer does."""
+        ctx = ctx if ctx is not None else RequestContext()
+        ctx.model_group = ctx.model_group or request.model
+        services = self._gen.services
+        budgets, estimator = getattr(services, "budgets", None), services.state.get("cost.estimator")
+        if budgets is None or estimator is None or not (budgets.applicable(ctx, request.model) or budgets.brake):
+            return await self._embed(request, ctx)
+        reservation = await budgets.reserve(ctx, estimator.embedding_worst_case(request), request.model)
+        try:
+            return await self._embed(request, ctx)
+        finally:
+            # Shielded: a cancelled request must still give its reservation back.
+            await asyncio.shield(budgets.settle(reservation, ctx.cost_usd))
+
+    async def _embed(self, request: EmbeddingRequest, ctx: RequestContext) -> EmbeddingResult:
         last: LLMRelayError | None = None
         for dep, provider in self.deployments(request.model):
             if not provider.capabilities.embeddings:
                 continue
-            if ctx is not None:
-                ctx.model_group = ctx.model_group or request.model
-                ctx.provider, ctx.provider_kind, ctx.upstream_model = dep.provider, provider.settings.kind, dep.model
+            ctx.provider, ctx.provider_kind, ctx.upstream_model = dep.provider, provider.settings.kind, dep.model
             try:
                 result = await provider.embed(replace(request, model=dep.model))
             except LLMRelayError as exc:
@@ -227,10 +243,9 @@ class Relay:
                     raise
                 last = exc
                 continue
-            if ctx is not None:
-                ctx.usage = result.usage
-                if self.services.pricing is not None:
-                    self.services.pricing.apply(ctx)
+            ctx.usage = result.usage
+            if self.services.pricing is not None:
+                self.services.pricing.apply(ctx)
             return replace(result, provider=result.provider or dep.provider)
         if last is not None:
             raise last

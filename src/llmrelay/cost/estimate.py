@@ -11,7 +11,7 @@ model group the most expensive deployment counts, since the router may fail over
 from __future__ import annotations
 
 from ..config import Deployment, Settings
-from ..types import ChatRequest, Usage
+from ..types import ChatRequest, EmbeddingRequest, Usage
 from .pricing import PricingEngine
 from .tokens import TokenCounter
 
@@ -45,6 +45,20 @@ class CostEstimator:
             out = request.max_tokens or prices.max_output_tokens or cfg.default_max_output_tokens
             out *= max(1, request.n)
             worst = max(worst, prices.cost(Usage(input_tokens=prompt, output_tokens=out)))
+        return worst
+
+    def embedding_worst_case(self, request: EmbeddingRequest) -> float:
+        """An embedding call's cost before it is made: its input, counted as a prompt is
+        (embeddings have no output tokens); the most expensive deployment counts."""
+        worst = 0.0
+        for dep in self.deployments(request.model):
+            prices = self.engine.prices(dep.provider, self.settings.providers[dep.provider].kind, dep.model)
+            if prices is None:
+                continue
+            tokens = sum(self.counter.count_text(text, dep.model) for text in request.input)
+            if not self.counter.exact(dep.model):
+                tokens = int(tokens * self.settings.pricing.estimate_margin) + 1
+            worst = max(worst, prices.cost(Usage(input_tokens=tokens)))
         return worst
 
     def prompt_cost(self, request: ChatRequest, provider: str | None, kind: str | None, model: str | None) -> float:
