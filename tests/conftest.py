@@ -38,6 +38,19 @@ def _restore_llmrelay_logging() -> Iterator[None]:
         if id(h) in root_filters:
             h.filters[:] = root_filters[id(h)]
 
+# Property tests must not fail because the machine is busy: no per-example deadline (200 ms by
+# default; one GC pause of a big test process can exceed it), no "too slow" health check, and the
+# same examples on every run (CI must not flake on a new random draw; hypothesis still shrinks).
+try:
+    from hypothesis import HealthCheck
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # the minimal install runs without hypothesis
+    pass
+else:
+    _hypothesis_settings.register_profile("llmrelay", deadline=None, derandomize=True,
+                                          suppress_health_check=[HealthCheck.too_slow])
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "llmrelay"))
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LLMRELAY_SHARED", REPO.parent / "shared"))
 WIRE = SHARED / "data" / "wire"
