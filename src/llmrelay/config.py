@@ -44,6 +44,10 @@ class ServerConfig(_Section):
     # Seconds a streamed answer is kept so a dropped client can resume it (0 = off).
     stream_resume_ttl_s: float = Field(300.0, ge=0)
     cors_origins: list[str] = []
+    # The HTTP server `llmrelay serve` runs the app in: uvicorn (uvloop + httptools), granian (Rust;
+    # the `granian` extra), or auto = the one measured to spend less CPU per request (uvicorn today,
+    # benchmarks/results/PROFILE.md round five).
+    http_server: Literal["auto", "uvicorn", "granian"] = "auto"
 
 
 class StorageConfig(_Section):

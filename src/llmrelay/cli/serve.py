@@ -1,6 +1,7 @@
-"""``llmrelay serve``: run the gateway (uvicorn with uvloop and httptools).
+"""``llmrelay serve``: run the gateway in uvicorn (uvloop + httptools) or granian (Rust HTTP, ASGI).
 
     llmrelay serve --config llmrelay.yaml --host 0.0.0.0 --port 4000 --workers 4
+    llmrelay serve --server granian  # server.http_server (auto = uvicorn, measured faster)
     llmrelay serve --demo        # the gateway plus the simulator, no keys needed
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from ._common import config_file, config_option, fail, load
+from ._http_servers import SERVERS, pick_server, run_granian
 
 
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
@@ -47,8 +49,10 @@ def raise_open_files_limit() -> int:
 @click.option("--workers", type=click.IntRange(1), default=None, help="Worker processes (default: server.workers).")
 @click.option("--demo", is_flag=True, help="Run with the built-in simulated providers; no keys needed.")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--server", "http_server", default=None, type=click.Choice(["auto", *SERVERS]),
+              help="HTTP server (default: server.http_server; auto = uvicorn, measured faster).")
 def command(config_path: Path | None, host: str | None, port: int | None, workers: int | None,
-            demo: bool, log_level: str) -> None:
+            demo: bool, log_level: str, http_server: str | None) -> None:
     """Run the gateway: OpenAI and Anthropic compatible endpoints, admin API, metrics."""
     import uvicorn
 
@@ -69,18 +73,28 @@ def command(config_path: Path | None, host: str | None, port: int | None, worker
     problem = check_bind(host, settings.server.master_key)
     if problem:
         fail(problem)
-    options = _uvicorn_options(settings, log_level)
     raise_open_files_limit()
+    if pick_server(http_server or settings.server.http_server) == "granian":
+        _export_config(config_path, workers)
+        run_granian(host, port, workers, log_level, access_log=bool(settings.logging.access_log))
+        return
+    options = _uvicorn_options(settings, log_level)
     if workers == 1:
         uvicorn.run(create_app(Relay(settings)), host=host, port=port, **options)
         return
-    # Several processes: each builds its own app from the config file (or the environment).
+    _export_config(config_path, workers)
+    uvicorn.run("llmrelay.server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, **options)
+
+
+def _export_config(config_path: Path | None, workers: int) -> None:
+    """Worker processes build their own app (``create_app_from_env``) from the config file, or
+    from the environment; several workers share their metrics through a multiprocess directory."""
     path = config_file(config_path)
     if path is not None:
         os.environ["LLMRELAY_CONFIG"] = str(path.resolve())
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="llmrelay-metrics-"))
-    uvicorn.run("llmrelay.server.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, **options)
+    if workers > 1:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="llmrelay-metrics-"))
 
 
 @contextlib.contextmanager
