@@ -1,17 +1,27 @@
-"""AiohttpTransport against a tiny HTTP/1.1 server on 127.0.0.1: a full pool makes requests wait in
-arrival order (never fail), and every way a response ends gives its pool slot back."""
+"""Both pooled transports (AiohttpTransport, H1Transport) against a tiny HTTP/1.1 server on
+127.0.0.1: a full pool makes requests wait in arrival order (never fail), and every way a response
+ends gives its pool slot back."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
 from tests.conftest import eventually_async
 
 from llmrelay.errors import ProviderUnavailableError
-from llmrelay.transport import AiohttpTransport, HTTPRequest, PoolLimits
+from llmrelay.transport import AiohttpTransport, HTTPRequest, PoolLimits, Transport
+from llmrelay.transport_h1 import H1Transport
+
+MakeTransport = Callable[[PoolLimits], Transport]
+
+
+@pytest.fixture(params=[AiohttpTransport, H1Transport], ids=["aiohttp", "h1"])
+def make(request: pytest.FixtureRequest) -> MakeTransport:
+    cls: MakeTransport = request.param
+    return cls
 
 
 @dataclass
@@ -63,8 +73,8 @@ def _post(port: int, body: bytes) -> HTTPRequest:
     return HTTPRequest("POST", f"http://127.0.0.1:{port}/x", {"content-type": "text/plain"}, body, read_timeout=5)
 
 
-async def test_a_full_pool_queues_requests_in_arrival_order(server: Server) -> None:
-    transport = AiohttpTransport(PoolLimits(max_connections=2))
+async def test_a_full_pool_queues_requests_in_arrival_order(server: Server, make: MakeTransport) -> None:
+    transport = make(PoolLimits(max_connections=2))
 
     async def call(i: int) -> bytes:
         resp = await transport.send(_post(server.port, str(i).encode()))
@@ -89,9 +99,9 @@ async def test_a_full_pool_queues_requests_in_arrival_order(server: Server) -> N
     assert server.served[2:] == [str(i).encode() for i in range(2, 12)]
 
 
-async def test_every_ending_gives_the_slot_back(server: Server) -> None:
+async def test_every_ending_gives_the_slot_back(server: Server, make: MakeTransport) -> None:
     server.release.set()
-    transport = AiohttpTransport(PoolLimits(max_connections=1))
+    transport = make(PoolLimits(max_connections=1))
     try:
         async with asyncio.timeout(10):
             failed = await transport.send(_post(server.port, b"fail"))
@@ -109,9 +119,9 @@ async def test_every_ending_gives_the_slot_back(server: Server) -> None:
         await transport.aclose()
 
 
-async def test_a_failed_connect_gives_the_slot_back(server: Server) -> None:
+async def test_a_failed_connect_gives_the_slot_back(server: Server, make: MakeTransport) -> None:
     server.release.set()
-    transport = AiohttpTransport(PoolLimits(max_connections=1, connect_timeout_s=2))
+    transport = make(PoolLimits(max_connections=1, connect_timeout_s=2))
     try:
         async with asyncio.timeout(10):
             for _ in range(3):
@@ -123,8 +133,8 @@ async def test_a_failed_connect_gives_the_slot_back(server: Server) -> None:
         await transport.aclose()
 
 
-async def test_a_waiter_cancelled_by_its_deadline_leaves_the_queue(server: Server) -> None:
-    transport = AiohttpTransport(PoolLimits(max_connections=1))
+async def test_a_waiter_cancelled_by_its_deadline_leaves_the_queue(server: Server, make: MakeTransport) -> None:
+    transport = make(PoolLimits(max_connections=1))
     try:
         async with asyncio.timeout(10):
             holder = asyncio.create_task(transport.send(_post(server.port, b"first")))
@@ -142,11 +152,11 @@ async def test_a_waiter_cancelled_by_its_deadline_leaves_the_queue(server: Serve
     assert b"gives up" not in server.served
 
 
-async def test_clients_share_a_full_pool_fairly(server: Server) -> None:
+async def test_clients_share_a_full_pool_fairly(server: Server, make: MakeTransport) -> None:
     # aiohttp's connector alone hands a released connection to whichever task asks first, not to
     # the one waiting longest: under load some callers starve (seconds) while others loop freely.
     server.release.set()
-    transport = AiohttpTransport(PoolLimits(max_connections=3))
+    transport = make(PoolLimits(max_connections=3))
     clients, total = 40, 800
     tickets = iter(range(total))
     done = [0] * clients

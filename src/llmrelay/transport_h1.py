@@ -1,0 +1,432 @@
+"""A lean HTTP/1.1 keep-alive client for upstream calls: asyncio protocols and httptools.
+
+The gateway's upstream calls are all alike (a POST of a JSON body to a few fixed URLs, a JSON or SSE
+answer), so the general-purpose machinery of aiohttp (a request object, header multidicts, the
+payload writer, the connector's bookkeeping) was ~17% of the gateway's CPU per request
+(benchmarks/results/PROFILE.md). This client writes a request head and body in one ``write``, parses
+the answer with httptools (the C parser uvicorn uses), and keeps idle connections per origin:
+
+    >>> transport = H1Transport(PoolLimits(max_connections=64))
+    >>> # response = await transport.send(HTTPRequest("POST", "https://api.example.com/v1/x", {...}, b"{}"))
+
+Semantics match :class:`~llmrelay.transport.AiohttpTransport`: FIFO pool slots, ``read_timeout``
+per wait for bytes (a stall), no redirects, no cookies, gzip/deflate answers decoded, backend errors
+converted to llmrelay errors here. A request on a reused connection that the upstream had closed
+meanwhile (no byte of an answer) is sent once more on a new connection, as HTTP clients do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+
+from .errors import LLMRelayError, ProviderTimeoutError, ProviderUnavailableError, StreamInterruptedError
+from .transport import HTTPRequest, HTTPResponse, PoolLimits
+
+Origin = tuple[str, str, int]  # scheme, host, port
+# Bytes buffered from the upstream before reading pauses (a slow reader of a fast stream).
+HIGH_WATER = 256 * 1024
+
+
+class _StaleConnection(ProviderUnavailableError):
+    """The connection closed before any byte of the answer (on a reused one: send again)."""
+
+
+class _Conn(asyncio.Protocol):
+    """One upstream connection; it carries one exchange at a time (no pipelining)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self.resp: H1Response | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.resp is not None:
+            self.resp._got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(StreamInterruptedError(f"the upstream sent an invalid HTTP answer ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.resp is not None:
+            self.resp._lost()
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.resp is not None:
+            self.resp._raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.resp is not None:
+            self.resp._headers_done(self.parser.get_status_code())
+
+    def on_body(self, body: bytes) -> None:
+        if self.resp is not None:
+            self.resp._feed(body)
+
+    def on_message_complete(self) -> None:
+        if self.resp is not None:
+            self.resp._complete(self.parser.should_keep_alive())
+
+    def _fail(self, err: LLMRelayError) -> None:
+        if self.resp is not None:
+            self.resp._error(err)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class H1Response:
+    """The answer on a connection: status and headers once they arrived; the body as it comes."""
+
+    __slots__ = ("_chunks", "_conn", "_decoder", "_done", "_err", "_framed", "_got_bytes", "_headers",
+                 "_on_done", "_paused", "_raw_headers", "_read_timeout", "_size", "_slot", "_waiter", "status")
+
+    def __init__(self, conn: _Conn, read_timeout: float | None, on_done: Any) -> None:
+        self._conn = conn
+        self._read_timeout = read_timeout
+        self._on_done = on_done  # called once with (conn, reusable)
+        # The pool slot, handed over once the head arrived; given back when the exchange ends.
+        self._slot: asyncio.Semaphore | None = None
+        self.status = 0
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._paused = False
+        self._done = False
+        self._got_bytes = False
+        self._framed = True  # Content-Length or chunked; else the body ends with the connection
+        self._err: LLMRelayError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._decoder: Any = None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        if self._headers is None:
+            self._headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw_headers}
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Mapping[str, str]) -> None:
+        self._headers = dict(value)
+
+    # --- fed by the connection
+    def _headers_done(self, status: int) -> None:
+        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            self._raw_headers.clear()
+            return
+        self.status = status
+        framed = False
+        for name, value in self._raw_headers:
+            lname = name.lower()
+            if lname == b"content-length" or (lname == b"transfer-encoding" and b"chunked" in value.lower()):
+                framed = True
+            elif lname == b"content-encoding" and value.strip().lower() in (b"gzip", b"deflate", b"x-gzip"):
+                self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, from the header
+        self._framed = framed
+        self._wake()
+
+    def _feed(self, data: bytes) -> None:
+        if self.status == 0:
+            return  # the body of an interim answer
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > HIGH_WATER and not self._paused and self._conn.transport is not None:
+            self._paused = True
+            self._conn.transport.pause_reading()
+        self._wake()
+
+    def _complete(self, keep_alive: bool) -> None:
+        if self.status == 0:
+            return  # the end of an interim answer
+        self._done = True
+        if self._paused and self._conn.transport is not None:
+            # The answer is complete: reading may resume for the connection's next exchange.
+            self._paused = False
+            self._conn.transport.resume_reading()
+        self._release(keep_alive)
+        self._wake()
+
+    def _lost(self) -> None:
+        if self._done:
+            return
+        if self.status and not self._framed:  # the body ends with the connection (HTTP/1.0 style)
+            self._done = True
+            self._release(False)
+        else:
+            self._error(StreamInterruptedError("the upstream closed the connection mid-answer")
+                        if self._got_bytes else _StaleConnection("the upstream closed the connection before answering"))
+        self._wake()
+
+    def _error(self, err: LLMRelayError) -> None:
+        if self._err is None and not self._done:
+            self._err = err
+            self._release(False)
+        self._wake()
+
+    def _release(self, reusable: bool) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is not None:
+            on_done(self._conn, reusable and not self._paused)
+            slot, self._slot = self._slot, None
+            if slot is not None:
+                slot.release()
+
+    def _hand_slot(self, slot: asyncio.Semaphore | None) -> None:
+        if slot is not None and self._on_done is None:  # already over (a short answer, read whole)
+            slot.release()
+        else:
+            self._slot = slot
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # --- read by the caller
+    async def _wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self._read_timeout, self._stalled) if self._read_timeout else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _stalled(self) -> None:
+        self._error(StreamInterruptedError("the upstream stopped sending (read timed out)") if self.status
+                    else ProviderTimeoutError("the upstream did not answer in time"))
+        self._conn.close()
+
+    async def _head(self) -> None:
+        try:
+            while not self.status and self._err is None:
+                await self._wait()
+        except BaseException:
+            self._abandon()
+            raise
+        if self._err is not None and not self.status:
+            raise self._err
+
+    def _take(self) -> bytes:
+        data = b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
+        self._chunks.clear()
+        self._size = 0
+        if self._paused and self._conn.transport is not None and not self._conn.closed:
+            self._paused = False
+            self._conn.transport.resume_reading()
+        return self._decoder.decompress(data) if self._decoder is not None and data else data
+
+    async def _next(self) -> bytes | None:
+        """The body bytes that arrived since the last call, or None at its end."""
+        while not self._chunks and not self._done:
+            if self._err is not None:
+                raise self._err
+            await self._wait()
+        if self._chunks:
+            return self._take()
+        if self._err is not None:
+            raise self._err
+        if self._decoder is not None:
+            tail: bytes = self._decoder.flush()
+            self._decoder = None
+            return tail or None
+        return None
+
+    async def read(self) -> bytes:
+        parts: list[bytes] = []
+        try:
+            while (data := await self._next()) is not None:
+                parts.append(data)
+        except BaseException:
+            self._abandon()
+            raise
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def aiter_lines(self) -> AsyncIterator[bytes]:
+        buf = b""
+        try:
+            while (data := await self._next()) is not None:
+                buf = buf + data if buf else data
+                if b"\n" not in buf:
+                    continue
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    yield line[:-1] if line.endswith(b"\r") else line
+            if buf:
+                yield buf[:-1] if buf.endswith(b"\r") else buf
+        finally:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        # A body not read to its end leaves the connection mid-answer: it cannot be reused.
+        if self._on_done is not None:
+            self._conn.close()
+            self._release(False)
+
+    async def aclose(self) -> None:
+        self._abandon()
+
+
+class H1Transport:
+    """Pooled HTTP/1.1 keep-alive client. Create one per provider; close it on shutdown."""
+
+    def __init__(self, limits: PoolLimits | None = None) -> None:
+        self._limits = limits or PoolLimits()
+        self._idle: dict[Origin, list[_Conn]] = {}
+        self._gate: asyncio.Semaphore | None = None
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
+        self._targets: dict[str, tuple[Origin, bytes]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    def _target(self, url: str) -> tuple[Origin, bytes]:
+        """(origin, request-line target + Host line) of ``url``, parsed once per distinct URL."""
+        hit = self._targets.get(url)
+        if hit is not None:
+            return hit
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProviderUnavailableError(f"invalid upstream URL: {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = parts.netloc.rsplit("@", 1)[-1]
+        hit = ((parts.scheme, parts.hostname, port), f"{path} HTTP/1.1\r\nhost: {host}\r\n".encode("latin-1"))
+        if len(self._targets) < 256:
+            self._targets[url] = hit
+        return hit
+
+    def _slot_gate(self) -> asyncio.Semaphore | None:
+        loop = asyncio.get_running_loop()
+        if self._gate_loop is not loop:  # a new event loop: a new gate, and no connection survives
+            self._gate_loop = loop
+            self._idle.clear()
+            n = self._limits.max_connections
+            self._gate = asyncio.Semaphore(n) if n > 0 else None
+        return self._gate
+
+    async def send(self, request: HTTPRequest) -> HTTPResponse:
+        origin, target = self._target(request.url)
+        data = _encode(request, target)
+        gate = self._slot_gate()
+        if gate is not None:
+            await gate.acquire()
+        try:
+            resp = await self._exchange(origin, data, request.read_timeout)
+        except BaseException as exc:
+            if gate is not None:
+                gate.release()
+            if isinstance(exc, LLMRelayError | OSError | asyncio.TimeoutError):
+                raise _convert(exc) from exc
+            raise
+        resp._hand_slot(gate)
+        return resp
+
+    async def _exchange(self, origin: Origin, data: bytes, read_timeout: float | None) -> H1Response:
+        for _ in range(2):
+            conn = self._take_idle(origin)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(origin)
+            resp = H1Response(conn, read_timeout, self._finisher(origin))
+            conn.resp = resp
+            assert conn.transport is not None
+            conn.transport.write(data)
+            try:
+                await resp._head()
+            except _StaleConnection:
+                if reused:
+                    continue
+                raise
+            return resp
+        raise ProviderUnavailableError("the upstream closed the connection before answering")
+
+    def _finisher(self, origin: Origin) -> Any:
+        def done(conn: _Conn, reusable: bool) -> None:
+            conn.resp = None
+            if reusable and not conn.closed:
+                conn.idle_since = time.monotonic()
+                self._idle.setdefault(origin, []).append(conn)
+            else:
+                conn.close()
+
+        return done
+
+    def _take_idle(self, origin: Origin) -> _Conn | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have been closed
+            if not conn.closed and now - conn.idle_since < self._limits.keepalive_s:
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, origin: Origin) -> _Conn:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        ctx = None
+        if scheme == "https":
+            ctx = self._ssl = self._ssl or ssl.create_default_context()
+        try:
+            async with asyncio.timeout(self._limits.connect_timeout_s):
+                _, conn = await loop.create_connection(_Conn, host, port, ssl=ctx,
+                                                       server_hostname=host if ctx else None)
+        except TimeoutError:
+            raise ProviderTimeoutError(f"cannot connect to the upstream {host}:{port} (timed out)") from None
+        except OSError as exc:
+            raise ProviderUnavailableError(f"cannot connect to the upstream {host}:{port}: {exc}") from exc
+        return conn
+
+    async def aclose(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+
+
+_FRAMING = frozenset(("host", "content-length", "transfer-encoding", "connection"))
+
+
+def _encode(request: HTTPRequest, target: bytes) -> bytes:
+    body = request.body or b""
+    pairs = [f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() not in _FRAMING]
+    lines = "".join(pairs)
+    # A line break inside a name or value would smuggle a header (or a request) upstream.
+    if lines.count("\n") != len(pairs) or lines.count("\r") != len(pairs):
+        raise ProviderUnavailableError("an upstream request header contains a line break")
+    head = b"%s %s%scontent-length: %d\r\n\r\n" % (request.method.encode("ascii"), target,
+                                                     lines.encode("latin-1"), len(body))
+    return head + body
+
+
+def _convert(exc: BaseException) -> LLMRelayError:
+    if isinstance(exc, LLMRelayError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError):
+        return ProviderTimeoutError("the upstream did not answer in time")
+    return ProviderUnavailableError(f"upstream connection failed: {exc}")
