@@ -107,12 +107,29 @@ def trainer() -> ModuleType:
     return mod
 
 
-def evaluate(engine: SafetyEngine, groupings: list[str]) -> dict[str, Any]:
-    regex = regex_scores(engine)
+def lexicon_trainer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_safety_lexicon", ROOT / "scripts" / "train_safety_lexicon.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] | None = None) -> dict[str, Any]:
+    """Per level: the regexes alone (no learned lexicon), the regexes with a learned lexicon
+    cross-validated (``lexicon_cv`` groupings) and with the shipped one (in-sample: it was trained
+    on these rows), then the MiniLM scorer's figures."""
+    lex = lexicon_trainer()
+    regex = regex_scores(lex.engine_with({}))
+    shipped = regex_scores(engine)
+    lex_cvs = {by: lex.cross_validate(by)["scores"] for by in (lexicon_cv if lexicon_cv is not None else ["source", "random"])}
     cvs = {by: trainer().cross_validate(by) for by in groupings}
     quality: dict[str, Any] = {}
     for level in LEVELS:
         quality[level] = {"regex": summary(regex, level)}
+        for by, lex_scores in lex_cvs.items():
+            quality[level][f"regex+lexicon ({by} CV)"] = summary(lex_scores, level)
+        quality[level]["regex+lexicon (IN-SAMPLE, shipped)"] = summary(shipped, level)
         for by, cv in cvs.items():
             quality[level][f"regex+learned ({by} CV)"] = summary(with_learned(regex, cv, level), level)
             quality[level][f"learned alone ({by} CV)"] = cv["summary"][level]
@@ -197,13 +214,14 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
+    ap.add_argument("--lexicon-cv", default="source,random", help="CV groupings for the learned lexicon (source,family,random; '' for none)")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"no data at {DATA}", file=sys.stderr)
         return 1
     engine = SafetyEngine()  # regex only: the learned scorer is measured by cross-validation
     groupings = [g for g in args.cv.split(",") if g]
-    result: dict[str, Any] = {"quality": evaluate(engine, groupings)}
+    result: dict[str, Any] = {"quality": evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g])}
     if not args.no_latency:
         result["latency_moderate_4kb"] = latency(engine)
         result["learned_latency"] = learned_latency()

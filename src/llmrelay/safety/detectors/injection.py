@@ -14,10 +14,13 @@ the strongest cue; its score is the combined evidence over the whole text.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from ..findings import Category, Finding
+from . import linear as linear_model
 from ._lexicon import Lexicon, combine
 from ._view import TextView
+from .linear import LinearLexicon
 
 _W = r"(?:\w+\s+){0,3}"
 _SUBJECTS = ("instruction", "instructions", "prompt", "prompts", "rules", "directives", "guidelines", "programming", "context", "message", "messages")
@@ -84,17 +87,33 @@ class InjectionDetector:
     name = "injection"
     category: Category = "injection"
 
-    def __init__(self) -> None:
+    def __init__(self, linear: LinearLexicon | Literal["shipped"] | None = "shipped") -> None:
+        """``linear``: the learned lexicon (:mod:`.linear`) whose evidence joins the regexes';
+        ``"shipped"`` loads the packaged one, None runs the regexes alone."""
         self._lexicon = Lexicon(_OVERRIDE)
         self._harm_words = _HARM_WORDS
+        self._linear = linear_model.load().get("injection") if linear == "shipped" else linear
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
 
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
+        best = self._regex_evidence(view, anchored)
+        lin = self._linear.score(view) if self._linear is not None else None
+        if lin is not None:
+            best[-2] = (lin.score, *linear_model.span_of(view, lin.word))
+        if not best:
+            return []
+        score = combine([w for w, _, _ in best.values()])
+        _, start, end = max(best.values())
+        rule = "lexicon" if len(best) == 1 and lin is not None else None
+        return [Finding("injection", start, end, score, "JAILBREAK" if score < 0.9 else "PROMPT_INJECTION", rule)]
+
+    def _regex_evidence(self, view: TextView, anchored: bool) -> dict[int, tuple[float, int, int]]:
+        """The strongest match of each hand-written signal: (weight, start, end) by signal index."""
         hits = self._lexicon.hits(view, anchored=anchored)
         if not hits:
-            return []
+            return {}
         text = view.text
         # A fictional framing or a gibberish suffix counts only with a harmful request; most
         # texts have none of its words, which saves two regex passes.
@@ -109,8 +128,4 @@ class InjectionDetector:
         g = _GIBBERISH.search(text) if harmful else None
         if g is not None:
             best[-1] = (0.8, g.start(), g.end())
-        if not best:
-            return []
-        score = combine([w for w, _, _ in best.values()])
-        _, start, end = max(best.values())
-        return [Finding("injection", start, end, score, "JAILBREAK" if score < 0.9 else "PROMPT_INJECTION")]
+        return best

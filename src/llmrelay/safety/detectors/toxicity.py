@@ -13,10 +13,13 @@ is hilarious") scores below the block threshold; slurs, directed insults, threat
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from ..findings import Category, Finding
+from . import linear as linear_model
 from ._lexicon import Lexicon, combine
 from ._view import TextView
+from .linear import LinearLexicon
 
 _GROUPS = (
     r"(?:blacks?|whites?|jews?|jewish\s+people|muslims?|arabs?|mexicans?|immigrants?|asians?|chinese|latinos?|latinas?|hispanics?|"
@@ -110,24 +113,38 @@ class ToxicityDetector:
     name = "toxicity"
     category: Category = "toxicity"
 
-    def __init__(self) -> None:
+    def __init__(self, linear: LinearLexicon | Literal["shipped"] | None = "shipped") -> None:
+        """``linear``: the learned lexicon (:mod:`.linear`) whose evidence joins the regexes';
+        ``"shipped"`` loads the packaged one, None runs the regexes alone."""
         self._raw = Lexicon(_SIGNALS)
+        self._linear = linear_model.load().get("toxicity") if linear == "shipped" else linear
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
 
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
-        # One pass over the de-obfuscated, lower-cased copy (same length, same offsets).
-        if view.lowered:
-            clean = deobfuscate(view.low)
-            if clean is not view.low:
-                view = TextView(clean)
+        view = clean_view(view)
         hits = self._raw.hits(view, anchored=anchored)
+        lin = self._linear.score(view) if self._linear is not None else None
         if not hits:
-            return []
-        # Each span keeps its own weight; the text's overall score combines distinct signals.
+            if lin is None:
+                return []
+            start, end = linear_model.span_of(view, lin.word)
+            return [Finding("toxicity", start, end, lin.score, "TOXIC", "lexicon")]
+        # Each span keeps its own weight; the text's overall score combines distinct signals
+        # (and the learned lexicon's evidence, which has no span of its own here).
         by_signal: dict[int, float] = {}
         for h in hits:
             by_signal[h.signal] = max(by_signal.get(h.signal, 0.0), h.weight)
-        overall = combine(list(by_signal.values()))
+        overall = combine([*by_signal.values(), *((lin.score,) if lin is not None else ())])
         return [Finding("toxicity", h.start, h.end, max(h.weight, overall), "TOXIC") for h in hits]
+
+
+def clean_view(view: TextView) -> TextView:
+    """The view both the lexicon and the learned lexicon read: lower-cased and de-obfuscated
+    (same length, same offsets), so ``sh1t`` and ``shit`` are one word to both."""
+    if view.lowered:
+        clean = deobfuscate(view.low)
+        if clean is not view.low:
+            return TextView(clean)
+    return view

@@ -1,0 +1,122 @@
+"""A learned lexicon: a linear model over the words of a text, scored with set and dict look-ups.
+
+The hand-written lexicons catch what can be written down; a learned lexicon adds the words that
+are evidence only in aggregate ("persona", "unfiltered", "whatsoever" in one prompt). Each model is
+a logistic regression over word presence, trained offline by ``scripts/train_safety_lexicon.py`` on
+the public labelled data and shipped as ``safety/data/lexicon.json.gz``. Scoring a text is one
+C-speed intersection of its word set (``TextView.words``, already computed for the regex anchors)
+with the vocabulary, then a sum over the few words that matched: a few microseconds on 4 KB.
+
+Bigrams were measured and left out: they add ~1 point of cross-validated recall at 0.15 ms per
+detector on a 4 KB prompt (a token sequence has to be built), against a whole-scan budget of 1 ms.
+
+The raw margin is mapped onto the policy's score scale through knots chosen on out-of-fold benign
+scores (false-positive budgets), so ``flag_at``/``threshold`` mean the same as for the regexes:
+
+    >>> m = LinearLexicon("injection", bias=-2.0, weights={"unfiltered": 1.5, "persona": 1.0},
+    ...                   knots=(0.0, 0.4, 1.0), scores=(0.4, 0.5, 0.8))
+    >>> hit = m.score(TextView("An unfiltered persona"))
+    >>> round(hit.score, 2), hit.word
+    (0.55, 'unfiltered')
+    >>> m.score(TextView("a recipe for soup")) is None
+    True
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._view import TextView
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "lexicon.json.gz"
+FORMAT = 1
+# Scores below this are not evidence: no level acts or flags under 0.4.
+REPORT_AT = 0.4
+
+
+@dataclass(frozen=True, slots=True)
+class LinearHit:
+    score: float  # on the policy scale
+    margin: float  # the raw logit
+    word: str  # the matched word with the largest positive weight ("" if none)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearLexicon:
+    """One category's model: ``bias + sum(weights[w] for w in words)``, calibrated by ``knots``
+    (increasing margins) onto ``scores`` (the policy scores they map to)."""
+
+    category: str
+    bias: float
+    weights: Mapping[str, float]
+    knots: tuple[float, ...]
+    scores: tuple[float, ...]
+    _vocab: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.knots) != len(self.scores) or list(self.knots) != sorted(self.knots):
+            raise ValueError("knots must increase and pair up with scores")
+        object.__setattr__(self, "_vocab", frozenset(self.weights))
+
+    def margin(self, words: frozenset[str]) -> tuple[float, str]:
+        """The logit for a word set, and its strongest positive word."""
+        hit = self._vocab.intersection(words)
+        if not hit:
+            return self.bias, ""
+        w = self.weights
+        top = max(hit, key=w.__getitem__)
+        return self.bias + sum(map(w.__getitem__, hit)), top if w[top] > 0 else ""
+
+    def calibrate(self, margin: float) -> float:
+        """Margin -> policy score: piecewise linear through the knots; below the first knot the
+        score falls off (halving per unit of margin), above the last it approaches 1."""
+        xs, ys = self.knots, self.scores
+        if margin <= xs[0]:
+            return ys[0] * 0.5 ** (xs[0] - margin)
+        for i in range(1, len(xs)):
+            if margin <= xs[i]:
+                t = (margin - xs[i - 1]) / (xs[i] - xs[i - 1]) if xs[i] > xs[i - 1] else 1.0
+                return ys[i - 1] + t * (ys[i] - ys[i - 1])
+        return 1.0 - (1.0 - ys[-1]) * 0.5 ** (margin - xs[-1])
+
+    def score(self, view: TextView) -> LinearHit | None:
+        """The evidence in a text, or None when it scores under :data:`REPORT_AT`."""
+        m, word = self.margin(view.words)
+        s = self.calibrate(m)
+        return LinearHit(s, m, word) if s >= REPORT_AT else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"bias": self.bias, "weights": dict(self.weights), "knots": list(self.knots), "scores": list(self.scores)}
+
+
+def span_of(view: TextView, word: str) -> tuple[int, int]:
+    """Where ``word`` first occurs as a whole word (the whole text when it cannot be placed)."""
+    if word:
+        m = re.search(r"(?<![^\W_])" + re.escape(word) + r"(?![^\W_])", view.low)
+        if m is not None:
+            return m.start(), m.end()
+    return 0, len(view.text)
+
+
+def load(path: Path = DATA) -> dict[str, LinearLexicon]:
+    """The shipped models by category (``{}`` when the file is absent: the regexes still work)."""
+    try:
+        raw = json.loads(gzip.decompress(path.read_bytes()))
+    except FileNotFoundError:
+        return {}
+    if raw.get("format") != FORMAT:
+        raise ValueError(f"{path}: lexicon format {raw.get('format')!r}, expected {FORMAT}; retrain it")
+    return {cat: from_dict(cat, m) for cat, m in raw["models"].items()}
+
+
+def from_dict(category: str, m: Mapping[str, Any]) -> LinearLexicon:
+    return LinearLexicon(
+        category, float(m["bias"]), {str(k): float(v) for k, v in m["weights"].items()},
+        tuple(float(k) for k in m["knots"]), tuple(float(s) for s in m["scores"]),
+    )
