@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
 
-from .types import ChatRequest, ChatResult, Chunk, FinishReason, ToolCall, Usage
+from .types import ChatRequest, ChatResult, Choice, Chunk, FinishReason, ToolCall, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class Assembler:
         'Hi there'
     """
 
-    __slots__ = ("_calls", "_reasoning", "_signature", "_text", "finish_reason", "id", "model", "usage")
+    __slots__ = ("_calls", "_choices", "_reasoning", "_signature", "_text", "finish_reason", "id", "model", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -123,8 +123,35 @@ class Assembler:
         self.usage: Usage | None = None
         self.id: str | None = None
         self.model: str | None = None
+        # The answers after the first (``n > 1``), each folded by its own assembler.
+        self._choices: dict[int, Assembler] | None = None
+
+    def _add_choice(self, chunk: Chunk) -> None:
+        if self._choices is None:
+            self._choices = {}
+        sub = self._choices.get(chunk.choice)
+        if sub is None:
+            sub = self._choices[chunk.choice] = Assembler()
+        sub.add(replace(chunk, choice=0))
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.id and not self.id:
+            self.id = chunk.id
+        if chunk.model and not self.model:
+            self.model = chunk.model
+
+    def _all_choices(self, first: ChatResult) -> tuple[Choice, ...]:
+        if not self._choices:
+            return ()
+        last = max(self._choices)
+        subs = [self._choices.get(i) for i in range(1, last + 1)]
+        results = [first, *(s.result() if s is not None else ChatResult(id="", model="") for s in subs)]
+        return tuple(replace(r.all_choices()[0], index=i) for i, r in enumerate(results))
 
     def add(self, chunk: Chunk) -> None:
+        if chunk.choice:
+            self._add_choice(chunk)
+            return
         if chunk.text:
             self._text.append(chunk.text)
         if chunk.reasoning:
@@ -170,7 +197,7 @@ class Assembler:
         finish = self.finish_reason or "stop"
         if calls and finish == "stop":
             finish = "tool_calls"
-        return ChatResult(
+        result = ChatResult(
             id=self.id or "",
             model=self.model or "",
             text=self.text,
@@ -181,6 +208,7 @@ class Assembler:
             reasoning_signature=self._signature,
             provider=provider,
         )
+        return replace(result, choices=self._all_choices(result)) if self._choices else result
 
 
 # ------------------------------------------------------------------------- stream bookkeeping

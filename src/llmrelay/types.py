@@ -265,6 +265,33 @@ class Chunk:
     # The upstream's id and model name for the answer, given on the first chunk.
     id: str | None = None
     model: str | None = None
+    # Which of the request's ``n`` answers this delta belongs to (OpenAI's ``choices[].index``).
+    # ``usage`` is the whole call's, on the last chunk, whatever its choice.
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One of several answers to a request with ``n > 1``."""
+
+    index: int
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason = "stop"
+    reasoning: str = ""
+    reasoning_signature: str | None = None
+
+    def to_chunk(self) -> Chunk:
+        return Chunk(
+            choice=self.index,
+            text=self.text,
+            reasoning=self.reasoning,
+            reasoning_signature=self.reasoning_signature,
+            tool_calls=tuple(
+                ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(self.tool_calls)
+            ),
+            finish_reason=self.finish_reason,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,10 +306,22 @@ class ChatResult:
     reasoning_signature: str | None = None
     # The provider (config name) that answered; filled by the router.
     provider: str | None = None
+    # Every answer of a request with ``n > 1``, by index; the first is the fields above. Empty
+    # for a single answer (see all_choices).
+    choices: tuple[Choice, ...] = ()
+
+    def all_choices(self) -> tuple[Choice, ...]:
+        """The answers by index: ``choices``, or the one answer this result is."""
+        if self.choices:
+            return self.choices
+        return (Choice(0, self.text, self.tool_calls, self.finish_reason, self.reasoning, self.reasoning_signature),)
 
     def to_chunks(self) -> tuple[Chunk, ...]:
-        """The result as one chunk, so a non-streamed answer flows through streaming layers."""
+        """The result as one chunk (one per answer when ``n > 1``, the first answer's last, with
+        the usage), so a non-streamed answer flows through streaming layers."""
+        others = tuple(replace(c.to_chunk(), id=self.id, model=self.model) for c in self.choices if c.index != 0)
         return (
+            *others,
             Chunk(
                 id=self.id,
                 model=self.model,

@@ -45,6 +45,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..pipeline import Handler
+from ..providers.choices import provider_complete, provider_stream
 from ..ratelimit.estimate import estimate_tokens
 from ..ratelimit.queue import FairQueue
 from ..routing.circuit import STATE_VALUE
@@ -324,7 +325,7 @@ class Router:
         span = self.tracing.start_attempt(ctx, dep.provider, provider.settings.kind, dep.model) if self.tracing else None
         try:
             if request.stream:
-                async with closing(provider.stream(upstream)) as stream:
+                async with closing(provider_stream(provider, upstream)) as stream:
                     try:
                         async with asyncio.timeout(timeout):
                             chunk = await anext(stream)
@@ -339,7 +340,7 @@ class Router:
                         yield chunk
             else:
                 async with asyncio.timeout(timeout):
-                    result = await provider.complete(upstream)
+                    result = await provider_complete(provider, upstream)
                 self._succeeded(dep, t0)
                 first = False
                 for chunk in result.to_chunks():

@@ -121,10 +121,13 @@ def build(services: Services, next: Handler) -> Handler | None:
     async def guarded(request: ChatRequest, ctx: RequestContext, policy: Policy) -> AsyncIterator[Chunk]:
         redactor = Redactor()
         request = await inspect_prompt(request, ctx, policy, redactor)
-        filt = _AnswerFilter(engine, policy, redactor)
+        # One filter per answer (``n > 1`` answers interleave; held text goes out with its own).
+        filters = {0: _AnswerFilter(engine, policy, redactor)}
+        filt = filters[0]
         upstream = next(request, ctx)
         try:
             async for chunk in upstream:
+                filt = filters.get(chunk.choice) or filters.setdefault(chunk.choice, _AnswerFilter(engine, policy, redactor))
                 out = filt(chunk)
                 if filt.blocked:
                     _note_output(recorder, ctx, filt)
@@ -136,7 +139,8 @@ def build(services: Services, next: Handler) -> Handler | None:
             aclose: Any = getattr(upstream, "aclose", None)
             if aclose is not None:
                 await aclose()
-        _note_output(recorder, ctx, filt)
+        for filt in filters.values():
+            _note_output(recorder, ctx, filt)
 
     return layer
 

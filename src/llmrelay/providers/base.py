@@ -68,6 +68,8 @@ class Capabilities:
     # Can continue a partial assistant answer given as the last message (stream recovery needs it).
     prefill: bool = False
     count_tokens: bool = False
+    # Answers ``n > 1`` natively (several choices per call); others get n calls (providers/choices.py).
+    choices: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ AZURE_API_VERSION = "2024-10-21"
 
 class OpenAIProvider(HTTPProvider):
     kind: ClassVar[str] = "openai"
-    capabilities: ClassVar[Capabilities] = Capabilities(embeddings=True, reasoning=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(embeddings=True, reasoning=True, choices=True)
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
 
     def __init__(self, settings: ProviderSettings, transport: Transport | None = None) -> None:

@@ -31,16 +31,17 @@ class OpenAIStreamDecoder:
     """One streamed answer's decoder; ``provider`` names the upstream in the errors it raises."""
 
     __slots__ = ("_done", "_finish", "_first", "_had_calls", "_provider", "_seen", "_sse", "_usage")
+    # ``_finish`` and ``_had_calls`` are per choice index (``n > 1`` answers interleave their deltas).
 
     def __init__(self, provider: str | None = None) -> None:
         self._provider = provider
         self._sse = SSEDecoder()
-        self._finish: FinishReason | None = None
+        self._finish: dict[int, FinishReason] = {}
         self._usage: Usage | None = None
         self._first = True
         self._seen = False
         self._done = False
-        self._had_calls = False
+        self._had_calls: set[int] = set()
 
     def feed(self, line: bytes) -> Iterator[Chunk]:
         for event in self._sse.feed(line):
@@ -51,7 +52,7 @@ class OpenAIStreamDecoder:
             yield from self._event(event)
         if self._done:
             return
-        if self._finish is not None:
+        if self._finish:
             # Some compatible servers end the body after the finish chunk without [DONE].
             yield from self._end()
             return
@@ -88,18 +89,26 @@ class OpenAIStreamDecoder:
         if self._first:
             self._first = False
             ident = {"id": payload.get("id"), "model": payload.get("model")}
-        choices = payload.get("choices") or ()
-        choice = next((c for c in choices if c.get("index", 0) == 0), None)
-        delta = (choice or {}).get("delta") or {}
+        for choice in payload.get("choices") or ():
+            yield from self._choice(choice, ident)
+            ident = {}
+        if ident:
+            yield Chunk(**ident)
+
+    def _choice(self, choice: Mapping[str, Any], ident: dict[str, Any]) -> Iterator[Chunk]:
+        index = choice.get("index")
+        index = index if isinstance(index, int) else 0
+        delta = choice.get("delta") or {}
         text, thinking = split_content(delta.get("content"))
         reasoning = reasoning_of(delta) or thinking
         calls = tuple(self._call(i, c) for i, c in enumerate(delta.get("tool_calls") or ()))
-        self._had_calls = self._had_calls or bool(calls)
+        if calls:
+            self._had_calls.add(index)
         if text or reasoning or calls or ident:
-            yield Chunk(text=text, reasoning=reasoning, tool_calls=calls, **ident)
-        finish = finish_reason((choice or {}).get("finish_reason"))
+            yield Chunk(text=text, reasoning=reasoning, tool_calls=calls, choice=index, **ident)
+        finish = finish_reason(choice.get("finish_reason"))
         if finish is not None:
-            self._finish = finish
+            self._finish[index] = finish
 
     @staticmethod
     def _call(position: int, raw: Mapping[str, Any]) -> ToolCallDelta:
@@ -115,7 +124,13 @@ class OpenAIStreamDecoder:
 
     def _end(self) -> Iterator[Chunk]:
         self._done = True
-        finish = self._finish or "stop"
-        if self._had_calls and finish == "stop":
+        # The other choices' finish first: the last chunk (choice 0's) carries the usage.
+        for index in sorted(i for i in self._finish if i):
+            yield Chunk(choice=index, finish_reason=self._final(index))
+        yield Chunk(finish_reason=self._final(0), usage=self._usage)
+
+    def _final(self, index: int) -> FinishReason:
+        finish = self._finish.get(index) or "stop"
+        if index in self._had_calls and finish == "stop":
             finish = "tool_calls"  # some servers say "stop" after a tool call
-        yield Chunk(finish_reason=finish, usage=self._usage)
+        return finish

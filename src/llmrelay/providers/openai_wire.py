@@ -22,6 +22,7 @@ import orjson
 from ..types import (
     ChatRequest,
     ChatResult,
+    Choice,
     DocumentPart,
     FinishReason,
     ImagePart,
@@ -304,9 +305,8 @@ def arguments_text(args: Any) -> str:
     return args if isinstance(args, str) else orjson.dumps(args).decode()
 
 
-def result_from_body(body: Mapping[str, Any]) -> ChatResult:
-    """A non-streamed answer as a ChatResult (the first choice; ``n > 1`` answers keep only it)."""
-    choice = body["choices"][0]
+def choice_from_wire(choice: Mapping[str, Any], index: int) -> Choice:
+    """One ``choices[]`` entry of a non-streamed answer."""
     msg = choice.get("message") or {}
     text, thinking = split_content(msg.get("content"))
     if not text and isinstance(msg.get("refusal"), str):
@@ -322,12 +322,21 @@ def result_from_body(body: Mapping[str, Any]) -> ChatResult:
     finish = finish_reason(choice.get("finish_reason")) or "stop"
     if calls and finish == "stop":
         finish = "tool_calls"
+    return Choice(index, text, calls, finish, reasoning_of(msg) or thinking)
+
+
+def result_from_body(body: Mapping[str, Any]) -> ChatResult:
+    """A non-streamed answer as a ChatResult; with ``n > 1``, every choice, by index."""
+    raw = sorted(body["choices"], key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
+    choices = tuple(choice_from_wire(c, i) for i, c in enumerate(raw))
+    first = choices[0]
     return ChatResult(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
-        text=text,
-        tool_calls=calls,
-        finish_reason=finish,
+        text=first.text,
+        tool_calls=first.tool_calls,
+        finish_reason=first.finish_reason,
         usage=usage_from_wire(body.get("usage")) or Usage(),
-        reasoning=reasoning_of(msg) or thinking,
+        reasoning=first.reasoning,
+        choices=choices if len(choices) > 1 else (),
     )

@@ -20,6 +20,7 @@ import orjson
 from ..types import (
     ChatRequest,
     ChatResult,
+    Choice,
     Chunk,
     DocumentPart,
     ImagePart,
@@ -204,24 +205,28 @@ def usage_json(usage: Usage | None, cost_usd: float | None) -> dict[str, Any]:
     return out
 
 
-def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: float | None) -> bytes:
-    message: dict[str, Any] = {"role": "assistant", "content": result.text or None, "refusal": None}
-    if result.tool_calls:
+def _choice_json(c: Choice) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": c.text or None, "refusal": None}
+    if c.tool_calls:
         message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in result.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+            for t in c.tool_calls
         ]
-    elif not result.text:
+    elif not c.text:
         message["content"] = ""
-    if result.reasoning:
-        message["reasoning_content"] = result.reasoning
+    if c.reasoning:
+        message["reasoning_content"] = c.reasoning
+    return {"index": c.index, "message": message, "finish_reason": _finish(c.finish_reason, bool(c.tool_calls)),
+            "logprobs": None}
+
+
+def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: float | None) -> bytes:
     return orjson.dumps({
         "id": _completion_id(result.id, request_id),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": _finish(result.finish_reason, bool(result.tool_calls)),
-                     "logprobs": None}],
+        "choices": [_choice_json(c) for c in result.all_choices()],
         "usage": usage_json(result.usage, cost_usd),
     })
 
@@ -239,56 +244,63 @@ def _completion_id(upstream: str | None, request_id: str) -> str:
 class StreamEncoder:
     """Encodes one answer's chunks as ``chat.completion.chunk`` SSE events.
 
-    The first event carries the role; tool-call deltas keep their index; ``finish_reason`` is
-    ``tool_calls`` whenever calls were made; with ``include_usage`` a final event with empty
-    ``choices`` carries the usage (and its cost), as OpenAI sends it.
+    The first event of each choice (``n > 1``: one per ``choices[].index``) carries the role;
+    tool-call deltas keep their index; ``finish_reason`` is ``tool_calls`` whenever calls were made;
+    with ``include_usage`` a final event with empty ``choices`` carries the usage (and its cost) of
+    the whole call, as OpenAI sends it.
     """
 
-    __slots__ = ("_calls", "_created", "_head", "_id", "_model", "_started", "finish", "include_usage", "usage")
+    __slots__ = ("_calls", "_created", "_finish", "_head", "_id", "_model", "_started", "include_usage", "usage")
 
     def __init__(self, model: str, request_id: str, include_usage: bool) -> None:
         self._model = model
         self._id = "chatcmpl-" + request_id.removeprefix("req_")
         self._created = int(time.time())
-        self._started = False
-        self._calls = False
+        # Per choice index: whether its role was sent, whether it made calls, its finish reason.
+        self._started: set[int] = set()
+        self._calls: set[int] = set()
+        self._finish: dict[int, str] = {}
         self.include_usage = include_usage
         self.usage: Usage | None = None
-        self.finish: str | None = None
         # The constant prefix of every event, serialised once per stream.
         self._head = (b'data: {"id":' + orjson.dumps(self._id) + b',"object":"chat.completion.chunk","created":'
                       + str(self._created).encode() + b',"model":' + orjson.dumps(model) + b",")
 
-    def _event(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choices = orjson.dumps([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}])
+    @property
+    def finish(self) -> str | None:
+        """The first choice's finish reason, once known."""
+        return self._finish.get(0)
+
+    def _event(self, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> bytes:
+        choices = orjson.dumps([{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}])
         return self._head + b'"choices":' + choices + b"}\n\n"
 
     def chunk(self, c: Chunk) -> bytes:
         out = b""
+        i = c.choice
+        if i not in self._started:
+            self._started.add(i)
+            out += self._event({"role": "assistant", "content": ""}, index=i)
         delta: dict[str, Any] = {}
-        if not self._started:
-            self._started = True
-            delta = {"role": "assistant", "content": ""}
-            out += self._event(delta)
-            delta = {}
         if c.text:
             delta["content"] = c.text
         if c.reasoning:
             delta["reasoning_content"] = c.reasoning
         if c.tool_calls:
-            self._calls = True
+            self._calls.add(i)
             delta["tool_calls"] = [_call_delta(d) for d in c.tool_calls]
         if delta:
-            out += self._event(delta)
+            out += self._event(delta, index=i)
         if c.usage is not None:
             self.usage = c.usage
         if c.finish_reason:
-            self.finish = "tool_calls" if self._calls else _finish(c.finish_reason, False)
+            self._finish[i] = "tool_calls" if i in self._calls else _finish(c.finish_reason, False)
         return out
 
     def end(self, cost_usd: float | None) -> bytes:
         out = b"" if self._started else self.chunk(Chunk())
-        out += self._event({}, self.finish or ("tool_calls" if self._calls else "stop"))
+        for i in sorted(self._started):
+            out += self._event({}, self._finish.get(i) or ("tool_calls" if i in self._calls else "stop"), index=i)
         if self.include_usage:
             out += self._head + b'"choices":[],"usage":' + orjson.dumps(usage_json(self.usage, cost_usd)) + b"}\n\n"
         return out + b"data: [DONE]\n\n"
