@@ -199,3 +199,29 @@ async def test_list_models_and_embeddings() -> None:
     result = await provider.embed(EmbeddingRequest(model="e", input=("x", "y")))
     assert result.vectors == ((1.0, 2.0), (0.5, 0.25)) and result.usage.input_tokens == 4
     assert transport.requests[0].method == "GET" and (await provider.health()).ok
+
+
+@pytest.mark.parametrize(("kind", "native"), [("openai", True), ("azure", True), ("vllm", True), ("together", True),
+                                              ("groq", False), ("llamacpp", False), ("shimmy", False),
+                                              ("openrouter", False), ("deepseek", False)])
+async def test_only_servers_that_answer_n_natively_get_n_forwarded(kind: str, native: bool) -> None:
+    from llmrelay.providers.choices import provider_complete
+
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: HTTPRequest) -> MockResponse:
+        body = orjson.loads(request.body or b"{}")
+        sent.append(body)
+        choices = [{"index": i, "message": {"role": "assistant", "content": f"a{i}"}, "finish_reason": "stop"}
+                   for i in range(body.get("n", 1))]
+        return MockResponse(200, {"content-type": "application/json"}, orjson.dumps(
+            {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": choices,
+             "usage": {"prompt_tokens": 3, "completion_tokens": len(choices), "total_tokens": 3 + len(choices)}}))
+
+    provider, _ = make(handler, kind, deployment="d") if kind == "azure" else make(handler, kind)
+    result = await provider_complete(provider, ChatRequest(model="m", messages=(Message("user", "hi"),), n=3))
+    # One call answering three choices, or three calls answering one each (merged as choices 0-2).
+    texts = [c.text for c in result.all_choices()]
+    assert texts == (["a0", "a1", "a2"] if native else ["a0", "a0", "a0"])
+    assert [c.index for c in result.all_choices()] == [0, 1, 2] and result.usage.output_tokens == 3
+    assert [b.get("n", 1) for b in sent] == ([3] if native else [1, 1, 1])

@@ -76,7 +76,7 @@ def test_fan_out_streamed_interleaves_choices(gw: Running) -> None:
 
 
 def test_fan_out_through_each_simulated_provider(gw: Running) -> None:
-    groups = [g for g in sim_groups(gw) if gw.relay.deployments(g)[0][1].capabilities.choices is False]
+    groups = [g for g in sim_groups(gw) if not gw.relay.deployments(g)[0][1].answers_n_natively()]
     if not groups:
         pytest.skip("the simulator is not available")
     c = client(gw.url)

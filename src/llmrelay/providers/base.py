@@ -111,6 +111,10 @@ class Provider(abc.ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def answers_n_natively(self) -> bool:
+        """Whether one call can return ``n > 1`` choices (else providers/choices.py fans out)."""
+        return self.capabilities.choices
     default_base_url: ClassVar[str | None] = None
 
     def __init__(self, settings: ProviderSettings) -> None:

@@ -24,7 +24,7 @@ _QUEUE_PER_CHOICE = 8
 
 
 def fans_out(provider: Provider, request: ChatRequest) -> bool:
-    return request.n > 1 and not provider.capabilities.choices
+    return request.n > 1 and not provider.answers_n_natively()
 
 
 def single(request: ChatRequest, i: int) -> ChatRequest:

@@ -50,11 +50,17 @@ class OpenAIProvider(HTTPProvider):
         self.azure = bool(opts.get("azure"))
         self.api_version = str(opts.get("api_version") or AZURE_API_VERSION)
         self.deployment: str | None = opts.get("deployment")
+        # Many compatible servers reject ``n > 1`` (Groq, llama.cpp) or ignore it (OpenRouter):
+        # their presets set ``native_n: false`` and the gateway makes n calls instead.
+        self._native_n = bool(opts.get("native_n", True))
         self._extra_headers: dict[str, str] = {}
         if opts.get("referer"):
             self._extra_headers["HTTP-Referer"] = str(opts["referer"])
         if opts.get("title"):
             self._extra_headers["X-Title"] = str(opts["title"])
+
+    def answers_n_natively(self) -> bool:
+        return self._native_n
 
     # ---- addressing ----------------------------------------------------------------------------
 

@@ -31,7 +31,9 @@ class Preset:
 # Dialect options of OpenAI-compatible servers: see llmrelay.providers.openai_wire.WireOptions.
 # Groq and Mistral always report usage in the last chunk (Groq also in x_groq); Mistral knows no
 # stream_options.
-_LOCAL: Mapping[str, Any] = MappingProxyType({"top_k": True})
+# ``native_n: false``: the server answers only n=1 (it rejects or ignores more), so the gateway fans
+# out n calls (providers/choices.py).
+_LOCAL: Mapping[str, Any] = MappingProxyType({"top_k": True, "native_n": False})
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(
@@ -39,19 +41,20 @@ PRESETS: dict[str, Preset] = {
         env_models=("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "o4-mini"),
     ),
     "shimmy": Preset("openai", "http://127.0.0.1:11435/v1", None, _LOCAL, base_url_env="SHIMMY_BASE_URL"),
-    "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None, {**_LOCAL, "reasoning_echo": "reasoning_content"}),
+    "vllm": Preset("openai", "http://127.0.0.1:8000/v1", None,
+                   {**_LOCAL, "native_n": True, "reasoning_echo": "reasoning_content"}),
     "llamacpp": Preset("openai", "http://127.0.0.1:8080/v1", None, _LOCAL),
     "lmstudio": Preset("openai", "http://127.0.0.1:1234/v1", None, _LOCAL),
-    "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", {"stream_usage": False}),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", {"stream_usage": False, "native_n": False}),
     "mistral": Preset("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", {"reasoning_echo": "mistral", "stream_usage": False}),
     "together": Preset("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY", {"top_k": True}),
     "openrouter": Preset(
         "openai",
         "https://openrouter.ai/api/v1",
         "OPENROUTER_API_KEY",
-        {"reasoning_style": "openrouter", "reasoning_echo": "reasoning", "top_k": True},
+        {"reasoning_style": "openrouter", "reasoning_echo": "reasoning", "top_k": True, "native_n": False},
     ),
-    "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY", {"reasoning_echo": "reasoning_content"}),
+    "deepseek": Preset("openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY", {"reasoning_echo": "reasoning_content", "native_n": False}),
     "azure": Preset("openai", None, "AZURE_OPENAI_API_KEY", {"azure": True}),
     "anthropic": Preset(
         "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY",
