@@ -221,3 +221,26 @@ async def test_nobody_listening_is_unavailable() -> None:
     for _ in range(2):  # the slot comes back each time
         with pytest.raises(ProviderUnavailableError):
             await t.send(_post(1, b"x"))
+
+
+def test_it_runs_on_uvloop() -> None:
+    # The gateway's loop: uvloop's transports are not asyncio.Transport subclasses.
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> bytes:
+        srv = Scripted(_echo)
+        s = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        t = H1Transport()
+        try:
+            async with s, asyncio.timeout(10):
+                port = s.sockets[0].getsockname()[1]
+                first = await (await t.send(_post(port, b"one"))).read()
+                return first + await (await t.send(_post(port, b"two"))).read()
+        finally:
+            await t.aclose()
+
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == b"onetwo"
+    finally:
+        loop.close()
