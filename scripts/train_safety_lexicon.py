@@ -97,7 +97,7 @@ def fit(words: WordSets, y: np.ndarray, mask: np.ndarray, c: float) -> linear.Li
 
 
 def margins(model: linear.LinearLexicon, words: WordSets) -> np.ndarray:
-    return np.array([model.margin(w)[0] for w in words])
+    return np.array([model.margin(w) for w in words])
 
 
 def knots(benign_margins: np.ndarray) -> tuple[float, ...]:

@@ -28,9 +28,11 @@ def model(category: str = "injection", **weights: float) -> linear.LinearLexicon
 
 def test_margin_sums_the_weights_of_present_words_once() -> None:
     m = model(zorblax=2.0, quux=1.5, nice=-1.0)
-    assert m.margin(TextView("zorblax zorblax quux").words) == (0.5, "zorblax")
-    assert m.margin(TextView("nice day").words) == (-4.0, "")
-    assert m.margin(TextView("").words) == (-3.0, "")
+    assert m.margin(TextView("zorblax zorblax quux").words) == 0.5
+    assert m.strongest(TextView("zorblax zorblax quux").words) == "zorblax"
+    assert m.margin(TextView("nice day").words) == -4.0
+    assert m.strongest(TextView("nice day").words) == ""
+    assert m.margin(TextView("").words) == -3.0
 
 
 @pytest.mark.parametrize(("margin", "score"), [(0.0, 0.4), (0.5, 0.45), (1.0, 0.5), (2.0, 0.8), (-1.0, 0.2), (3.0, 0.9)])

@@ -64,14 +64,16 @@ class LinearLexicon:
             raise ValueError("knots must increase and pair up with scores")
         object.__setattr__(self, "_vocab", frozenset(self.weights))
 
-    def margin(self, words: frozenset[str]) -> tuple[float, str]:
-        """The logit for a word set, and its strongest positive word."""
+    def margin(self, words: frozenset[str]) -> float:
+        """The logit for a word set: one C-speed intersection, then a sum over the matches."""
+        return self.bias + sum(map(self.weights.__getitem__, self._vocab.intersection(words)))
+
+    def strongest(self, words: frozenset[str]) -> str:
+        """The present word with the largest positive weight ("" if none): the finding's span.
+        Looked for only once a text is reported, so a clean prompt never pays for it."""
         hit = self._vocab.intersection(words)
-        if not hit:
-            return self.bias, ""
-        w = self.weights
-        top = max(hit, key=w.__getitem__)
-        return self.bias + sum(map(w.__getitem__, hit)), top if w[top] > 0 else ""
+        top = max(hit, key=self.weights.__getitem__, default="")
+        return top if top and self.weights[top] > 0 else ""
 
     def calibrate(self, margin: float) -> float:
         """Margin -> policy score: piecewise linear through the knots; below the first knot the
@@ -87,9 +89,9 @@ class LinearLexicon:
 
     def score(self, view: TextView) -> LinearHit | None:
         """The evidence in a text, or None when it scores under :data:`REPORT_AT`."""
-        m, word = self.margin(view.words)
+        m = self.margin(view.words)
         s = self.calibrate(m)
-        return LinearHit(s, m, word) if s >= REPORT_AT else None
+        return LinearHit(s, m, self.strongest(view.words)) if s >= REPORT_AT else None
 
     def to_dict(self) -> dict[str, object]:
         return {"bias": self.bias, "weights": dict(self.weights), "knots": list(self.knots), "scores": list(self.scores)}
