@@ -1,9 +1,12 @@
 """The HTTP transport providers send their requests through.
 
 One small protocol (``send`` a request, get a response whose body can be read whole or line by line)
-with two implementations: :class:`AiohttpTransport`, a pooled keep-alive client (aiohttp measured
-faster than httpx under concurrency; see ``benchmarks/http_clients.py``), and :class:`MockTransport`,
-which answers from a plain handler function so tests need no network:
+with three implementations: :class:`~llmrelay.transport_h1.H1Transport`, the providers' default
+(:func:`default_transport`), a lean HTTP/1.1 pool on asyncio and httptools; :class:`AiohttpTransport`,
+a pooled aiohttp client (aiohttp measured faster than httpx under concurrency, see
+``benchmarks/http_clients.py``; H1Transport spends 17-32% less gateway CPU per request than it,
+benchmarks/results/PROFILE.md round five); and :class:`MockTransport`, which answers from a plain
+handler function so tests need no network:
 
     >>> async def handler(request: HTTPRequest) -> MockResponse:
     ...     return MockResponse(200, {"content-type": "application/json"}, b'{"ok": true}')
@@ -71,6 +74,13 @@ async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield line[:-1] if line.endswith(b"\r") else line
     if buf:
         yield buf[:-1] if buf.endswith(b"\r") else buf
+
+
+def default_transport(limits: PoolLimits | None = None) -> Transport:
+    """The transport a provider sends through unless it is given one."""
+    from .transport_h1 import H1Transport
+
+    return H1Transport(limits)
 
 
 # ------------------------------------------------------------------------------------- aiohttp

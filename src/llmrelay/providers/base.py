@@ -46,7 +46,7 @@ from ..errors import (
     StreamInterruptedError,
     error_for_status,
 )
-from ..transport import AiohttpTransport, HTTPRequest, HTTPResponse, PoolLimits, Transport
+from ..transport import HTTPRequest, HTTPResponse, PoolLimits, Transport, default_transport
 from ..types import (
     ChatRequest,
     ChatResult,
@@ -155,7 +155,7 @@ class HTTPProvider(Provider):
     def __init__(self, settings: ProviderSettings, transport: Transport | None = None) -> None:
         super().__init__(settings)
         self.base_url = (settings.base_url or self.default_base_url or "").rstrip("/")
-        self.transport: Transport = transport or AiohttpTransport(settings.limits)
+        self.transport: Transport = transport or default_transport(settings.limits)
 
     # ---- the wire mapping: pure, override these -------------------------------------------------
 
