@@ -16,26 +16,51 @@ from __future__ import annotations
 
 import string
 from bisect import bisect_right
+from collections.abc import Sequence
 
 from ..findings import Finding
 
-# Every ASCII character that is not a letter or digit becomes a space, so ``split`` yields words.
-_SEPARATORS = str.maketrans({c: " " for c in string.printable if not c.isalnum()})
+# Every ASCII character that is not a letter or digit becomes a space, so ``split`` yields words;
+# so do the control characters ``split`` treats as whitespace (\x1c-\x1f), so that in the
+# normalised text a space is the only separator (what :meth:`TextView.patched` relies on).
+_SEPARATORS = str.maketrans({c: " " for c in string.printable + "\x1c\x1d\x1e\x1f" if not c.isalnum()})
 
 
 _LONG = 12
 
 
 class TextView:
-    __slots__ = ("_long", "_low", "_p3", "_p4", "_words", "text")
+    __slots__ = ("_long", "_low", "_norm", "_p3", "_p4", "_patch", "_words", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._low: str | None = None
+        self._norm: str | None = None
         self._words: frozenset[str] | None = None
         self._p3: frozenset[str] | None = None
         self._p4: frozenset[str] | None = None
         self._long: list[tuple[int, int]] | None = None
+        self._patch: _Patch | None = None
+
+    def patched(self, low: str, changed: Sequence[tuple[int, int]]) -> TextView:
+        """A view of ``low``: this view's lower-cased text with the characters inside ``changed``
+        (sorted, disjoint spans) replaced by letters or digits, same length. Its words and prefixes
+        are derived from this view's by re-reading only the words around the changes (a toxicity
+        scan's de-obfuscated copy differs in a few words; rebuilding its word and prefix sets
+        would cost ~100 µs on 4 KB)."""
+        view = TextView(low)
+        view._low = low
+        view._patch = _Patch(self, changed)
+        # A letter or digit is its own normalised form: splice the changes into this view's.
+        norm = self.normalised
+        parts: list[str] = []
+        pos = 0
+        for s, e in changed:
+            parts += (norm[pos:s], low[s:e])
+            pos = e
+        parts.append(norm[pos:])
+        view._norm = "".join(parts)
+        return view
 
     @property
     def low(self) -> str:
@@ -49,27 +74,38 @@ class TextView:
     @property
     def lowered(self) -> bool:
         """``low`` is really the lower-cased text (not the text kept for its offsets)."""
-        return self.low is not self.text or self.text.islower() or not self.text
+        return self._patch is not None or self.low is not self.text or self.text.islower() or not self.text
 
     @property
     def words(self) -> frozenset[str]:
         """The distinct lower-case words (runs of letters and digits; non-ASCII letters stay in)."""
         if self._words is None:
+            self._words = self._patch.words(self.normalised) if self._patch is not None else frozenset(self.normalised.split())
+        return self._words
+
+    @property
+    def normalised(self) -> str:
+        """``low`` with every character that separates words turned into a space (same length)."""
+        if self._norm is None:
             low = self.low
             if not low.isascii():
                 # Unicode punctuation (dashes, curly quotes) must separate words as \b does.
                 low = "".join(c if c.isalnum() else " " for c in low)
-            self._words = frozenset(low.translate(_SEPARATORS).split())
-        return self._words
+            self._norm = low.translate(_SEPARATORS)
+        return self._norm
 
     def prefixes(self, n: int) -> frozenset[str]:
         """The first ``n`` (3 or 4) characters of every word."""
+        if self._patch is not None and self._words is None:
+            self._words = self._patch.words(self.normalised)  # a patch's prefixes read its words' change
         if n == 3:
             if self._p3 is None:
-                self._p3 = frozenset({w[:3] for w in self.words})
+                # From the 4-character prefixes when they are there: fewer strings to cut.
+                self._p3 = (self._patch.prefixes(3) if self._patch is not None
+                            else frozenset({w[:3] for w in (self._p4 if self._p4 is not None else self.words)}))
             return self._p3
         if self._p4 is None:
-            self._p4 = frozenset({w[:4] for w in self.words})
+            self._p4 = self._patch.prefixes(4) if self._patch is not None else frozenset({w[:4] for w in self.words})
         return self._p4
 
     def has_prefix(self, prefix: str) -> bool:
@@ -93,6 +129,59 @@ class TextView:
                     pos = start + len(tok)
             self._long = spans
         return self._long
+
+
+class _Patch:
+    """How a patched view's words differ from its base's. Every change turns a separator or a digit
+    into a letter or digit, so the changed words are read again in the new text (``added``) and a
+    base word that occurred only there is gone (``removed``). Regions are cut at spaces of the new
+    normalised text, which are spaces of the old one too (a change never makes a space), so no
+    word straddles a region's edge and the words outside the regions are the same in both."""
+
+    __slots__ = ("_added", "_base", "_changed", "_outside", "_removed")
+
+    def __init__(self, base: TextView, changed: Sequence[tuple[int, int]]) -> None:
+        self._base = base
+        self._changed = changed
+        self._added: frozenset[str] = frozenset()
+        self._removed: frozenset[str] = frozenset()
+        self._outside = ""
+
+    def words(self, new: str) -> frozenset[str]:
+        """The words of ``new`` (the patched view's normalised text)."""
+        old = self._base.normalised
+        regions: list[tuple[int, int]] = []
+        for s, e in self._changed:
+            b = new.find(" ", e)
+            b = len(new) if b == -1 else b
+            if regions and s < regions[-1][1]:
+                regions[-1] = (regions[-1][0], max(regions[-1][1], b))  # the same word as the last change
+            else:
+                regions.append((new.rfind(" ", 0, s) + 1, b))
+        added: set[str] = set()
+        candidates: set[str] = set()
+        parts: list[str] = []
+        pos = 0
+        for a, b in regions:
+            added.update(new[a:b].split())
+            candidates.update(old[a:b].split())
+            parts.append(old[pos:a])
+            pos = b
+        parts.append(old[pos:])
+        # Padded with spaces so " word " finds a whole word at either end too.
+        self._outside = outside = " " + " ".join(parts) + " "
+        self._removed = frozenset(c for c in candidates if f" {c} " not in outside)
+        self._added = frozenset(added)
+        kept = self._base.words - self._removed if self._removed else self._base.words
+        return kept if self._added <= kept else kept | self._added
+
+    def prefixes(self, n: int) -> frozenset[str]:
+        """The new words' first ``n`` characters: the base's, less those only removed words had."""
+        added = {w[:n] for w in self._added}
+        gone = {p for p in {w[:n] for w in self._removed} - added
+                if (f" {p} " if len(p) < n else f" {p}") not in self._outside}
+        kept = self._base.prefixes(n) - gone if gone else self._base.prefixes(n)
+        return kept if added <= kept else kept | added
 
 
 class Joined:

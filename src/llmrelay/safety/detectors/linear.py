@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import fsum
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +66,16 @@ class LinearLexicon:
         object.__setattr__(self, "_vocab", frozenset(self.weights))
 
     def margin(self, words: frozenset[str]) -> float:
-        """The logit for a word set: one C-speed intersection, then a sum over the matches."""
-        return self.bias + sum(map(self.weights.__getitem__, self._vocab.intersection(words)))
+        """The logit for a word set: one C-speed intersection, then a sum over the matches. The sum
+        is ``fsum`` (exact, then rounded once) so that it does not depend on the set's iteration
+        order, which varies with how the set was built and with the process's string hashing."""
+        return self.bias + fsum(map(self.weights.__getitem__, self._vocab.intersection(words)))
 
     def strongest(self, words: frozenset[str]) -> str:
         """The present word with the largest positive weight ("" if none): the finding's span.
         Looked for only once a text is reported, so a clean prompt never pays for it."""
         hit = self._vocab.intersection(words)
-        top = max(hit, key=self.weights.__getitem__, default="")
+        top = max(hit, key=lambda w: (self.weights[w], w), default="")  # ties: by word, not set order
         return top if top and self.weights[top] > 0 else ""
 
     def calibrate(self, margin: float) -> float:

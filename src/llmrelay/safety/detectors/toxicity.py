@@ -13,6 +13,7 @@ is hilarious") scores below the block threshold; slurs, directed insults, threat
 from __future__ import annotations
 
 import re
+import string
 from typing import Literal
 
 from ..findings import Category, Finding
@@ -79,10 +80,37 @@ def _is_letter(c: str) -> bool:
     return "a" <= c <= "z"
 
 
-def deobfuscate(low: str) -> str:
-    """Obfuscation only where it sits inside a word ("b*tch", "sh1t"), so "shit!" keeps its
-    boundary: a run of look-alikes between two letters, or an ``@``/``$`` before a letter. Written
-    as a walk over the look-alike runs because a text with none (most prose) is then one charset scan."""
+# The text's shape, one character each: a letter is "a", a look-alike "1", any other ASCII " ".
+_SHAPE = str.maketrans(
+    {**{chr(c): " " for c in range(128)}, **{c: "a" for c in string.ascii_lowercase}, **{c: "1" for c in "@4310!$5*7"}}
+)
+
+
+def leet_spans(low: str) -> list[tuple[int, int]]:
+    """Where obfuscation sits inside a word ("b*tch", "sh1t"), so "shit!" keeps its boundary: a
+    run of look-alikes between two letters, or an ``@``/``$`` before a letter. Every such run ends
+    right before a letter, so on ASCII text the walk visits only the places where the text's shape
+    reads "1a" (one C-speed translate and substring search: a charset regex over 4 KB costs ~40 µs)."""
+    if not low.isascii():
+        return _leet_spans_slow(low)
+    shape = low.translate(_SHAPE)
+    spans: list[tuple[int, int]] = []
+    last = shape.find("1a")
+    while last != -1:
+        e = last + 1
+        s = last
+        while s > 0 and shape[s - 1] == "1":  # back to the run's start
+            s -= 1
+        if s > 0 and shape[s - 1] == "a":
+            spans.append((s, e))
+        elif low[last] in "@$":
+            spans.append((last, e))
+        last = shape.find("1a", e)
+    return spans
+
+
+def _leet_spans_slow(low: str) -> list[tuple[int, int]]:
+    """:func:`leet_spans` on any text (the reference, and the path for non-ASCII text)."""
     spans: list[tuple[int, int]] = []
     for m in _LEET_RUN.finditer(low):
         s, e = m.span()
@@ -92,6 +120,12 @@ def deobfuscate(low: str) -> str:
             spans.append((s, e))
         elif low[e - 1] in "@$":
             spans.append((e - 1, e))
+    return spans
+
+
+def deobfuscate(low: str, spans: list[tuple[int, int]] | None = None) -> str:
+    """``low`` with the look-alikes in ``spans`` (default: :func:`leet_spans`) read as letters."""
+    spans = leet_spans(low) if spans is None else spans
     if not spans:
         return low
     parts: list[str] = []
@@ -123,7 +157,9 @@ class ToxicityDetector:
         return self.scan_view(TextView(text))
 
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
-        view = clean_view(view)
+        # The reference scan (anchored=False) rebuilds the clean view from scratch, so the
+        # equivalence tests also check the patched view's words against a full recount.
+        view = clean_view(view) if anchored else _full_clean_view(view)
         hits = self._raw.hits(view, anchored=anchored)
         lin = self._linear.score(view) if self._linear is not None else None
         if not hits:
@@ -142,9 +178,19 @@ class ToxicityDetector:
 
 def clean_view(view: TextView) -> TextView:
     """The view both the lexicon and the learned lexicon read: lower-cased and de-obfuscated
-    (same length, same offsets), so ``sh1t`` and ``shit`` are one word to both."""
+    (same length, same offsets), so ``sh1t`` and ``shit`` are one word to both. Its words are
+    the shared view's, re-read only around the de-obfuscated spans (:meth:`TextView.patched`)."""
     if view.lowered:
-        clean = deobfuscate(view.low)
+        spans = leet_spans(view.low)
+        if spans:
+            return view.patched(deobfuscate(view.low, spans), spans)
+    return view
+
+
+def _full_clean_view(view: TextView) -> TextView:
+    """:func:`clean_view` computed from scratch (the reference the patched view must equal)."""
+    if view.lowered:
+        clean = deobfuscate(view.low, _leet_spans_slow(view.low))
         if clean is not view.low:
             return TextView(clean)
     return view
