@@ -90,6 +90,17 @@ async def test_sequential_requests_share_one_connection_and_send_a_plain_head(se
     assert b"authorization: Bearer k" in lines and b"content-length: %d" % len(b'{"i":0}') in lines
 
 
+async def test_a_get_has_no_body_and_no_length(serve: Serve) -> None:
+    srv = await serve(_echo)
+    t = H1Transport()
+    try:
+        resp = await t.send(HTTPRequest("GET", f"http://127.0.0.1:{srv.port}/v1/models", {"x-k": "v"}))
+        assert resp.status == 200 and await resp.read() == b""
+    finally:
+        await t.aclose()
+    assert srv.heads == [b"GET /v1/models HTTP/1.1\r\nhost: 127.0.0.1:%d\r\nx-k: v\r\n\r\n" % srv.port]
+
+
 async def test_a_connection_closed_while_idle_is_replaced(serve: Serve) -> None:
     async def once(body: bytes, w: asyncio.StreamWriter) -> None:
         await _echo(body, w)

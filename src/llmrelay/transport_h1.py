@@ -413,15 +413,16 @@ _FRAMING = frozenset(("host", "content-length", "transfer-encoding", "connection
 
 
 def _encode(request: HTTPRequest, target: bytes) -> bytes:
-    body = request.body or b""
+    body = request.body
     pairs = [f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() not in _FRAMING]
     lines = "".join(pairs)
     # A line break inside a name or value would smuggle a header (or a request) upstream.
     if lines.count("\n") != len(pairs) or lines.count("\r") != len(pairs):
         raise ProviderUnavailableError("an upstream request header contains a line break")
-    head = b"%s %s%scontent-length: %d\r\n\r\n" % (request.method.encode("ascii"), target,
-                                                     lines.encode("latin-1"), len(body))
-    return head + body
+    start = b"%s %s%s" % (request.method.encode("ascii"), target, lines.encode("latin-1"))
+    if body is None:  # a GET: no body, so no length either
+        return start + b"\r\n"
+    return b"%scontent-length: %d\r\n\r\n%s" % (start, len(body), body)
 
 
 def _convert(exc: BaseException) -> LLMRelayError:
