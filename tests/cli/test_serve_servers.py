@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout
     pytest.fail(f"serve did not listen on {port} within {timeout_s} s: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(params=SERVERS)
-def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+@contextmanager
+def _serving(tmp_path: Path, server: str, *extra: str) -> Iterator[Served]:
     db = tmp_path / "ledger.db"
     cfg = {
         "providers": {"fake": {"kind": "fake", "options": {"chunk_size": 4}},
@@ -69,7 +70,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     path.write_text(yaml.safe_dump(cfg))
     port, log = _free_port(), tmp_path / "serve.log"
     argv = [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(path),
-            "--port", str(port), "--server", request.param, "--log-level", "warning"]
+            "--port", str(port), "--server", server, "--log-level", "warning", *extra]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
@@ -79,6 +80,12 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+@pytest.fixture(params=SERVERS)
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    with _serving(tmp_path, request.param) as s:
+        yield s
 
 
 def _client(served: Served) -> openai.OpenAI:
@@ -134,6 +141,18 @@ def test_a_large_body_round_trips(served: Served) -> None:
     big = "x" * 2_000_000  # 2 MB, several reads of the request body
     out = _client(served).chat.completions.create(model="m", messages=[{"role": "user", "content": big}])
     assert out.choices[0].message.content == f"You said: {big}"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_two_worker_processes_serve_and_stop(server: str, tmp_path: Path) -> None:
+    with _serving(tmp_path, server, "--workers", "2") as served:
+        client = _client(served)
+        for i in range(6):
+            out = client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"n{i}"}])
+            assert out.choices[0].message.content == f"You said: n{i}"
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(35) in (0, -signal.SIGTERM), served.log.read_text()[-2000:]
+    assert _statuses(served.db).count("ok") == 6  # each worker drained its ledger on the way out
 
 
 def test_auto_picks_the_measured_faster_server() -> None:
