@@ -74,6 +74,10 @@ class Lexicon:
 
     def awake(self, view: TextView) -> tuple[int, ...]:
         """The signals whose anchors the text has."""
+        return self._awake(view)[0]
+
+    def _awake(self, view: TextView) -> tuple[tuple[int, ...], set[Atom]]:
+        """The awake signals, and the anchor atoms (words and prefixes) the text has."""
         words = view.words
         present: set[Atom] = {("w", w) for w in self._atom_words.intersection(words)}
         if self._atom_pre3:
@@ -97,7 +101,7 @@ class Lexicon:
                 else:
                     out.append(i)
                     break
-        return tuple(out)
+        return tuple(out), present
 
     def _regex_for(self, signals: tuple[int, ...]) -> re.Pattern[str]:
         rx = self._by_combination.get(signals)
@@ -113,13 +117,13 @@ class Lexicon:
         if not view.lowered:
             rx, low = self._slow, view.text
         elif anchored:
-            signals = self.awake(view)
+            signals, present = self._awake(view)
             if not signals:
                 return []
             rx = self._all if len(signals) == len(self.weights) else self._regex_for(signals)
         else:
             rx = self._all
-        spans = self._windows(view, signals) if anchored and view.lowered else None
+        spans = self._windows(view, signals, present) if anchored and view.lowered else None
         out: list[Hit] = []
         for ws, we in spans if spans is not None else ((0, len(low)),):
             for m in rx.finditer(low, ws, we):
@@ -127,7 +131,7 @@ class Lexicon:
                 out.append(Hit(i, m.start(), m.end(), self.weights[i]))
         return out
 
-    def _windows(self, view: TextView, signals: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    def _windows(self, view: TextView, signals: tuple[int, ...], present: set[Atom]) -> list[tuple[int, int]] | None:
         """Where the awake signals can match: around each occurrence of an anchor, as many
         whitespace-separated tokens either side as the signal's pattern can span. A match contains
         one of its anchors and at most ``gaps`` whitespace runs, so it lies inside such a window;
@@ -140,7 +144,7 @@ class Lexicon:
         rev = ""
         for i in signals:
             reach = self._reach.get(self._gaps[i])
-            places = self._places(view, i, found) if reach is not None else None
+            places = self._places(view, i, present, found) if reach is not None else None
             if reach is None or places is None or len(wins) + len(places) > _MAX_PLACES:
                 return None
             if places and not rev:
@@ -155,23 +159,23 @@ class Lexicon:
                 spans.append((ws, we))
         return spans if sum(we - ws for ws, we in spans) < n // 2 else None
 
-    def _places(self, view: TextView, i: int, found: dict[str, list[int]]) -> list[int] | None:
+    def _places(self, view: TextView, i: int, present: set[Atom], found: dict[str, list[int]]) -> list[int] | None:
         """Occurrences (as substrings: a superset) of the anchors of signal ``i`` that the text has;
         for an "a&b" anchor, of whichever group occurs least."""
         low = view.low
-        options = [("w", w) for w in self._words[i] if w in view.words]
+        options = [("w", w) for w in self._words[i].intersection(view.words)]
         for anchor in self._complex[i]:
-            present: list[list[tuple[str, str]]] = []
+            held: list[list[tuple[str, str]]] = []
             for group, subs in anchor:
-                atoms = [(k, v) for k, v in group if (view.has_prefix(v) if k == "pre" else v in view.words)]
-                atoms += [("sub", v) for v in subs if v in low]
+                # ``present`` (from :meth:`_awake`) holds every word and prefix atom the text has.
+                atoms = [*group.intersection(present), *(("sub", v) for v in subs if v in low)]
                 if not atoms:
                     break  # this anchor does not hold: no match through it
-                present.append(atoms)
+                held.append(atoms)
             else:
                 # Any one group will do (a match holds all of them): the one that occurs least, by a
                 # C-speed upper bound (substring counts).
-                options += min(present, key=lambda atoms: sum(low.count(v) for _, v in atoms))
+                options += min(held, key=lambda atoms: sum(low.count(v) for _, v in atoms))
         places = [p for k, v in options for p in _find_all(low, v, k, found)]
         return places if len(places) <= _MAX_PLACES else None
 

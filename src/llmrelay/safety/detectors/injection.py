@@ -26,15 +26,17 @@ _W = r"(?:\w+\s+){0,3}"
 _SUBJECTS = ("instruction", "instructions", "prompt", "prompts", "rules", "directives", "guidelines", "programming", "context", "message", "messages")
 # (weight, pattern, anchors): see _lexicon.Lexicon. Each anchor list names words that every match
 # of its pattern contains, chosen from the pattern's rarest required part.
+# Every match of the "reveal the system prompt" signal starts with one of these words.
+_ASK = "reveal|print|show|repeat|output|display|leak|tell|what"
 _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.95, r"\b(?:ignore|disregard|forget|override|bypass|skip)\s+" + _W + r"(?:previous|prior|above|preceding|earlier|initial|original|system|your|the)\s+" + _W + r"(?:instructions?|prompts?|rules|directives|guidelines|programming|context|messages?)",
      ("ignore", "disregard", "forget", "override", "bypass", "skip")),
     (0.95, r"\bdo\s+anything\s+now\b|\bdan\s+mode\b|\bdeveloper\s+mode\s+(?:enabled|output)|\b(?:jail\s?-?broken|jailbreak)\b",
      ("anything&now", "dan&mode", "developer&mode", "jail", "jailbroken", "jailbreak")),
     (0.9, r"\b(?:reveal|print|show|repeat|output|display|leak|tell\s+me|what\s+(?:is|was|are))\s+" + _W + r"(?:system\s+prompt|initial\s+(?:prompt|instructions)|hidden\s+(?:prompt|instructions)|instructions\s+you\s+(?:were|got)|(?:text|words)\s+(?:you\s+were\s+given|above))",
-     ("system|initial|hidden&prompt", "initial|hidden&instructions", "instructions&you", "text|words&above|given")),
+     tuple(a + "&" + _ASK for a in ("system|initial|hidden&prompt", "initial|hidden&instructions", "instructions&you", "text|words&above|given"))),
     (0.9, r"system\s*mode\s*>|system\s+mode\s+activated|system\s*\]\s*:|\bnew\s+instructions?\s*:|\bend\s+of\s+(?:system\s+)?prompt\b|\badmin\s+override\b",
-     ("sub:system&sub:mode|sub:]", "sub:instruction&new", "end&prompt", "admin&override")),
+     ("sub:system&sub:mode&sub:>|pre:acti", "sub:system&sub:]", "sub:instruction&new", "end&prompt&of", "admin&override")),
     (0.85, r"\b(?:free|freed|broken\s+free)\s+(?:of|from)\s+(?:all\s+|any\s+|the\s+typical\s+)?(?:restrictions|limitations|filters|confines|rules|constraints|guidelines|censorship)",
      ("free", "freed")),
     (0.85, r"\b(?:no|without\s+(?:any)?)\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s+(?:whatsoever|at\s+all|of\s+any\s+kind)?",
@@ -43,7 +45,8 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.8, r"\b(?:unfiltered|uncensored|amoral|unrestricted|unethical)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|model|assistant|response|version|mode|character|bot|answers?)",
      ("unfiltered", "uncensored", "amoral", "unrestricted", "unethical")),
     (0.8, r"\b(?:not|never|no\s+longer)\s+(?:be\s+)?(?:bound|restricted|limited|constrained)\s+by\b|\bdoes\s*n[o']?t\s+(?:have|follow)\s+(?:any\s+)?(?:ethical|moral|rules|guidelines|restrictions|filters)",
-     ("bound|restricted|limited|constrained&by", "does|doesnt|doesn|doesnot&have|follow")),
+     ("bound|restricted|limited|constrained&by&not|never|longer",
+      "does|doesnt|doesn|doesnot&have|follow&pre:ethi|pre:mora|pre:rule|pre:guid|pre:filt|sub:restriction")),
     (0.75, r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?(?:policy|policies|guidelines|rules)", ("openai", "anthropic")),
     (0.7, r"\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b|\bnever\s+refuse\b|\bcan(?:not|'t)\s+refuse\b|\bwill\s+never\s+(?:refuse|decline|say\s+no)",
      ("character", "refuse", "never&decline|say")),
@@ -56,10 +59,10 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.55, r"\b(?:illegal|immoral|unethical|harmful|explicit|nsfw|offensive)\s+(?:content|acts|things|requests|or\s+\w+)\s+(?:is|are)?\s*(?:allowed|permitted|fine|ok)",
      ("illegal", "immoral", "unethical", "harmful", "explicit", "nsfw", "offensive")),
     (0.5, r"\b(?:hypothetical(?:ly)?|fictional|imaginary|role-?play|simulat(?:e|ion)|pretend|imagine\s+you\s+are|you\s+are\s+a\s+(?:\w+\s+){0,2}(?:writer|author|novelist|researcher|expert|character))\b",
-     ("hypothetical", "hypothetically", "fictional", "imaginary", "role", "roleplay", "simulate", "simulation", "pretend", "imagine",
-      "writer", "author", "novelist", "researcher", "expert", "character")),
+     ("hypothetical", "hypothetically", "fictional", "imaginary", "role", "roleplay", "simulate", "simulation", "pretend", "imagine&you",
+      "writer|author|novelist|researcher|expert|character&you")),
     (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b",
-     ("minecraft", "educational", "research", "novel", "story", "movie", "screenplay", "book", "game")),
+     ("minecraft", "educational&purposes", "purely&research", "novel|story|movie|screenplay|book|game&for")),
 ]
 # Harmful requests: they turn a fictional framing into an attempt; alone they are ordinary questions.
 _HARM = re.compile(
