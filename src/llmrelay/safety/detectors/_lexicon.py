@@ -96,7 +96,7 @@ class Lexicon:
                 continue
             for anchor in self._complex[i]:
                 for group, subs in anchor:
-                    if present.isdisjoint(group) and not any(_contains(low, s, found) for s in subs):
+                    if present.isdisjoint(group) and not (subs and any(_contains(low, s, found) for s in subs)):
                         break
                 else:
                     out.append(i)
@@ -139,12 +139,13 @@ class Lexicon:
         None when that cannot be bounded or would cover most of the text (a full pass is cheaper)."""
         low = view.low
         found: dict[str, list[int]] = {}
+        counts: dict[str, int] = {}  # substring counts, shared by the signals
         wins: list[tuple[int, int]] = []
         n = len(low)
         rev = ""
         for i in signals:
             reach = self._reach.get(self._gaps[i])
-            places = self._places(view, i, present, found) if reach is not None else None
+            places = self._places(view, i, present, found, counts) if reach is not None else None
             if reach is None or places is None or len(wins) + len(places) > _MAX_PLACES:
                 return None
             if places and not rev:
@@ -159,7 +160,8 @@ class Lexicon:
                 spans.append((ws, we))
         return spans if sum(we - ws for ws, we in spans) < n // 2 else None
 
-    def _places(self, view: TextView, i: int, present: set[Atom], found: dict[str, list[int]]) -> list[int] | None:
+    def _places(self, view: TextView, i: int, present: set[Atom], found: dict[str, list[int]],
+                counts: dict[str, int] | None = None) -> list[int] | None:
         """Occurrences (as substrings: a superset) of the anchors of signal ``i`` that the text has;
         for an "a&b" anchor, of whichever group occurs least."""
         low = view.low
@@ -175,7 +177,8 @@ class Lexicon:
             else:
                 # Any one group will do (a match holds all of them): the one that occurs least, by a
                 # C-speed upper bound (substring counts).
-                options += min(held, key=lambda atoms: sum(low.count(v) for _, v in atoms))
+                seen = counts if counts is not None else {}
+                options += held[0] if len(held) == 1 else min(held, key=lambda atoms: sum(_count(low, v, seen) for _, v in atoms))
         places = [p for k, v in options for p in _find_all(low, v, k, found)]
         return places if len(places) <= _MAX_PLACES else None
 
@@ -199,6 +202,13 @@ def _find_all(low: str, atom: str, kind: str, found: dict[str, list[int]]) -> li
                 got.append(pos)
             pos = low.find(atom, pos + 1)
     return got
+
+
+def _count(low: str, atom: str, counts: dict[str, int]) -> int:
+    n = counts.get(atom)
+    if n is None:
+        n = counts[atom] = low.count(atom)
+    return n
 
 
 def _is_wordchar(c: str) -> bool:
