@@ -255,3 +255,57 @@ def test_it_runs_on_uvloop() -> None:
         assert loop.run_until_complete(main()) == b"onetwo"
     finally:
         loop.close()
+
+
+# ------------------------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def tls_ca() -> object:
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+async def _serve_tls(ca: object, answer: Answer) -> tuple[Scripted, asyncio.Server]:
+    import ssl
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(server_ctx)  # type: ignore[attr-defined]
+    srv = Scripted(answer)
+    s = await asyncio.start_server(srv.handle, "127.0.0.1", 0, ssl=server_ctx)
+    srv.port = s.sockets[0].getsockname()[1]
+    return srv, s
+
+
+async def test_https_upstream_is_verified_by_name_and_its_connection_kept_alive(tls_ca: object) -> None:
+    import ssl
+
+    srv, server = await _serve_tls(tls_ca, _echo)
+    client_ctx = ssl.create_default_context()
+    tls_ca.configure_trust(client_ctx)  # type: ignore[attr-defined]
+    t = H1Transport(ssl_context=client_ctx)
+    try:
+        async with asyncio.timeout(10):
+            for i in range(3):  # by host name (SNI + name check) and by address (an IP SAN)
+                host = "localhost" if i % 2 == 0 else "127.0.0.1"
+                resp = await t.send(HTTPRequest("POST", f"https://{host}:{srv.port}/v1/x", {}, b'{"i":%d}' % i,
+                                                read_timeout=5))
+                assert resp.status == 200 and await resp.read() == b'{"i":%d}' % i
+    finally:
+        await t.aclose()
+        server.close()
+    assert srv.connections == 2  # one per origin, each reused
+    assert f"host: localhost:{srv.port}".encode() in srv.heads[0].split(b"\r\n")
+
+
+async def test_https_upstream_with_an_untrusted_certificate_is_refused_clearly(tls_ca: object) -> None:
+    srv, server = await _serve_tls(tls_ca, _echo)
+    t = H1Transport()  # the system's CAs: they do not know this test CA
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(ProviderUnavailableError, match="certificate"):
+                await t.send(HTTPRequest("POST", f"https://localhost:{srv.port}/v1/x", {}, b"{}", read_timeout=5))
+    finally:
+        await t.aclose()
+        server.close()
+    assert srv.heads == []  # nothing was sent over the unverified connection

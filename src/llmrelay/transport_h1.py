@@ -294,13 +294,15 @@ class H1Response:
 class H1Transport:
     """Pooled HTTP/1.1 keep-alive client. Create one per provider; close it on shutdown."""
 
-    def __init__(self, limits: PoolLimits | None = None) -> None:
+    def __init__(self, limits: PoolLimits | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        """``ssl_context``: how HTTPS upstreams are verified; by default the system's CAs (which
+        ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` extend, e.g. for a company's own CA)."""
         self._limits = limits or PoolLimits()
         self._idle: dict[Origin, list[_Conn]] = {}
         self._gate: asyncio.Semaphore | None = None
         self._gate_loop: asyncio.AbstractEventLoop | None = None
         self._targets: dict[str, tuple[Origin, bytes]] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = ssl_context
 
     def _target(self, url: str) -> tuple[Origin, bytes]:
         """(origin, request-line target + Host line) of ``url``, parsed once per distinct URL."""
