@@ -89,7 +89,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
 
 
 def _client(served: Served) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served.url, api_key="sk-anything", timeout=10, max_retries=0)
+    # Generous: the 2 MB body took over 10 s through a busy machine (two CI stress runs timed out).
+    return openai.OpenAI(base_url=served.url, api_key="sk-anything", timeout=60, max_retries=0)
 
 
 def _statuses(db: Path) -> list[str]:
@@ -97,7 +98,7 @@ def _statuses(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT status FROM usage_ledger ORDER BY ts")]
 
 
-def _eventually(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+def _eventually(predicate, timeout_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
