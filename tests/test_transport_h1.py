@@ -169,9 +169,11 @@ async def test_stalls_are_timeouts(serve: Serve) -> None:
     t = H1Transport(PoolLimits(max_connections=1))
     try:
         async with asyncio.timeout(10):
+            # 0.5 s, still far below the server's 5 s stall: with 0.1 s a busy machine (a GC pause)
+            # could expire the head's read before the server, on this same loop, had written it.
             with pytest.raises(ProviderTimeoutError):
-                await t.send(_post(srv.port, b"nothing", read_timeout=0.1))
-            resp = await t.send(_post(srv.port, b"half", read_timeout=0.1))
+                await t.send(_post(srv.port, b"nothing", read_timeout=0.5))
+            resp = await t.send(_post(srv.port, b"half", read_timeout=0.5))
             with pytest.raises(StreamInterruptedError):
                 await resp.read()
     finally:
