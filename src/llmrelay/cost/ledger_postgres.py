@@ -52,11 +52,16 @@ class PostgresLedger:
                 await conn.execute(stmt)
             for col, kind in q.ADDED_COLUMNS.items():
                 await conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS {col} {kind}")
+            # A ledger older than the monthly roll-ups gets them filled from its daily ones (never
+            # empty beside daily history), under the lock above.
+            if not await conn.fetchval("SELECT to_regclass($1)", next(iter(q.MONTHLY_ROLLUPS))):
+                for stmt in (*q.MONTHLY_SCHEMA, *q.MONTHLY_BACKFILL):
+                    await conn.execute(stmt)
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         await self.open()
         values = q.row_values(rows, self.timezone)
-        daily = {table: q.rollup_values(values, dims) for table, dims in q.ROLLUPS.items()}
+        daily = q.rollups_of(values)
         hashes = r.hashes_of(values)
         newest = max(v[1] for v in values) if values else 0.0
         async with self._pool.acquire() as conn, conn.transaction():

@@ -60,11 +60,12 @@ class SQLiteLedger:
         for col, kind in q.ADDED_COLUMNS.items():
             if col not in have:
                 conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN {col} {kind}")
+        _ensure_monthly(conn)
         return conn
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         values = q.row_values(rows, self.timezone)
-        daily = {table: q.rollup_values(values, dims) for table, dims in q.ROLLUPS.items()}
+        daily = q.rollups_of(values)
         hashes = r.hashes_of(values)
         newest = max(v[1] for v in values) if values else 0.0
 
@@ -128,3 +129,21 @@ class SQLiteLedger:
 
             await asyncio.get_running_loop().run_in_executor(pool, close)
         pool.shutdown(wait=True)
+
+
+def _ensure_monthly(conn: sqlite3.Connection) -> None:
+    """Create the monthly roll-ups, filled from the daily ones, on a ledger older than them.
+
+    Under BEGIN IMMEDIATE: two processes opening the same file at once must not both fill them."""
+    monthly = next(iter(q.MONTHLY_ROLLUPS))
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (monthly,)).fetchone():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (monthly,)).fetchone():
+            for stmt in (*q.MONTHLY_SCHEMA, *q.MONTHLY_BACKFILL):
+                conn.execute(stmt)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

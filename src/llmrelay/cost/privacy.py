@@ -8,7 +8,7 @@ cover the ledger:
     await services.privacy.export("alice")   # {"ledger": {"rows": [...]}, ...}
     await services.privacy.erase("alice")    # {"ledger": {"unlinked_rows": 3, ...}, ...}
 
-Erasure keeps the money and drops the person: the user's rows (raw and daily roll-ups) get one
+Erasure keeps the money and drops the person: the user's rows (raw, daily and monthly roll-ups) get one
 random label ``erased-<hex>`` that nothing maps back to, and their session ids are cleared. Totals,
 budgets, forecasts and the audit of what was spent stay right; nothing left names the user. A
 random label (rather than a shared "anonymous" one) never collides with a roll-up's primary key,
@@ -33,8 +33,9 @@ _ERASE_ROWS = "UPDATE usage_ledger SET user_id = ?, session = NULL WHERE user_id
 
 
 def _user_rollups() -> list[str]:
-    """The roll-up tables that keep a user column (their names come from the fixed schema)."""
-    return [table for table, dims in q.ROLLUPS.items() if "user_id" in dims]
+    """The roll-up tables (daily and monthly) that keep a user column (their names come from the
+    fixed schema)."""
+    return [table for table, dims in q.ALL_ROLLUPS.items() if "user_id" in dims]
 
 
 async def _fetch(store: Any, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

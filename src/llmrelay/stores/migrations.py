@@ -147,6 +147,26 @@ _USER_DAY_AND_REPEATS = (
     *_repeats_backfill("prefix_hash", "prefix"),
 )
 
+def _monthly_rollup(table: str, daily: str, dims: str) -> tuple[str, ...]:
+    """A monthly roll-up (``month`` is the day label's ``YYYY-MM``), rebuilt from its daily one."""
+    cols = ", ".join(f"{d} TEXT NOT NULL" for d in dims.split(", "))
+    return (f"CREATE TABLE IF NOT EXISTS {table} (month TEXT NOT NULL, {cols}, {_MEASURES},"
+            f" PRIMARY KEY (month, {dims}))",
+            f"DELETE FROM {table}",
+            f"INSERT INTO {table} SELECT substr(day, 1, 7), {dims}, {_SUMS} FROM {daily}"
+            f" GROUP BY substr(day, 1, 7), {dims}")
+
+
+# The ledger (llmrelay.cost.ledger_sql.MONTHLY_ROLLUPS) answers whole-day windows from whole months
+# plus the edge days. Rebuilt from the daily roll-ups (which outlive retention, so they hold the whole
+# history); DELETE first: a ledger that opened before this migration made and filled them itself.
+_MONTHLY_ROLLUPS = (
+    *_monthly_rollup("usage_monthly", "usage_daily", "model_group, provider, model, status"),
+    *_monthly_rollup("usage_monthly_key", "usage_daily_key", "key_id, team"),
+    *_monthly_rollup("usage_monthly_user_month", "usage_daily_user_day", "user_id"),
+    *_monthly_rollup("usage_monthly_user", "usage_daily_user", "user_id, team"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
               sqlite=(*_LEDGER, *_KEYS, *_AUDIT, *_CACHE_SQLITE),
@@ -162,6 +182,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite=_USER_DAY_AND_REPEATS,
               postgres=(*_USER_DAY_AND_REPEATS,
                         "ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS estimated INTEGER")),
+    Migration(5, "usage ledger: monthly roll-ups (model, key, user), filled from the daily ones",
+              sqlite=_MONTHLY_ROLLUPS, postgres=_MONTHLY_ROLLUPS),
 )
 
 LATEST = MIGRATIONS[-1].version
