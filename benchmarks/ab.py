@@ -28,9 +28,9 @@ from benchmarks.harness import configs, procs, runner
 
 
 def _measure(pid: int, url: str, headers: dict[str, str], stream: bool, c: int, n: int,
-             plan: runner.Plan) -> tuple[float, float]:
-    """(CPU-ms per request, p50 ms) of one measured batch."""
-    row = runner._measured(pid, "ab", url, runner.bodies(stream), headers, c, n, stream, plan)
+             plan: runner.Plan, same: bool = False) -> tuple[float, float]:
+    """(CPU-ms per request, p50 ms) of one measured batch (``same``: one repeated body, the cache-hit path)."""
+    row = runner._measured(pid, "ab", url, runner.bodies(stream, same=same, extra={"temperature": 0} if same else None), headers, c, n, stream, plan)
     s = row.sample
     cpu = (row.cpu_s or 0.0) / max(1, s.requests) * 1000
     return cpu, (s.p(0.5) or 0.0) * 1000
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,16")
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--same", action="store_true", help="one repeated body (cache hits with --config all)")
     parser.add_argument("--server-a", default=None, help="side A's HTTP server (serve --server), e.g. uvicorn")
     parser.add_argument("--server-b", default=None, help="side B's HTTP server (serve --server), e.g. granian")
     args = parser.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
                     for side in (("A", "B") if r % 2 == 0 else ("B", "A")):
                         pid, url, headers = gateways[side]
                         results.setdefault((side, stream, c), []).append(
-                            _measure(pid, url, headers, stream, c, args.requests, plan))
+                            _measure(pid, url, headers, stream, c, args.requests, plan, args.same))
         _print(results, modes, args)
 
 
@@ -95,7 +96,8 @@ def _env(extra: dict[str, str]):  # type: ignore[no-untyped-def]
 
 def _print(results: dict[tuple[str, bool, int], list[tuple[float, float]]], modes: tuple[bool, ...],
            args: argparse.Namespace) -> None:
-    print(f"config {args.config}, {args.rounds} rounds of {args.requests} requests (medians)")
+    same = ", one repeated body" if args.same else ""
+    print(f"config {args.config}{same}, {args.rounds} rounds of {args.requests} requests (medians)")
     print("| mode | clients | A CPU-ms/req | B CPU-ms/req | change | A p50 ms | B p50 ms |")
     print("|---|---|---|---|---|---|---|")
     for stream in modes:

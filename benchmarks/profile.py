@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--server", default=None, choices=("auto", "uvicorn", "granian"),
                         help="the gateway's HTTP server (serve --server; default: the gateway's default)")
+    parser.add_argument("--same", action="store_true", help="one repeated body (cache hits with --config all)")
     parser.add_argument("--raw", type=Path, default=None, help="keep py-spy's raw output here")
     args = parser.parse_args()
     if shutil.which("py-spy") is None:
@@ -74,7 +75,7 @@ def main() -> None:
             with procs.started(configs.gateway_argv(cfg, gw_port, args.server), gw_port, runner.GATEWAY_CORE) as gw:
                 url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
                 headers = {"content-type": "application/json", "authorization": f"Bearer {cfg.api_key}"}
-                bodies = runner.bodies(args.stream)
+                bodies = runner.bodies(args.stream, same=args.same, extra={"temperature": 0} if args.same else None)
                 runner._run(run_load(url, bodies, headers, args.clients, 300, args.stream, 10))  # warm up
                 # --subprocesses: granian serves from worker processes under its supervisor.
                 spy = subprocess.Popen(["py-spy", "record", "--subprocesses", "-p", str(gw.pid),
