@@ -35,10 +35,12 @@ def build(services: Services, next: Handler) -> Handler | None:
             async for chunk in next(request, ctx):
                 yield chunk
         finally:
-            actual = ctx.cost_usd
-            if ctx.usage is None and ctx.first_chunk_mono is not None:
-                actual = estimator.prompt_cost(request, ctx.provider, ctx.provider_kind, ctx.upstream_model)
-            # Shielded: a cancelled request must still give its reservation back.
-            await asyncio.shield(manager.settle(res, actual))
+            # A reservation that holds nothing (no budget applied) needs no settle task.
+            if not res.settled:
+                actual = ctx.cost_usd
+                if ctx.usage is None and ctx.first_chunk_mono is not None:
+                    actual = estimator.prompt_cost(request, ctx.provider, ctx.provider_kind, ctx.upstream_model)
+                # Shielded: a cancelled request must still give its reservation back.
+                await asyncio.shield(manager.settle(res, actual))
 
     return budget
