@@ -52,11 +52,12 @@ class PostgresLedger:
                 await conn.execute(stmt)
             for col, kind in q.ADDED_COLUMNS.items():
                 await conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS {col} {kind}")
-            # A ledger older than the monthly roll-ups gets them filled from its daily ones (never
-            # empty beside daily history), under the lock above.
-            if not await conn.fetchval("SELECT to_regclass($1)", next(iter(q.MONTHLY_ROLLUPS))):
-                for stmt in (*q.MONTHLY_SCHEMA, *q.MONTHLY_BACKFILL):
-                    await conn.execute(stmt)
+            # A ledger older than the weekly and monthly roll-ups gets them filled from its daily
+            # ones (never empty beside daily history), under the lock above.
+            for table in q.COARSE_ROLLUPS:
+                if not await conn.fetchval("SELECT to_regclass($1)", table):
+                    for stmt in q.coarse_rollup_fill(table, "postgres"):
+                        await conn.execute(stmt)
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
         await self.open()

@@ -12,7 +12,7 @@ from operator import attrgetter
 from typing import Any
 
 from .ledger import COLUMNS, LedgerRow, UsageQuery
-from .ledger_plan import Cover, cover_days
+from .ledger_plan import Cover, Part, cover_days, week_of
 from .periods import period_of
 
 _TYPES = {
@@ -35,15 +35,20 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
     "usage_daily_user": ("day", "user_id", "team"),
 }
 ROLLUP_DIMS: tuple[str, ...] = tuple(dict.fromkeys(d for dims in ROLLUPS.values() for d in dims))
-# Monthly roll-ups: each daily one again, keyed by month ("YYYY-MM", the day label's first seven
-# characters, so in the same configured zone), kept by the same batch transaction. A whole-day
-# window is answered from the whole months inside it plus the daily rows of the edge days (see
-# ledger_plan), so "90 days by user" reads ~3 x 2,000 + edge-day rows instead of 90 x 2,000.
-MONTHLY: dict[str, str] = {"usage_daily": "usage_monthly", "usage_daily_key": "usage_monthly_key",
-                           "usage_daily_user_day": "usage_monthly_user_month",
-                           "usage_daily_user": "usage_monthly_user"}
-MONTHLY_ROLLUPS: dict[str, tuple[str, ...]] = {MONTHLY[t]: ("month", *dims[1:]) for t, dims in ROLLUPS.items()}
-ALL_ROLLUPS: dict[str, tuple[str, ...]] = {**ROLLUPS, **MONTHLY_ROLLUPS}
+# Weekly and monthly roll-ups: each daily one again, keyed by week (its Monday's day label) and by
+# month ("YYYY-MM"), both derived from the day label so in the same configured zone, and kept by the
+# same batch transaction. A whole-day window is answered from the whole months inside it, the whole
+# weeks in the edges, and the days left (ledger_plan): "90 days by user" reads ~13 x 2,000 roll-up
+# rows instead of 90 x 2,000.
+COARSER: dict[str, dict[str, str]] = {
+    "week": {"usage_daily": "usage_weekly", "usage_daily_key": "usage_weekly_key",
+             "usage_daily_user_day": "usage_weekly_user_week", "usage_daily_user": "usage_weekly_user"},
+    "month": {"usage_daily": "usage_monthly", "usage_daily_key": "usage_monthly_key",
+              "usage_daily_user_day": "usage_monthly_user_month", "usage_daily_user": "usage_monthly_user"},
+}
+COARSE_ROLLUPS: dict[str, tuple[str, ...]] = {
+    table: (grain, *ROLLUPS[daily][1:]) for grain, tables in COARSER.items() for daily, table in tables.items()}
+ALL_ROLLUPS: dict[str, tuple[str, ...]] = {**ROLLUPS, **COARSE_ROLLUPS}
 _MEASURES = ("requests", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
              "reasoning_tokens", "cost_usd", "cost_saved_usd", "unpriced", "errors", "cache_hits", "latency_ms")
 GROUPABLE = frozenset((*ROLLUP_DIMS, "session", "cache_status", "error_code"))
@@ -77,15 +82,24 @@ def _upsert(table: str, dims: tuple[str, ...]) -> str:
 
 
 SCHEMA = SCHEMA + tuple(stmt for table, dims in ROLLUPS.items() for stmt in _rollup_ddl(table, dims))
-# Created by the ledger itself only together with MONTHLY_BACKFILL, in one locked transaction: a
-# monthly table must never start empty beside daily ones that already hold history.
-MONTHLY_SCHEMA: tuple[str, ...] = tuple(
-    stmt for table, dims in MONTHLY_ROLLUPS.items() for stmt in _rollup_ddl(table, dims))
-MONTHLY_BACKFILL: tuple[str, ...] = tuple(
-    f"INSERT INTO {MONTHLY[daily]} ({', '.join((*MONTHLY_ROLLUPS[MONTHLY[daily]], *_MEASURES))}) "
-    f"SELECT substr(day, 1, 7), {', '.join(dims[1:])}, {', '.join(f'SUM({m})' for m in _MEASURES)} "
-    f"FROM {daily} GROUP BY substr(day, 1, 7), {', '.join(dims[1:])}"
-    for daily, dims in ROLLUPS.items())
+# The label of a week or month from a day label, in each dialect's SQL.
+_GRAIN_SQL = {("sqlite", "week"): "date(day, 'weekday 0', '-6 days')", ("sqlite", "month"): "substr(day, 1, 7)",
+              ("postgres", "week"): "to_char(date_trunc('week', day::date), 'YYYY-MM-DD')",
+              ("postgres", "month"): "substr(day, 1, 7)"}
+
+
+def coarse_rollup_fill(table: str, dialect: str) -> tuple[str, ...]:
+    """Create a weekly or monthly roll-up filled from its daily one (``dialect``: sqlite or postgres).
+
+    The ledger runs these itself only for a table it does not have yet, in one locked transaction:
+    a coarse roll-up must never start empty beside daily ones that already hold history."""
+    dims = COARSE_ROLLUPS[table]
+    daily = next(d for tables in COARSER.values() for d, t in tables.items() if t == table)
+    label = _GRAIN_SQL[(dialect, dims[0])]
+    return (*_rollup_ddl(table, dims),
+            f"INSERT INTO {table} ({', '.join((*dims, *_MEASURES))}) SELECT {label}, {', '.join(dims[1:])}, "
+            f"{', '.join(f'SUM({m})' for m in _MEASURES)} FROM {daily} GROUP BY {label}, {', '.join(dims[1:])}")
+
 INSERT_ROW = f"INSERT INTO usage_ledger ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 UPSERTS: dict[str, str] = {table: _upsert(table, dims) for table, dims in ALL_ROLLUPS.items()}
 
@@ -143,12 +157,16 @@ def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> lis
     ]
 
 
-def monthly_values(daily: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """A daily roll-up's batch rows (``day`` first) summed into the monthly roll-up's rows."""
+def coarser_values(daily: Iterable[tuple[Any, ...]], grain: str) -> list[tuple[Any, ...]]:
+    """A daily roll-up's batch rows (``day`` first) summed into the weekly or monthly rows."""
     acc: dict[tuple[Any, ...], list[Any]] = {}
+    labels: dict[str, str] = {}   # a batch holds a day or two: one label computation each
     for v in daily:
         n = len(v) - len(_MEASURES)
-        key = (v[0][:7], *v[1:n])
+        label = labels.get(v[0])
+        if label is None:
+            label = labels[v[0]] = v[0][:7] if grain == "month" else week_of(v[0])
+        key = (label, *v[1:n])
         m = acc.get(key)
         if m is None:
             acc[key] = list(v[n:])
@@ -159,9 +177,12 @@ def monthly_values(daily: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def rollups_of(values: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
-    """Every roll-up's upsert rows for a batch of ``row_values``: daily, then monthly."""
+    """Every roll-up's upsert rows for a batch of ``row_values``: daily, then weekly and monthly."""
     daily = {table: rollup_values(values, dims) for table, dims in ROLLUPS.items()}
-    return {**daily, **{MONTHLY[t]: monthly_values(rows) for t, rows in daily.items()}}
+    out = dict(daily)
+    for grain, tables in COARSER.items():
+        out.update({tables[t]: coarser_values(rows, grain) for t, rows in daily.items()})
+    return out
 
 
 _AGG_RAW = (
@@ -174,13 +195,14 @@ _AGG_RAW = (
 _AGG_DAILY = ", ".join(f"SUM({m}) AS {m}" for m in _MEASURES)
 
 
-Part = tuple[str, list[str], list[Any]]  # a table, its WHERE terms and their parameters
+Source = tuple[str, list[str], list[Any]]  # a table, its WHERE terms and their parameters
 
 
-def _parts(q: UsageQuery) -> list[Part]:
+def _parts(q: UsageQuery) -> list[Source]:
     """The tables a query reads, each with its WHERE terms and parameters: the raw rows, or for a
-    whole-day window one roll-up that covers the dimensions, split into its monthly rows for the
-    whole months inside the window and its daily rows for the edge days."""
+    whole-day window one roll-up that covers the dimensions, read as its monthly rows for the whole
+    months inside the window, its weekly rows for the whole weeks in the edges, and its daily rows
+    for the days left (ledger_plan.cover_days; a report by day reads the daily rows only)."""
     for col in (*q.by, *(c for c, _ in q.filters)):
         if col not in GROUPABLE:
             raise ValueError(f"cannot group or filter usage by {col!r}; use one of {', '.join(sorted(GROUPABLE))}")
@@ -195,12 +217,9 @@ def _parts(q: UsageQuery) -> list[Part]:
             params.append(q.end)
         return [("usage_ledger", where + filters, params + values)]
     assert q.days is not None
-    cover = cover_days(*q.days) if "day" not in needed else Cover(None, (q.days,))
-    parts: list[Part] = []
-    if cover.months is not None:
-        parts.append((MONTHLY[rollup], ["month >= ?", "month <= ?", *filters], [*cover.months, *values]))
-    parts += [(rollup, ["day >= ?", "day <= ?", *filters], [a, b, *values]) for a, b in cover.days]
-    return parts
+    cover = cover_days(*q.days) if "day" not in needed else Cover((Part("day", *q.days),))
+    return [(COARSER[p.grain][rollup] if p.grain in COARSER else rollup,
+             [f"{p.grain} >= ?", f"{p.grain} <= ?", *filters], [p.first, p.last, *values]) for p in cover.parts]
 
 
 def _dims(q: UsageQuery, table: str) -> str:
@@ -214,7 +233,7 @@ def _exact(q: UsageQuery, table: str) -> bool:
     return bool(q.by) and {*q.by, *(c for c, _ in q.filters)} == set(ROLLUPS.get(table, ("-",)))
 
 
-def _from(q: UsageQuery, parts: list[Part]) -> tuple[str, str, list[Any]]:
+def _from(q: UsageQuery, parts: list[Source]) -> tuple[str, str, list[Any]]:
     """The FROM clause (with WHERE), the aggregates over it and its parameters. Several parts are
     one UNION ALL of their rows (the dimensions and measures only), grouped once outside."""
     if len(parts) == 1:

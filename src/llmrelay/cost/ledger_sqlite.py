@@ -60,7 +60,7 @@ class SQLiteLedger:
         for col, kind in q.ADDED_COLUMNS.items():
             if col not in have:
                 conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN {col} {kind}")
-        _ensure_monthly(conn)
+        _ensure_coarse_rollups(conn)
         return conn
 
     async def write(self, rows: Sequence[LedgerRow]) -> None:
@@ -131,18 +131,18 @@ class SQLiteLedger:
         pool.shutdown(wait=True)
 
 
-def _ensure_monthly(conn: sqlite3.Connection) -> None:
-    """Create the monthly roll-ups, filled from the daily ones, on a ledger older than them.
-
-    Under BEGIN IMMEDIATE: two processes opening the same file at once must not both fill them."""
-    monthly = next(iter(q.MONTHLY_ROLLUPS))
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (monthly,)).fetchone():
+def _ensure_coarse_rollups(conn: sqlite3.Connection) -> None:
+    """Create the weekly and monthly roll-ups, filled from the daily ones, on a ledger older than
+    them. Under BEGIN IMMEDIATE: two processes opening the same file must not both fill them."""
+    have = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    if all(conn.execute(have, (t,)).fetchone() for t in q.COARSE_ROLLUPS):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (monthly,)).fetchone():
-            for stmt in (*q.MONTHLY_SCHEMA, *q.MONTHLY_BACKFILL):
-                conn.execute(stmt)
+        for table in q.COARSE_ROLLUPS:
+            if not conn.execute(have, (table,)).fetchone():
+                for stmt in q.coarse_rollup_fill(table, "sqlite"):
+                    conn.execute(stmt)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -147,25 +147,32 @@ _USER_DAY_AND_REPEATS = (
     *_repeats_backfill("prefix_hash", "prefix"),
 )
 
-def _monthly_rollup(table: str, daily: str, dims: str) -> tuple[str, ...]:
-    """A monthly roll-up (``month`` is the day label's ``YYYY-MM``), rebuilt from its daily one."""
+def _coarse_rollup(table: str, grain: str, label: str, daily: str, dims: str) -> tuple[str, ...]:
+    """A weekly or monthly roll-up keyed by ``grain`` (its ``label`` SQL from the day label), rebuilt
+    from its daily one."""
     cols = ", ".join(f"{d} TEXT NOT NULL" for d in dims.split(", "))
-    return (f"CREATE TABLE IF NOT EXISTS {table} (month TEXT NOT NULL, {cols}, {_MEASURES},"
-            f" PRIMARY KEY (month, {dims}))",
+    return (f"CREATE TABLE IF NOT EXISTS {table} ({grain} TEXT NOT NULL, {cols}, {_MEASURES},"
+            f" PRIMARY KEY ({grain}, {dims}))",
             f"DELETE FROM {table}",
-            f"INSERT INTO {table} SELECT substr(day, 1, 7), {dims}, {_SUMS} FROM {daily}"
-            f" GROUP BY substr(day, 1, 7), {dims}")
+            f"INSERT INTO {table} SELECT {label}, {dims}, {_SUMS} FROM {daily} GROUP BY {label}, {dims}")
 
 
-# The ledger (llmrelay.cost.ledger_sql.MONTHLY_ROLLUPS) answers whole-day windows from whole months
-# plus the edge days. Rebuilt from the daily roll-ups (which outlive retention, so they hold the whole
-# history); DELETE first: a ledger that opened before this migration made and filled them itself.
-_MONTHLY_ROLLUPS = (
-    *_monthly_rollup("usage_monthly", "usage_daily", "model_group, provider, model, status"),
-    *_monthly_rollup("usage_monthly_key", "usage_daily_key", "key_id, team"),
-    *_monthly_rollup("usage_monthly_user_month", "usage_daily_user_day", "user_id"),
-    *_monthly_rollup("usage_monthly_user", "usage_daily_user", "user_id, team"),
-)
+def _coarse_rollups(week: str) -> tuple[str, ...]:
+    """``week``: the dialect's SQL for a day label's ISO week (its Monday's day label)."""
+    out: tuple[str, ...] = ()
+    for grain, label in (("week", week), ("month", "substr(day, 1, 7)")):
+        out += (*_coarse_rollup(f"usage_{grain}ly", grain, label, "usage_daily", "model_group, provider, model, status"),
+                *_coarse_rollup(f"usage_{grain}ly_key", grain, label, "usage_daily_key", "key_id, team"),
+                *_coarse_rollup(f"usage_{grain}ly_user_{grain}", grain, label, "usage_daily_user_day", "user_id"),
+                *_coarse_rollup(f"usage_{grain}ly_user", grain, label, "usage_daily_user", "user_id, team"))
+    return out
+
+
+# The ledger (llmrelay.cost.ledger_sql.COARSE_ROLLUPS) answers whole-day windows from whole months,
+# whole weeks and the days left. Rebuilt from the daily roll-ups (which outlive retention, so hold
+# the whole history); DELETE first: a ledger that opened before this migration filled them itself.
+_COARSE_SQLITE = _coarse_rollups("date(day, 'weekday 0', '-6 days')")
+_COARSE_POSTGRES = _coarse_rollups("to_char(date_trunc('week', day::date), 'YYYY-MM-DD')")
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
@@ -182,8 +189,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sqlite=_USER_DAY_AND_REPEATS,
               postgres=(*_USER_DAY_AND_REPEATS,
                         "ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS estimated INTEGER")),
-    Migration(5, "usage ledger: monthly roll-ups (model, key, user), filled from the daily ones",
-              sqlite=_MONTHLY_ROLLUPS, postgres=_MONTHLY_ROLLUPS),
+    Migration(5, "usage ledger: weekly and monthly roll-ups (model, key, user), filled from the daily ones",
+              sqlite=_COARSE_SQLITE, postgres=_COARSE_POSTGRES),
 )
 
 LATEST = MIGRATIONS[-1].version
