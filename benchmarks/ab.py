@@ -28,12 +28,12 @@ from benchmarks.harness import configs, procs, runner
 
 
 def _measure(pid: int, url: str, headers: dict[str, str], stream: bool, c: int, n: int,
-             plan: runner.Plan, same: bool = False) -> tuple[float, float]:
-    """(CPU-ms per request, p50 ms) of one measured batch (``same``: one repeated body, the cache-hit path)."""
+             plan: runner.Plan, same: bool = False) -> tuple[float, float, float]:
+    """(CPU-ms per request, p50 ms, time-to-first-chunk p50 ms) of one measured batch (``same``: one repeated body, the cache-hit path)."""
     row = runner._measured(pid, "ab", url, runner.bodies(stream, same=same, extra={"temperature": 0} if same else None), headers, c, n, stream, plan)
     s = row.sample
     cpu = (row.cpu_s or 0.0) / max(1, s.requests) * 1000
-    return cpu, (s.p(0.5) or 0.0) * 1000
+    return cpu, (s.p(0.5) or 0.0) * 1000, (s.p(0.5, first=True) or 0.0) * 1000
 
 
 def main() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
                                                      env=env, log=work / "gateway.log", timeout_s=60))
             headers = {"authorization": f"Bearer {cfg.api_key}"}
             gateways[side] = (proc.pid, f"http://127.0.0.1:{port}/v1/chat/completions", headers)
-        results: dict[tuple[str, bool, int], list[tuple[float, float]]] = {}
+        results: dict[tuple[str, bool, int], list[tuple[float, float, float]]] = {}
         for r in range(args.rounds):
             for stream in modes:
                 for c in (int(x) for x in args.clients.split(",")):
@@ -94,19 +94,21 @@ def _env(extra: dict[str, str]):  # type: ignore[no-untyped-def]
                 os.environ[k] = v
 
 
-def _print(results: dict[tuple[str, bool, int], list[tuple[float, float]]], modes: tuple[bool, ...],
+def _print(results: dict[tuple[str, bool, int], list[tuple[float, float, float]]], modes: tuple[bool, ...],
            args: argparse.Namespace) -> None:
     same = ", one repeated body" if args.same else ""
     print(f"config {args.config}{same}, {args.rounds} rounds of {args.requests} requests (medians)")
-    print("| mode | clients | A CPU-ms/req | B CPU-ms/req | change | A p50 ms | B p50 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | clients | A CPU-ms/req | B CPU-ms/req | change | A p50 ms | B p50 ms | A TTFC ms | B TTFC ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for stream in modes:
         for c in (int(x) for x in args.clients.split(",")):
             a, b = results[("A", stream, c)], results[("B", stream, c)]
             ca, cb = statistics.median(x[0] for x in a), statistics.median(x[0] for x in b)
             pa, pb = statistics.median(x[1] for x in a), statistics.median(x[1] for x in b)
+            fa, fb = statistics.median(x[2] for x in a), statistics.median(x[2] for x in b)
+            ttfc = f"{fa:.3f} | {fb:.3f}" if stream else "- | -"
             print(f"| {'stream' if stream else 'plain'} | {c} | {ca:.3f} | {cb:.3f} | {(cb - ca) / ca * 100:+.1f}% "
-                  f"| {pa:.3f} | {pb:.3f} |")
+                  f"| {pa:.3f} | {pb:.3f} | {ttfc} |")
 
 
 if __name__ == "__main__":
