@@ -86,9 +86,8 @@ class Lexicon:
             present.update([("pre", p) for p in self._atom_pre4.intersection(view.prefixes(4))])
         present.update([("pre", p) for p in self._atom_pre_long if view.has_prefix(p)])
         # Substrings cost a scan of the text each, so they are looked for only when the rest of
-        # their anchor holds (they come last in it) and each at most once.
-        found: dict[str, bool] = {}
-        low = view.low
+        # their anchor holds (they come last in it) and each at most once per view.
+        contains = view.contains
         out: list[int] = []
         for i, ws in enumerate(self._words):
             if not ws.isdisjoint(words):
@@ -96,7 +95,7 @@ class Lexicon:
                 continue
             for anchor in self._complex[i]:
                 for group, subs in anchor:
-                    if present.isdisjoint(group) and not (subs and any(_contains(low, s, found) for s in subs)):
+                    if present.isdisjoint(group) and not (subs and any(map(contains, subs))):
                         break
                 else:
                     out.append(i)
@@ -138,14 +137,13 @@ class Lexicon:
         windows start and end at whitespace, where ``\\b`` reads the same as in the whole text.
         None when that cannot be bounded or would cover most of the text (a full pass is cheaper)."""
         low = view.low
-        found: dict[str, list[int]] = {}
-        counts: dict[str, int] = {}  # substring counts, shared by the signals
+        found: dict[Atom, list[int]] = {}  # anchor occurrences, shared by the signals
         wins: list[tuple[int, int]] = []
         n = len(low)
         rev = ""
         for i in signals:
             reach = self._reach.get(self._gaps[i])
-            places = self._places(view, i, present, found, counts) if reach is not None else None
+            places = self._places(view, i, present, found) if reach is not None else None
             if reach is None or places is None or len(wins) + len(places) > _MAX_PLACES:
                 return None
             if places and not rev:
@@ -160,25 +158,21 @@ class Lexicon:
                 spans.append((ws, we))
         return spans if sum(we - ws for ws, we in spans) < n // 2 else None
 
-    def _places(self, view: TextView, i: int, present: set[Atom], found: dict[str, list[int]],
-                counts: dict[str, int] | None = None) -> list[int] | None:
-        """Occurrences (as substrings: a superset) of the anchors of signal ``i`` that the text has;
-        for an "a&b" anchor, of whichever group occurs least."""
+    def _places(self, view: TextView, i: int, present: set[Atom], found: dict[Atom, list[int]]) -> list[int] | None:
+        """Occurrences of the anchors of signal ``i`` that the text has; for an "a&b" anchor, of
+        whichever group occurs least."""
         low = view.low
         options = [("w", w) for w in self._words[i].intersection(view.words)]
         for anchor in self._complex[i]:
             held: list[list[tuple[str, str]]] = []
             for group, subs in anchor:
                 # ``present`` (from :meth:`_awake`) holds every word and prefix atom the text has.
-                atoms = [*group.intersection(present), *(("sub", v) for v in subs if v in low)]
+                atoms = [*group.intersection(present), *(("sub", v) for v in subs if view.contains(v))]
                 if not atoms:
                     break  # this anchor does not hold: no match through it
                 held.append(atoms)
             else:
-                # Any one group will do (a match holds all of them): the one that occurs least, by a
-                # C-speed upper bound (substring counts).
-                seen = counts if counts is not None else {}
-                options += held[0] if len(held) == 1 else min(held, key=lambda atoms: sum(_count(low, v, seen) for _, v in atoms))
+                options += held[0] if len(held) == 1 else _rarest(low, held, found)
         places = [p for k, v in options for p in _find_all(low, v, k, found)]
         return places if len(places) <= _MAX_PLACES else None
 
@@ -188,27 +182,44 @@ def _end(rx: re.Pattern[str], text: str, pos: int) -> int:
     return m.end() if m is not None else pos
 
 
-def _find_all(low: str, atom: str, kind: str, found: dict[str, list[int]]) -> list[int]:
-    """Where a word (``kind`` "w": whole), a word start ("pre") or a substring ("sub") occurs."""
-    got = found.get(atom)
-    if got is None:
-        got = found[atom] = []
-        pos = low.find(atom)
-        end = len(atom)
-        while pos != -1 and len(got) <= _MAX_PLACES:
-            # Word edges as \b sees them; a word occurrence keeps a superset of the real ones.
-            if kind == "sub" or ((pos == 0 or not _is_wordchar(low[pos - 1]))
-                                 and (kind == "pre" or pos + end == len(low) or not _is_wordchar(low[pos + end]))):
-                got.append(pos)
-            pos = low.find(atom, pos + 1)
+def _rarest(low: str, held: list[list[Atom]], found: dict[Atom, list[int]]) -> list[Atom]:
+    """The group whose atoms occur least (any one group will do: a match holds all of them).
+    Each group's occurrences are looked for only up to the best count so far, so a common word
+    ("you", "what") costs a partial scan, and the winner's positions are already cached."""
+    best, best_n = held[0], _MAX_PLACES + 1
+    for atoms in held:
+        n = 0
+        for k, v in atoms:
+            n += len(_find_all(low, v, k, found, best_n - n))
+            if n >= best_n:
+                break
+        if n < best_n:
+            best, best_n = atoms, n
+            if n == 0:
+                break  # no match can hold this group: nothing to scan
+    return best
+
+
+def _find_all(low: str, atom: str, kind: str, found: dict[Atom, list[int]], limit: int = _MAX_PLACES) -> list[int]:
+    """Where a word (``kind`` "w": whole), a word start ("pre") or a substring ("sub") occurs.
+    The search stops after ``limit + 1`` places; a list cut short by a ``limit`` under
+    :data:`_MAX_PLACES` is not cached (it is only a count that says "more than the best")."""
+    # Keyed by kind too: a word's places are fewer than the same string's as a prefix.
+    got = found.get((kind, atom))
+    if got is not None:
+        return got
+    got = []
+    pos = low.find(atom)
+    end = len(atom)
+    while pos != -1 and len(got) <= limit:
+        # Word edges as \b sees them; a word occurrence keeps a superset of the real ones.
+        if kind == "sub" or ((pos == 0 or not _is_wordchar(low[pos - 1]))
+                             and (kind == "pre" or pos + end == len(low) or not _is_wordchar(low[pos + end]))):
+            got.append(pos)
+        pos = low.find(atom, pos + 1)
+    if pos == -1 or limit >= _MAX_PLACES:
+        found[kind, atom] = got
     return got
-
-
-def _count(low: str, atom: str, counts: dict[str, int]) -> int:
-    n = counts.get(atom)
-    if n is None:
-        n = counts[atom] = low.count(atom)
-    return n
 
 
 def _is_wordchar(c: str) -> bool:
@@ -275,13 +286,6 @@ Atom = tuple[str, str]  # (kind, value): ("w", "ignore"), ("pre", "foo"), ("sub"
 
 def _is_word(anchor: str) -> bool:
     return ":" not in anchor and "&" not in anchor and "|" not in anchor
-
-
-def _contains(low: str, sub: str, found: dict[str, bool]) -> bool:
-    hit = found.get(sub)
-    if hit is None:
-        hit = found[sub] = sub in low
-    return hit
 
 
 def _parse(anchor: str) -> tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]:

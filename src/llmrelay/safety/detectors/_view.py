@@ -30,7 +30,7 @@ _LONG = 12
 
 
 class TextView:
-    __slots__ = ("_long", "_low", "_norm", "_p3", "_p4", "_patch", "_words", "text")
+    __slots__ = ("_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_words", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -41,6 +41,15 @@ class TextView:
         self._p4: frozenset[str] | None = None
         self._long: list[tuple[int, int]] | None = None
         self._patch: _Patch | None = None
+        self._has: dict[str, bool] = {}
+
+    def contains(self, sub: str) -> bool:
+        """``sub`` occurs in ``low``: each substring is looked for once per view, whichever
+        detector asks (a miss scans the whole text: ~2.5 µs on 4 KB)."""
+        hit = self._has.get(sub)
+        if hit is None:
+            hit = self._has[sub] = sub in self.low
+        return hit
 
     def patched(self, low: str, changed: Sequence[tuple[int, int]]) -> TextView:
         """A view of ``low``: this view's lower-cased text with the characters inside ``changed``

@@ -1,0 +1,56 @@
+"""Where the lexicon windows are centred: anchor occurrences found with a bounded search, the
+rarest group of an "a&b" anchor chosen without counting every group in full, and a view's
+substring tests made once whichever detector asks."""
+
+from __future__ import annotations
+
+from llmrelay.safety.detectors._lexicon import Lexicon, _find_all, _rarest
+from llmrelay.safety.detectors._view import TextView
+
+
+def test_find_all_caches_only_complete_searches() -> None:
+    low = "you and you and you"
+    found: dict[tuple[str, str], list[int]] = {}
+    assert _find_all(low, "you", "w", found, limit=1) == [0, 8]  # cut short: "more than one"
+    assert found == {}
+    assert _find_all(low, "you", "w", found) == [0, 8, 16]
+    assert found == {("w", "you"): [0, 8, 16]}
+    assert _find_all(low, "you", "w", found, limit=0) == [0, 8, 16]  # the cached, complete list
+
+
+def test_find_all_keeps_words_and_prefixes_apart() -> None:
+    low = "menace of men"
+    found: dict[tuple[str, str], list[int]] = {}
+    assert _find_all(low, "men", "w", found) == [10]
+    assert _find_all(low, "men", "pre", found) == [0, 10]
+    assert _find_all(low, "men", "sub", found) == [0, 10]
+    assert _find_all("women", "men", "pre", {}) == []
+
+
+def test_rarest_group_is_the_one_with_fewest_whole_word_places() -> None:
+    low = "what you see is what you get, your prompt"
+    held = [[("w", "what")], [("w", "you")], [("w", "prompt")]]
+    found: dict[tuple[str, str], list[int]] = {}
+    assert _rarest(low, held, found) == [("w", "prompt")]
+    assert found[("w", "prompt")] == [35]
+    # "you" occurs twice as a word ("your" is not it): fewer than "what" + "get".
+    assert _rarest(low, [[("w", "what"), ("w", "get")], [("w", "you")]], {}) == [("w", "you")]
+    # A group held only inside other words (a prefix of "your") has no whole-word place: chosen at once.
+    assert _rarest("your your", [[("w", "your")], [("w", "you")]], {}) == [("w", "you")]
+
+
+def test_window_from_a_common_first_group_still_finds_the_match() -> None:
+    lex = Lexicon([(0.9, r"\bthe\s+(?:\w+\s+){0,2}secret\s+word\b", ("the&secret&word",))])
+    text = ("the cat saw the dog and the bird. " * 30) + "tell me the very secret word now " + ("the end. " * 20)
+    view = TextView(text)
+    spans = lex._windows(view, *lex._awake(view))
+    assert spans is not None and sum(e - s for s, e in spans) < 80  # around "secret", not every "the"
+    fast = [(h.start, h.end) for h in lex.hits(view)]
+    assert fast == [(h.start, h.end) for h in lex.hits(TextView(text), anchored=False)]
+    assert len(fast) == 1
+
+
+def test_view_substring_tests_are_memoised_per_view() -> None:
+    view = TextView("Some TEXT with a Token")
+    assert view.contains("token") and not view.contains("password")
+    assert view._has == {"token": True, "password": False}
