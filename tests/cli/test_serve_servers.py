@@ -5,6 +5,7 @@ graceful shutdown (SIGTERM: the lifespan shutdown drains the ledger before the p
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,14 +73,16 @@ def _serving(tmp_path: Path, server: str, *extra: str) -> Iterator[Served]:
     argv = [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(path),
             "--port", str(port), "--server", server, "--log-level", "warning", *extra]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        # A session of its own, so the whole group goes at the end: granian's worker processes
+        # outlive a killed parent (they were left running after every test before).
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
         try:
             _wait_listening(port, proc, log)
             yield Served(proc, f"http://127.0.0.1:{port}/v1", db, log)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @pytest.fixture(params=SERVERS)
