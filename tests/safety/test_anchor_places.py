@@ -54,3 +54,11 @@ def test_view_substring_tests_are_memoised_per_view() -> None:
     view = TextView("Some TEXT with a Token")
     assert view.contains("token") and not view.contains("password")
     assert view._has == {"token": True, "password": False}
+
+
+def test_alphanumeric_substrings_are_looked_for_in_the_vocabulary() -> None:
+    view = TextView("x_TOKEN-y mytokens, a\x01b")
+    assert view.contains("token") and view.contains("okens")  # inside words, via the vocabulary
+    assert view.contains("n-y") and not view.contains("n y")  # not letters and digits: the text itself
+    assert view.contains("a\x01b") and not view.contains("tokenx")
+    assert sorted(view.vocabulary.split(" ")) == sorted(view.words)

@@ -30,7 +30,7 @@ _LONG = 12
 
 
 class TextView:
-    __slots__ = ("_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_words", "text")
+    __slots__ = ("_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_vocab", "_words", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -42,14 +42,24 @@ class TextView:
         self._long: list[tuple[int, int]] | None = None
         self._patch: _Patch | None = None
         self._has: dict[str, bool] = {}
+        self._vocab: str | None = None
 
     def contains(self, sub: str) -> bool:
         """``sub`` occurs in ``low``: each substring is looked for once per view, whichever
-        detector asks (a miss scans the whole text: ~2.5 µs on 4 KB)."""
+        detector asks (a miss scans the whole text: ~2.5 µs on 4 KB). A string of letters and
+        digits can only occur inside one word, so it is looked for in the distinct words joined
+        by spaces instead (about half the text, in prose)."""
         hit = self._has.get(sub)
         if hit is None:
-            hit = self._has[sub] = sub in self.low
+            hit = self._has[sub] = sub in (self.vocabulary if sub.isalnum() else self.low)
         return hit
+
+    @property
+    def vocabulary(self) -> str:
+        """The distinct words joined by spaces (in no particular order)."""
+        if self._vocab is None:
+            self._vocab = " ".join(self.words)
+        return self._vocab
 
     def patched(self, low: str, changed: Sequence[tuple[int, int]]) -> TextView:
         """A view of ``low``: this view's lower-cased text with the characters inside ``changed``

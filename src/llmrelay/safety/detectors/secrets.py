@@ -74,22 +74,23 @@ _TOKEN_FORMATS: tuple[tuple[str, str], ...] = (
 )
 _QV = r"""(?P<v>'[^'\s]{3,64}'|"[^"\s]{3,64}"|[^\s;'"]{3,64})"""
 # Credentials that only their context shows: (type, gates, pattern with group "v"). A gate is a
-# substring of the lower-cased text; the pattern runs only when one of its gates is there.
+# substring of the lower-cased text, or "w:" + a word every match has whole (a set look-up, where
+# a substring costs a scan); the pattern runs only when one of its gates is there.
 _CONTEXT: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("SQL_PASSWORD", ("identified",), r"(?i:\bidentified\s+(?:with\s+\w+\s+)?by\s+)" + _QV),
-    ("SQL_PASSWORD", ("password",), r"(?i:\b(?:with|login)\s+(?:login\s+)?(?:encrypted\s+)?password\s+)" + _QV),
-    ("PASSWORD", ("password",), r"(?i:\bpassword\s+for\s+(?:the\s+)?user\s+\S+\s+is\s+)(?P<v>'[^'\s]{3,64}'|\"[^\"\s]{3,64}\")"),
-    ("PASSWORD", ("password",), r"(?i:\bpassword\s+to\s+proceed\s+to\s+installation:?\s+)(?P<v>[a-f0-9]{32})\b"),
-    ("PASSWORD", ("getenv", "environ"),
+    ("SQL_PASSWORD", ("w:identified",), r"(?i:\bidentified\s+(?:with\s+\w+\s+)?by\s+)" + _QV),
+    ("SQL_PASSWORD", ("w:password",), r"(?i:\b(?:with|login)\s+(?:login\s+)?(?:encrypted\s+)?password\s+)" + _QV),
+    ("PASSWORD", ("w:password",), r"(?i:\bpassword\s+for\s+(?:the\s+)?user\s+\S+\s+is\s+)(?P<v>'[^'\s]{3,64}'|\"[^\"\s]{3,64}\")"),
+    ("PASSWORD", ("w:password",), r"(?i:\bpassword\s+to\s+proceed\s+to\s+installation:?\s+)(?P<v>[a-f0-9]{32})\b"),
+    ("PASSWORD", ("w:getenv", "w:environ"),
      r"(?i:(?:pass|pwd|secret|token|key)\w*\s*:?=\s*(?:os\.)?(?:getenv|environ\.get)\()(?:[^,)]*,\s*|[^)]*\)\s+or\s+)(?P<v>\"[^\"\s]{4,64}\"|'[^'\s]{4,64}')"),
     ("SECRET", ("[]byte{", "{0x", "{ 0x"),
      r"(?i:(?:secret|key)\w*[\"']?\s*[:=]?\s*(?:\[\]byte)?\s*\{)(?P<v>\s*(?:0x[0-9a-f]{1,2}|\d{1,3})(?:\s*,\s*(?:0x[0-9a-f]{1,2}|\d{1,3})){7,})"),
-    ("JWK", ("kty",), r"\"kty\"\s*:\s*\"\[?(?:oct|EC|RSA|OKP)\]?\"[\s\S]{0,200}?\"(?:k|d|p|q|dp|dq|qi)\"\s*:\s*\"(?P<v>[A-Za-z0-9_\-]{16,})\""),
-    ("PASSWORD", ("securestring",), r"ConvertTo-SecureString\s+(?:-String\s+)?\\?[\"'](?P<v>[^\"'\\\s]{4,64})"),
-    ("PASSWORD", (" -u ", "\t-u ", "\n-u ", "--user"), r"(?:^|\s)(?:-u|--user)\s+[\"']?[^\s:\"'$%]+:(?P<v>[^\s\"'$%]{6,128})"),
+    ("JWK", ("w:kty",), r"\"kty\"\s*:\s*\"\[?(?:oct|EC|RSA|OKP)\]?\"[\s\S]{0,200}?\"(?:k|d|p|q|dp|dq|qi)\"\s*:\s*\"(?P<v>[A-Za-z0-9_\-]{16,})\""),
+    ("PASSWORD", ("w:securestring",), r"ConvertTo-SecureString\s+(?:-String\s+)?\\?[\"'](?P<v>[^\"'\\\s]{4,64})"),
+    ("PASSWORD", ("w:u", "w:user"), r"(?:^|\s)(?:-u|--user)\s+[\"']?[^\s:\"'$%]+:(?P<v>[^\s\"'$%]{6,128})"),
     ("API_TOKEN", ("curlopt",), r"CURLOPT_(?:XOAUTH2_BEARER|PASSWORD|KEYPASSWD|USERPWD|PROXYPASSWORD)\s*,\s*\"(?P<v>[^\"]{4,200})\""),
-    ("VAULT_UNSEAL_KEY", ("unseal",), r"\bvault\s+operator\s+unseal\s+(?P<v>[A-Za-z0-9+/=]{40,})"),
-    ("API_TOKEN", ("reporter_id",), r"\bCC_TEST_REPORTER_ID\s*[:=]\s*[\"']?(?P<v>[a-f0-9]{64})\b"),
+    ("VAULT_UNSEAL_KEY", ("w:unseal",), r"\bvault\s+operator\s+unseal\s+(?P<v>[A-Za-z0-9+/=]{40,})"),
+    ("API_TOKEN", ("w:reporter",), r"\bCC_TEST_REPORTER_ID\s*[:=]\s*[\"']?(?P<v>[a-f0-9]{64})\b"),
 )
 
 # A secret-sounding name assigned a literal: password = "x", "apiKey": "x", API_TOKEN=x, -p x.
@@ -197,22 +198,29 @@ _ASSIGNMENT_GATES = ("pass", "psw", "pasw", "pw", "secret", "token", "key", "cre
 
 
 class _Gates:
-    """Substring tests on the lower-cased text, each made at most once per text; ``_Gates(None)``
-    says yes to everything (the reference scan)."""
+    """Gate tests on a view: a substring of the lower-cased text (made at most once per view, see
+    :meth:`TextView.contains`) or, as ``"w:" + word``, a word of it; ``_Gates(None)`` says yes to
+    everything (the reference scan)."""
 
-    __slots__ = ("_low", "_seen")
+    __slots__ = ("_exact", "_view")
 
-    def __init__(self, low: str | None) -> None:
-        self._low = low
-        self._seen: dict[str, bool] = {}
+    def __init__(self, view: TextView | None) -> None:
+        self._view = view
+        self._exact: bool | None = None  # whether a word gate can be read off the word set
 
     def __call__(self, gate: str) -> bool:
-        if self._low is None:
+        if self._view is None:
             return True
-        hit = self._seen.get(gate)
-        if hit is None:
-            hit = self._seen[gate] = gate in self._low
-        return hit
+        if gate.startswith("w:"):
+            # A word is a run of letters and digits, unless the text holds an ASCII control
+            # character (which the view does not treat as a separator): then the substring test.
+            view = self._view
+            if gate[2:] in view.words:
+                return True
+            if self._exact is None:
+                self._exact = view.vocabulary.isprintable()
+            return not self._exact and view.contains(gate[2:])
+        return self._view.contains(gate)
 
     def any(self, gates: tuple[str, ...]) -> bool:
         return any(self(g) for g in gates)
@@ -305,15 +313,15 @@ class SecretDetector:
         self._token_hits(text, view.long_tokens() if anchored else [(0, len(text))], out, gated=anchored)
         for typ, rx in self._literal:
             self._vendor_hits(typ, rx.finditer(text), out)
-        low = view.low
-        # Gates are substring tests (~3 us each on 4 KB), so each is made once and only when needed.
-        gate = _Gates(low) if anchored else _Gates(None)
+        # Gates are substring tests (~1-3 us each on 4 KB) or word look-ups, made only when needed.
+        gate = _Gates(view) if anchored else _Gates(None)
         for typ, gates, rx in self._context:
             if gate.any(gates):
                 self._vendor_hits(typ, rx.finditer(text), out)
         for typ, rx in self._worded:
             auth = typ == "AUTH_HEADER"
-            if (gate("authorization") or (gate("x-") and gate.any(("token", "key")))) if auth else gate.any(("pass", "pw")):
+            # (?i:\b(?:password|pwd)\s*=): whole words.
+            if (gate("authorization") or (gate("x-") and gate.any(("token", "key")))) if auth else gate.any(("w:password", "w:pwd")):
                 self._vendor_hits(typ, rx.finditer(text), out)
         if gate.any(_ASSIGNMENT_GATES):
             for name, start, end, value in _assignments(text):
