@@ -6,9 +6,11 @@ must find what the full scan finds, and find something."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmrelay.safety.detectors._view import TextView
-from llmrelay.safety.detectors.secrets import SecretDetector, _Gates
+from llmrelay.safety.detectors.secrets import _KEYWORDS, SecretDetector, _assignments, _Gates, _KeywordFinder
 
 DET = SecretDetector()
 
@@ -43,3 +45,35 @@ def test_word_gates_are_whole_words_and_fall_back_on_control_characters() -> Non
     assert _Gates(TextView("x\x02password=1"))("w:password")  # not a word there, but the substring is
     assert not _Gates(TextView("passwords only"))("w:password")
     assert _Gates(None)("w:anything")  # the reference scan runs every pattern
+
+
+ASSIGNMENTS = [
+    "passwd_token = 'Xk9mPq2vLz'", "db_pw: hunter2x, pwd=Qw3rty99", "PaSsWoRd=abc123XYZ apikey=Zz9Yy8Xx7Ww6",
+    "monkey = 'banana' and key: AKIAIOSFODNN7EXAMPLE", "psw=s3cr3tV4l pasw=an0therOne", "srt_key=1a2b3c4d5e6f",
+    "credentials, secret, token; key", "tokentokentoken=abcdefgh12345678", "İstanbul password = 'Zq8xLm2p'",
+]
+
+
+@pytest.mark.parametrize("text", ASSIGNMENTS)
+def test_keyword_finder_reads_assignments_as_the_keyword_regex_does(text: str) -> None:
+    view = TextView(text)
+    present = tuple(k for k in _KEYWORDS if view.contains(k))
+    assert _assignments(text, view.low, present) == _assignments(text)
+
+
+def test_keyword_finder_takes_the_leftmost_and_the_first_alternative_on_a_tie() -> None:
+    low = "a passw pwd key"
+    finder = _KeywordFinder(low, ("pass", "pasw", "pwd", "key", "pw"))
+    assert finder.search(0) == (2, 6)  # "pass", the first alternative that matches there
+    assert finder.search(6) == (8, 11)  # "pwd" wins over "pw" at the same place
+    assert finder.search(11) == (12, 15)
+    assert finder.search(15) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["pass", "pa", "sw", "psw", "pw", "d", "key", "token", "=", ":", " ", "_", "x1Y2z3W4", "'", "\n", "K"]), max_size=30))
+def test_keyword_finder_equals_the_regex_on_keyword_soup(parts: list[str]) -> None:
+    text = "".join(parts)
+    view = TextView(text)
+    present = tuple(k for k in _KEYWORDS if view.contains(k))
+    assert _assignments(text, view.low, present) == _assignments(text)
