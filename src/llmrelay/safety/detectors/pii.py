@@ -86,18 +86,28 @@ _MAX_ATS = 32
 def number_windows(text: str) -> list[tuple[int, int]]:
     """Where a phone, card, SSN, IBAN or IP address can be: clusters of at least 4 digits, widened.
     Most prose has a few numbers, so the number patterns then read a few short windows."""
-    windows: list[tuple[int, int]] = []
+    return [(s, e) for s, e, _ in counted_number_windows(text)]
+
+
+def counted_number_windows(text: str) -> list[tuple[int, int, int]]:
+    """:func:`number_windows` with, for each, the most digits one of its clusters holds: every
+    match of a number pattern lies in one cluster (its digit runs are closer than ``_GAP``), so a
+    pattern that needs more digits (an SSN 9, a card 12, a phone 6) need not read the window."""
+    windows: list[tuple[int, int, int]] = []
     for m in (_CLUSTER_ASCII if text.isascii() else _CLUSTER).finditer(text):
         start, end = m.span()
-        # isdecimal is exactly what \d matches (Unicode category Nd).
-        if end - start >= 4 and sum(map(str.isdecimal, m.group())) >= 4:
-            windows.append((max(0, start - _MARGIN), end + _MARGIN))
-    merged: list[tuple[int, int]] = []
-    for s, e in windows:
+        if end - start >= 4:
+            # isdecimal is exactly what \d matches (Unicode category Nd).
+            digits = sum(map(str.isdecimal, m.group()))
+            if digits >= 4:
+                windows.append((max(0, start - _MARGIN), end + _MARGIN, digits))
+    merged: list[tuple[int, int, int]] = []
+    for s, e, d in windows:
         if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+            ms, me, md = merged[-1]
+            merged[-1] = (ms, min(max(e, me), len(text)), max(d, md))
         else:
-            merged.append((s, min(e, len(text))))
+            merged.append((s, min(e, len(text)), d))
     return merged
 
 
@@ -131,13 +141,15 @@ class PIIDetector:
 
     def __init__(self, types: tuple[str, ...] | None = None) -> None:
         wanted = set(types or self.TYPES)
-        scanners: list[Callable[[str, list[Finding], int, int], None]] = []
-        for t, fn in (
-            ("SSN", self._ssns), ("CREDIT_CARD", self._cards), ("IBAN", self._ibans), ("IP_ADDRESS", self._ipv4s),
-            ("PHONE", self._phones),
+        # (digits a match needs at least, scanner): an SSN has 9, a card 12, a phone 6 (the loose
+        # shape's own minimum); an IBAN's digits may be as few as its check digits.
+        scanners: list[tuple[int, Callable[[str, list[Finding], int, int], None]]] = []
+        for t, need, fn in (
+            ("SSN", 9, self._ssns), ("CREDIT_CARD", 12, self._cards), ("IBAN", 0, self._ibans), ("IP_ADDRESS", 4, self._ipv4s),
+            ("PHONE", 6, self._phones),
         ):
             if t in wanted:
-                scanners.append(fn)
+                scanners.append((need, fn))
         self._numbers = tuple(scanners)
         self._emails = "EMAIL" in wanted
         self._ipv6 = "IP_ADDRESS" in wanted
@@ -154,9 +166,10 @@ class PIIDetector:
             for s, e in (email_windows(text) if anchored else None) or [(0, len(text))]:
                 out.extend(Finding("pii", m.start(), m.end(), 0.99, "EMAIL") for m in _EMAIL.finditer(text, s, e))
         if self._numbers:
-            for s, e in number_windows(text) if anchored else [(0, len(text))]:
-                for scanner in self._numbers:
-                    scanner(text, out, s, e)
+            for s, e, digits in counted_number_windows(text) if anchored else [(0, len(text), len(text))]:
+                for need, scanner in self._numbers:
+                    if digits >= need:
+                        scanner(text, out, s, e)
         if self._ipv6 and ("::" in text or _close_colons(text)):
             self._ipv6s(text, out)
         return _drop_overlaps(_unique(out) if anchored else out)

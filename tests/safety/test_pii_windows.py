@@ -1,0 +1,40 @@
+"""The PII number windows carry the most digits one of their clusters holds, and a number pattern
+reads a window only when that is enough for its match (SSN 9, card 12, phone 6): texts at each
+threshold, alone and merged with a smaller cluster, must give what the full scan gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmrelay.safety.detectors._view import TextView
+from llmrelay.safety.detectors.pii import PIIDetector, counted_number_windows
+
+DET = PIIDetector()
+PAD = " lorem ipsum dolor " * 3
+
+EDGES = [
+    (f"{PAD}ssn 078-05-1120 {PAD}", "SSN"),  # exactly 9 digits
+    (f"{PAD}in 2024 ssn 078-05-1120{PAD}", "SSN"),  # merged with a 4-digit cluster before it
+    (f"{PAD}card 4111 1111 1111{PAD}", None),  # 12 digits, not a Luhn-valid card: same as full
+    (f"{PAD}card 4000-0566-5569{PAD}", "CREDIT_CARD"),  # 12 digits, Luhn-valid
+    (f"{PAD}call 555 012 now{PAD}", "PHONE"),  # a loose phone of 6 digits, with a phone word
+    (f"{PAD}call +1 (415) 555-0100 ext. 42{PAD}", "PHONE"),
+    (f"{PAD}v1.2.3.4 and 10.0.0.1{PAD}", "IP_ADDRESS"),
+    (f"{PAD}IBAN GB82WEST12345698765432{PAD}", "IBAN"),
+    (f"{PAD}year 1999, page 12345{PAD}", None),
+]
+
+
+@pytest.mark.parametrize(("text", "typ"), EDGES)
+def test_digit_thresholds_agree_with_the_full_scan(text: str, typ: str | None) -> None:
+    fast = DET.scan_view(TextView(text))
+    assert fast == DET.scan_view(TextView(text), anchored=False)
+    assert (typ in {f.type for f in fast}) if typ else not fast
+
+
+def test_windows_count_the_largest_cluster_and_stay_in_the_text() -> None:
+    text = "a 2024 " + "b" * 12 + " 078-05-1120 " + "x" * 60 + " 12345"
+    wins = counted_number_windows(text)
+    assert [d for _, _, d in wins] == [9, 5]  # "2024" and the SSN: two clusters, one window of 9
+    assert wins[-1][1] == len(text)
+    assert counted_number_windows("ok ٣٤٥٦") == [(0, 7, 4)]
