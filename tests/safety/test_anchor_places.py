@@ -62,3 +62,11 @@ def test_alphanumeric_substrings_are_looked_for_in_the_vocabulary() -> None:
     assert view.contains("n-y") and not view.contains("n y")  # not letters and digits: the text itself
     assert view.contains("a\x01b") and not view.contains("tokenx")
     assert sorted(view.vocabulary.split(" ")) == sorted(view.words)
+
+
+def test_rarest_tries_groups_with_fewer_atoms_first_and_stops_the_others_early() -> None:
+    low = "you and the prompt, you and the rest, you and the end"
+    found: dict[tuple[str, str], list[int]] = {}
+    assert _rarest(low, [[("w", "you"), ("w", "the")], [("w", "prompt")]], found) == [("w", "prompt")]
+    assert ("w", "you") not in found  # cut short after two places: more than "prompt"'s one
+    assert found[("w", "prompt")] == [12]

@@ -185,7 +185,10 @@ def _end(rx: re.Pattern[str], text: str, pos: int) -> int:
 def _rarest(low: str, held: list[list[Atom]], found: dict[Atom, list[int]]) -> list[Atom]:
     """The group whose atoms occur least (any one group will do: a match holds all of them).
     Each group's occurrences are looked for only up to the best count so far, so a common word
-    ("you", "what") costs a partial scan, and the winner's positions are already cached."""
+    ("you", "what") costs a partial scan, and the winner's positions are already cached. Groups
+    with fewer atoms in the text are tried first: the likely winners, and the sooner the best
+    count is small, the sooner the other searches stop."""
+    held = sorted(held, key=len)
     best, best_n = held[0], _MAX_PLACES + 1
     for atoms in held:
         n = 0
