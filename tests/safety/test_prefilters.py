@@ -103,3 +103,15 @@ def test_token_formats_cannot_match_a_space() -> None:
     assert not _matches_space(r"\bghp_[A-Za-z0-9]{30,}")
     assert _matches_space(r"foo\s+bar") and _matches_space(r"a[^x]b") and _matches_space(r"a.b")
     assert not _matches_space(r"a[^\s]b") and not _matches_space(r"a(?=\S)")
+
+
+def test_gated_alternation_wakes_every_alternative_sharing_a_literal_and_either_literal_of_one() -> None:
+    alts = GatedAlternation([("t", r"\bsk-[a-z]{4}\b"), ("t", r"\bsk-[0-9]{4}\b"), ("u", r"\b(?:AKIA|ASIA)[0-9]{4}\b"), ("v", r"\w+")])
+    text = "sk-abcd sk-1234 ASIA9999"
+    rx = alts.regex_for(text)
+    assert rx is not None
+    assert [(m.lastgroup, m.group()) for m in rx.finditer(text)] == [("t0", "sk-abcd"), ("t1", "sk-1234"), ("u2", "ASIA9999")]
+    # "\w+" has no literal: it is always there, so some alternative always runs.
+    only = alts.regex_for("plain words")
+    assert only is not None and [m.lastgroup for m in only.finditer("plain words")] == ["v3", "v3"]
+    assert GatedAlternation([("t", r"\bsk-x")]).regex_for("nothing") is None

@@ -36,8 +36,14 @@ class GatedAlternation:
             for alt in split_alternatives(pattern):
                 alts.append((f"{name}{i}", alt, required_literals(alt)))
         self._alts = tuple(alts)
-        self._gated = tuple((i, lits) for i, (_, _, lits) in enumerate(alts) if lits is not None)
         self._always = tuple(i for i, (_, _, lits) in enumerate(alts) if lits is None)
+        # Each distinct literal once, with the alternatives it wakes (several share one: "sk-").
+        by_literal: dict[str, list[int]] = {}
+        for i, (_, _, lits) in enumerate(alts):
+            for lit in lits or ():
+                by_literal.setdefault(lit, []).append(i)
+        self._literals = tuple(by_literal)
+        self._wakes = by_literal
         self._by_combination: dict[tuple[int, ...], re.Pattern[str]] = {}
 
     @property
@@ -47,10 +53,13 @@ class GatedAlternation:
 
     def regex_for(self, text: str) -> re.Pattern[str] | None:
         """The alternation of the alternatives that can match in ``text`` (None: none can)."""
-        awake = sorted([*self._always, *(i for i, lits in self._gated if any(lit in text for lit in lits))])
+        wakes = self._wakes
+        awake = set(self._always)
+        for lit in [lit for lit in self._literals if lit in text]:
+            awake.update(wakes[lit])
         if not awake:
             return None
-        key = tuple(awake)
+        key = tuple(sorted(awake))
         rx = self._by_combination.get(key)
         if rx is None:
             if len(self._by_combination) >= _MAX_COMBINATIONS:
