@@ -4,6 +4,10 @@ substring tests made once whichever detector asks."""
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from llmrelay.safety.detectors._lexicon import Lexicon, _find_all, _rarest
 from llmrelay.safety.detectors._view import TextView
 
@@ -70,3 +74,25 @@ def test_rarest_tries_groups_with_fewer_atoms_first_and_stops_the_others_early()
     assert _rarest(low, [[("w", "you"), ("w", "the")], [("w", "prompt")]], found) == [("w", "prompt")]
     assert ("w", "you") not in found  # cut short after two places: more than "prompt"'s one
     assert found[("w", "prompt")] == [12]
+
+
+PRE3 = Lexicon([(0.5, r"\bfoo\w*|\bnig\w*|\bab\w*c", ("pre:foo", "pre:nig", "pre:abc", "pre:ab1"))])
+
+
+@pytest.mark.parametrize("text", [
+    "foo", "Food fight", "a nig\x01x b", "x NIGé y", "ab1 abc", "abcdef ab1x", "fo fooo", "no match here", "",
+    "ﬀoo foo",  # lower-casing changes the length: the text itself is read
+])
+def test_three_character_prefixes_read_off_the_four_character_ones(text: str) -> None:
+    view = TextView(text)
+    assert PRE3._pre3_present(view) == set(PRE3._atom_pre3.intersection(TextView(text).prefixes(3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["foo", "fo", "o", "nig", "ni", "g", "ab", "c", "1", " ", ".", "é", "\x01", "X"]), max_size=20))
+def test_three_character_prefixes_on_soup(parts: list[str]) -> None:
+    text = "".join(parts)
+    view = TextView(text)
+    assert PRE3._pre3_present(view) == set(PRE3._atom_pre3.intersection(TextView(text).prefixes(3)))
+    patched = view.patched(view.low, [])
+    assert PRE3._pre3_present(patched) == set(PRE3._atom_pre3.intersection(TextView(text).prefixes(3)))

@@ -59,6 +59,11 @@ class Lexicon:
         atoms = {o for sig in self._complex for anchor in sig for group, _ in anchor for o in group}
         self._atom_words = frozenset(v for k, v in atoms if k == "w")
         self._atom_pre3 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 3)
+        # Each 3-character prefix atom followed by any ASCII character: on ASCII text, the words'
+        # 4-character prefixes (which the 4-character atoms need anyway) say which 3-character
+        # atoms the text has, without a set of 3-character prefixes (~26 µs on 4 KB).
+        self._pre3_by_ext = {a + chr(c): a for a in self._atom_pre3 for c in range(128)}
+        self._pre3_ext = frozenset(self._pre3_by_ext)
         self._atom_pre4 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 4)
         self._atom_pre_long = tuple(sorted(v for k, v in atoms if k == "pre" and len(v) > 4))
         self._all = self._compile(tuple(range(len(signals))))
@@ -81,7 +86,7 @@ class Lexicon:
         words = view.words
         present: set[Atom] = {("w", w) for w in self._atom_words.intersection(words)}
         if self._atom_pre3:
-            present.update([("pre", p) for p in self._atom_pre3.intersection(view.prefixes(3))])
+            present.update([("pre", p) for p in self._pre3_present(view)])
         if self._atom_pre4:
             present.update([("pre", p) for p in self._atom_pre4.intersection(view.prefixes(4))])
         present.update([("pre", p) for p in self._atom_pre_long if view.has_prefix(p)])
@@ -101,6 +106,17 @@ class Lexicon:
                     out.append(i)
                     break
         return tuple(out), present
+
+    def _pre3_present(self, view: TextView) -> set[str]:
+        """The 3-character prefix atoms some word starts with: a word of exactly those 3
+        characters, or a 4-character prefix that extends one (ASCII text: every character of its
+        words is ASCII, and lower-casing never changes its length)."""
+        if not view.low.isascii():
+            return set(self._atom_pre3.intersection(view.prefixes(3)))
+        by_ext = self._pre3_by_ext
+        got = {by_ext[p] for p in self._pre3_ext.intersection(view.prefixes(4))}
+        got.update(self._atom_pre3.intersection(view.words))
+        return got
 
     def _regex_for(self, signals: tuple[int, ...]) -> re.Pattern[str]:
         rx = self._by_combination.get(signals)
