@@ -114,9 +114,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(tmp_path_factory.mktemp("redis"))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The gateway gives each Redis reply 0.5 s, then serves on local state (fail fast, by design).
+    # These tests check what happens with a healthy Redis; a test process whose event loop is
+    # saturated (200 concurrent callers, a busy machine) can take longer than that to read a reply
+    # that arrived at once, which opened the circuit and made a second upstream call in a stress
+    # run. So in-process clients get 5 s here; the degraded paths have their own tests.
+    from llmrelay.shared_state import client as shared_client
+
+    original = shared_client.redis_client
+
+    def generous(url: str, timeout_s: float = 5.0) -> Any:
+        return original(url, max(timeout_s, 5.0))
+
     try:
         wait_port(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(shared_client, "redis_client", generous)
+            yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
