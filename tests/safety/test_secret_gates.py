@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmrelay.safety.detectors._view import TextView
-from llmrelay.safety.detectors.secrets import _KEYWORDS, SecretDetector, _assignments, _Gates, _KeywordFinder
+from llmrelay.safety.detectors.secrets import (
+    _KEYWORDS,
+    SecretDetector,
+    _assignments,
+    _Gates,
+    _KeywordFinder,
+    _literal_gate,
+)
 
 DET = SecretDetector()
 
@@ -77,3 +84,17 @@ def test_keyword_finder_equals_the_regex_on_keyword_soup(parts: list[str]) -> No
     view = TextView(text)
     present = tuple(k for k in _KEYWORDS if view.contains(k))
     assert _assignments(text, view.low, present) == _assignments(text)
+
+
+def test_token_formats_with_a_literal_run_only_when_the_long_tokens_hold_it() -> None:
+    assert _literal_gate(r"\bAKCp[A-Z]{5}|\bsl\.[a-z]{4}") == ("AKCp", "sl.")
+    assert _literal_gate(r"\b[a-z]{3}\d|\bAKCp\d") is None  # one alternative without a literal: no gate
+    assert _literal_gate(r"(?i:abc)\d+") is None
+    for text in (
+        "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9abcdefghij here",
+        "sf 00DAbCdEfGhIjKl!AbCdEfGhIjKlMnOpQrStUv.x here",
+        "db mysql://root:Zq8xLm2pW@db.internal:3306/app here",
+        "key LTAIAbCdEf1234567890 here",
+    ):
+        fast = DET.scan_view(TextView(text))
+        assert fast and fast == DET.scan_view(TextView(text), anchored=False), text

@@ -21,7 +21,7 @@ from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ..findings import Category, Finding
-from ._literals import GatedAlternation
+from ._literals import GatedAlternation, required_literals, split_alternatives
 from ._view import Joined, TextView
 
 # (type, pattern): the value is the whole match, or group "v" when the pattern has one.
@@ -341,6 +341,8 @@ class SecretDetector:
         self._in_tokens = tuple((t, rx) for t, rx in self._in_tokens if (t, rx) not in self._per_token)
         if _matches_space(self._joint.pattern) or _matches_space(self._plain.pattern):
             raise ValueError("a joint token format can match a space; give it its own entry")
+        # The literals one of which every match of each other token format holds (None: no gate).
+        self._token_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._in_tokens}
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
@@ -395,7 +397,9 @@ class SecretDetector:
             typ = self._joint_types[int((m.lastgroup or "t0")[1:])]
             found.append(Finding("secret", m.start(), m.end(), 0.95, typ))
         for typ, rx in self._in_tokens:
-            self._vendor_hits(typ, rx.finditer(joined.text), found)
+            lits = self._token_gates[rx.pattern] if gated else None
+            if lits is None or any(lit in joined.text for lit in lits):
+                self._vendor_hits(typ, rx.finditer(joined.text), found)
         plain = self._plain.regex_for(joined.text) if gated else self._plain_all
         for m in plain.finditer(joined.text) if plain is not None else ():
             typ = self._plain_types[int((m.lastgroup or "k0")[1:])]
@@ -418,6 +422,18 @@ class SecretDetector:
             if has_v and m.string[s] in "'\"" and e - s > 2:
                 s, e = s + 1, e - 1  # a quoted value: the quotes are not the secret
             out.append(Finding("secret", s, e, 0.95, typ))
+
+
+def _literal_gate(pattern: str) -> tuple[str, ...] | None:
+    """Strings one of which every match of ``pattern`` holds: each top-level alternative's
+    required literals (None when one alternative has none)."""
+    lits: list[str] = []
+    for alt in split_alternatives(pattern):
+        req = required_literals(alt)
+        if req is None:
+            return None
+        lits += req
+    return tuple(dict.fromkeys(lits))
 
 
 def _random_enough(v: str) -> bool:
