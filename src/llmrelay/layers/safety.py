@@ -7,6 +7,11 @@ answer stream is wrapped with the incremental filter: text and tool-call argumen
 call) are released as they are checked, a block
 ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.safety_action`` /
 ``ctx.safety_findings``, the ``llmrelay_safety_decisions_total`` metric and the audit log.
+
+What the deterministic detectors find in a text is remembered per (policy, direction, text) in a
+bounded memo (:mod:`._verdict_memo`): a repeated prompt, and a cached answer replayed in the same
+pieces, are scanned once. Each request still gets its own decision and records it; the learned
+scorer and external moderation still run per request, and with moderation on the memo is bypassed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..safety.service import engine_of
 from ..safety.stream_filter import StreamFilter
 from ..services import Services
 from ..types import ChatRequest, Chunk, Message, TextPart, ToolCallDelta
+from ._verdict_memo import MemoisedEngine, VerdictMemo
 
 _INSPECTED_ROLES = ("user", "tool")
 
@@ -90,16 +96,27 @@ def build(services: Services, next: Handler) -> Handler | None:
         return None  # nobody can switch safety on: the layer costs nothing
     moderator = moderator_from_settings(services)
     recorder = _Recorder(services)
+    # One memo per settings generation: a reload starts empty (and new policies never match old ones).
+    memo = VerdictMemo()
+    memoised = MemoisedEngine(engine, memo)
+    services.state["safety_verdict_memo"] = memo
+
+    def engine_for(policy: Policy, direction: str) -> SafetyEngine:
+        """The memoised engine, unless an external moderator takes part in this policy's verdicts."""
+        if moderator is not None and policy.moderation and moderator.applies(direction):
+            return engine
+        return memoised
 
     async def inspect_prompt(request: ChatRequest, ctx: RequestContext, policy: Policy, redactor: Redactor) -> ChatRequest:
         messages = list(request.messages)
         findings: list[Finding] = []
         acts: list[str] = []
         changed = False
+        scanner = engine_for(policy, "input")
         for i, msg in enumerate(messages):
             if msg.role not in _INSPECTED_ROLES:
                 continue
-            new, decisions = await _inspect_message(engine, msg, policy, redactor, moderator)
+            new, decisions = await _inspect_message(scanner, msg, policy, redactor, moderator)
             for d in decisions:
                 findings += d.findings
                 acts += d.actions
@@ -122,12 +139,13 @@ def build(services: Services, next: Handler) -> Handler | None:
         redactor = Redactor()
         request = await inspect_prompt(request, ctx, policy, redactor)
         # One filter per answer (``n > 1`` answers interleave; held text goes out with its own).
-        filters = {0: _AnswerFilter(engine, policy, redactor)}
+        out_engine = engine_for(policy, "output")
+        filters = {0: _AnswerFilter(out_engine, policy, redactor)}
         filt = filters[0]
         upstream = next(request, ctx)
         try:
             async for chunk in upstream:
-                filt = filters.get(chunk.choice) or filters.setdefault(chunk.choice, _AnswerFilter(engine, policy, redactor))
+                filt = filters.get(chunk.choice) or filters.setdefault(chunk.choice, _AnswerFilter(out_engine, policy, redactor))
                 out = filt(chunk)
                 if filt.blocked:
                     _note_output(recorder, ctx, filt)
