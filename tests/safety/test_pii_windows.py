@@ -4,10 +4,12 @@ threshold, alone and merged with a smaller cluster, must give what the full scan
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from llmrelay.safety.detectors._view import TextView
-from llmrelay.safety.detectors.pii import PIIDetector, counted_number_windows
+from llmrelay.safety.detectors.pii import PIIDetector, _close_colons, counted_number_windows
 
 DET = PIIDetector()
 PAD = " lorem ipsum dolor " * 3
@@ -38,3 +40,13 @@ def test_windows_count_the_largest_cluster_and_stay_in_the_text() -> None:
     assert [d for _, _, d in wins] == [9, 5]  # "2024" and the SSN: two clusters, one window of 9
     assert wins[-1][1] == len(text)
     assert counted_number_windows("ok ٣٤٥٦") == [(0, 7, 4)]
+
+
+@pytest.mark.parametrize(("text", "close"), [
+    ("fe80::1", True), ("a:bcde:f", True), ("a:bcdef:g", False), ("https://x.org/a:b", False), ("", False),
+    ("x: 1, y: 2, z:3:4", True), (":", False), ("ab:" + "c" * 5 + ":d:", True),
+])
+def test_close_colons_is_a_pair_of_consecutive_colons_at_most_five_apart(text: str, close: bool) -> None:
+    assert _close_colons(text) is close
+    colons = [i for i, c in enumerate(text) if c == ":"]
+    assert close is any(b - a <= 5 for a, b in pairwise(colons))

@@ -81,6 +81,9 @@ _CLUSTER = re.compile(rf"\d\d*(?:\D{{1,{_GAP}}}\d+)*")
 # An email holds one "@" with at most 64 characters before it and a run of domain characters after.
 _DOMAIN_RUN = re.compile(r"[A-Za-z0-9.-]*")
 _MAX_ATS = 32
+# Two consecutive colons at most 5 apart. Written to start with its literal ":", which the regex
+# engine finds by a fast scan (a str.find loop over a prompt's ~30 colons cost ~9 µs).
+_CLOSE_COLONS = re.compile(r":[^:]{0,4}:")
 
 
 def number_windows(text: str) -> list[tuple[int, int]]:
@@ -170,7 +173,7 @@ class PIIDetector:
                 for need, scanner in self._numbers:
                     if digits >= need:
                         scanner(text, out, s, e)
-        if self._ipv6 and ("::" in text or _close_colons(text)):
+        if self._ipv6 and _CLOSE_COLONS.search(text) is not None:
             self._ipv6s(text, out)
         return _drop_overlaps(_unique(out) if anchored else out)
 
@@ -220,14 +223,8 @@ class PIIDetector:
 
 
 def _close_colons(text: str) -> bool:
-    """Two colons at most 5 characters apart: what every IPv6 address without "::" has."""
-    prev = text.find(":")
-    while prev != -1:
-        nxt = text.find(":", prev + 1)
-        if nxt != -1 and nxt - prev <= 5:
-            return True
-        prev = nxt
-    return False
+    """Two colons at most 5 characters apart ("::" included): what every IPv6 address has."""
+    return _CLOSE_COLONS.search(text) is not None
 
 
 def _unique(found: list[Finding]) -> list[Finding]:
