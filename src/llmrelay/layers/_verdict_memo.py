@@ -103,6 +103,8 @@ class MemoisedEngine(SafetyEngine):
     def __init__(self, engine: SafetyEngine, memo: VerdictMemo) -> None:  # no super().__init__: nothing is rebuilt
         self._engine = engine
         self._memo = memo
+        # Read on every prompt (wants_learned): an attribute here, not a __getattr__ round trip.
+        self.learned = engine.learned
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for what this wrapper does not define: the wrapped engine's state.
