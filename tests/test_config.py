@@ -70,3 +70,22 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "a: 1\nb: [1, 2\n"))
     with pytest.raises(ConfigProblems, match="cannot read"):
         load_settings(tmp_path / "absent.yaml")
+
+
+def test_redis_reply_timeout_is_configurable_and_bounded(tmp_path: Path) -> None:
+    pytest.importorskip("redis")
+    from llmrelay.relay import Relay
+    from llmrelay.shared_state.client import shared_redis
+
+    base = {"providers": {"p": {"kind": "fake"}}, "models": {"m": [{"provider": "p", "model": "x"}]},
+            "storage": {"url": "sqlite://:memory:"}}
+    for given, expected in ((None, 0.5), (2.5, 2.5)):
+        redis = {"url": "redis://127.0.0.1:1/0", **({"timeout_s": given} if given else {})}
+        held = shared_redis(Relay({**base, "redis": redis}).services)
+        assert held is not None
+        kwargs = held.client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == expected
+    bad = tmp_path / "llmrelay.yaml"
+    bad.write_text("redis: {url: 'redis://127.0.0.1:1/0', timeout_s: 0}\n")
+    with pytest.raises(ConfigProblems, match="timeout_s"):
+        load_settings(bad)

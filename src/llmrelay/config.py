@@ -66,6 +66,9 @@ class RedisConfig(_Section):
     url: str | None = None
     # What budgets do when Redis cannot be reached: keep serving on local counters, or refuse.
     on_unavailable: Literal["fail_open", "fail_closed"] = "fail_open"
+    # Seconds a request waits for each Redis reply before falling back to local state;
+    # raise it for a Redis across a slow link or gateways whose event loop runs hot.
+    timeout_s: float = Field(0.5, gt=0, le=30)
 
 
 class ProviderConfig(_Section):

@@ -46,8 +46,8 @@ def redis_client(url: str, timeout_s: float = SOCKET_TIMEOUT_S) -> Any:
         raise ConfigError("redis.url is set but redis-py is not installed: pip install 'llmrelay[redis]'") from None
     # A small blocking pool: a burst waits briefly for a free connection (a script takes well under a
     # millisecond) rather than opening hundreds at once, whose connects time out on a busy host, or
-    # failing with "too many
-    # connections" (which would wrongly open the circuit); a dead Redis still fails in timeout_s.
+    # failing with "too many connections" (which would wrongly open the circuit); a dead Redis still
+    # fails in timeout_s (``redis.timeout_s``).
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S, socket_timeout=timeout_s,
         socket_connect_timeout=CONNECT_TIMEOUT_S, retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
@@ -59,9 +59,10 @@ def shared_redis(services: Any) -> SharedRedis | None:
     url = services.settings.redis.url
     if not url:
         return None
+    timeout_s = services.settings.redis.timeout_s
     held: SharedRedis | None = services.state.get(_SLOT)
     if held is None or held.url != url:
-        client = redis_client(url)
+        client = redis_client(url, timeout_s)
         held = SharedRedis(url, client, RedisHealth(client, clock=services.clock, metrics=services.metrics, url=url))
         services.state[_SLOT] = held
     return held
