@@ -25,8 +25,15 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # ---- Python packages ----
+# pip's output is shown only when it fails (a mirror's location warnings are noise otherwise).
+pip_quiet() {
+  local out
+  out=$(mktemp)
+  if ! "$@" >"$out" 2>&1; then grep -v '^WARNING: Location' "$out" >&2; rm -f "$out"; return 1; fi
+  rm -f "$out"
+}
 log "pip install the package with its test and optional extras"
-python3 -m pip install -q --disable-pip-version-check -e '.[test,all]' 2>&1 | grep -v '^WARNING: Location' || true
+pip_quiet python3 -m pip install -q --disable-pip-version-check -e '.[test,all]'
 python3 -m pip check >/dev/null || { python3 -m pip check; exit 1; }
 
 # ---- quality gates ----
@@ -39,7 +46,7 @@ python3 -m mypy
 log "minimal install (no extras)"
 venv=$(mktemp -d)/venv
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check . pytest pytest-asyncio 2>&1 | grep -v '^WARNING: Location' || true
+pip_quiet "$venv/bin/pip" install -q --disable-pip-version-check . pytest pytest-asyncio
 (cd tests && "$venv/bin/python" -m pytest -q -p no:cacheprovider -c ../pyproject.toml -m "not slow" minimal)
 rm -rf "$(dirname "$venv")"
 
