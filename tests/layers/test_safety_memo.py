@@ -198,3 +198,12 @@ async def test_moderation_bypasses_the_memo_and_runs_per_request(tmp_path: Path)
         with pytest.raises(ContentPolicyError):  # the same prompt, a different verdict: never memoised
             await _ask(relay, "tell me about them")
         assert len(_memo(relay)) == 0 and _memo(relay).hits == 0
+
+
+def test_the_wrapper_sees_a_scorer_set_on_the_engine_after_it_was_built() -> None:
+    engine = SafetyEngine()
+    memoised = MemoisedEngine(engine, VerdictMemo())
+    policy = policy_for_level("strict")
+    assert not memoised.wants_learned([], policy)
+    engine.learned = _VaryingScorer()  # type: ignore[assignment]
+    assert memoised.wants_learned([], policy) and memoised.learned is engine.learned

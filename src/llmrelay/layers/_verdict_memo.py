@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..safety.engine import SafetyEngine
 from ..safety.findings import Direction, Finding
 from ..safety.policy import Policy, policy_for_level
+
+if TYPE_CHECKING:
+    from ..safety.learned import LearnedScorer
 
 __all__ = ["MemoisedEngine", "VerdictMemo", "policy_for_level"]
 
@@ -103,8 +106,16 @@ class MemoisedEngine(SafetyEngine):
     def __init__(self, engine: SafetyEngine, memo: VerdictMemo) -> None:  # no super().__init__: nothing is rebuilt
         self._engine = engine
         self._memo = memo
-        # Read on every prompt (wants_learned): an attribute here, not a __getattr__ round trip.
-        self.learned = engine.learned
+
+    # Read on every prompt (wants_learned): a property, not a __getattr__ round trip, and always the
+    # wrapped engine's current scorer (it may be swapped after the wrapper is built).
+    @property  # type: ignore[override]
+    def learned(self) -> LearnedScorer | None:
+        return self._engine.learned
+
+    @learned.setter
+    def learned(self, scorer: LearnedScorer | None) -> None:
+        self._engine.learned = scorer
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for what this wrapper does not define: the wrapped engine's state.
