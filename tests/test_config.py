@@ -72,19 +72,25 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "absent.yaml")
 
 
-def test_redis_reply_timeout_is_configurable_and_bounded(tmp_path: Path) -> None:
+def test_redis_reply_timeout_is_configurable_and_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("redis")
     from llmrelay.relay import Relay
-    from llmrelay.shared_state.client import shared_redis
+    from llmrelay.shared_state import client as shared_client
 
+    asked: list[float] = []
+    real = shared_client.redis_client  # (the redis_url fixture may have wrapped it: record what is asked)
+
+    def recording(url: str, timeout_s: float = shared_client.SOCKET_TIMEOUT_S) -> object:
+        asked.append(timeout_s)
+        return real(url, timeout_s)
+
+    monkeypatch.setattr(shared_client, "redis_client", recording)
     base = {"providers": {"p": {"kind": "fake"}}, "models": {"m": [{"provider": "p", "model": "x"}]},
             "storage": {"url": "sqlite://:memory:"}}
-    for given, expected in ((None, 0.5), (2.5, 2.5)):
+    for given in (None, 2.5):
         redis = {"url": "redis://127.0.0.1:1/0", **({"timeout_s": given} if given else {})}
-        held = shared_redis(Relay({**base, "redis": redis}).services)
-        assert held is not None
-        kwargs = held.client.connection_pool.connection_kwargs
-        assert kwargs["socket_timeout"] == expected
+        assert shared_client.shared_redis(Relay({**base, "redis": redis}).services) is not None
+    assert asked == [0.5, 2.5]
     bad = tmp_path / "llmrelay.yaml"
     bad.write_text("redis: {url: 'redis://127.0.0.1:1/0', timeout_s: 0}\n")
     with pytest.raises(ConfigProblems, match="timeout_s"):
