@@ -133,6 +133,10 @@ class Assembler:
         if sub is None:
             sub = self._choices[chunk.choice] = Assembler()
         sub.add(replace(chunk, choice=0))
+        self._note_meta(chunk)
+
+    def _note_meta(self, chunk: Chunk) -> None:
+        """What every choice's chunks tell about the whole answer: usage, id, model."""
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.id and not self.id:
@@ -171,12 +175,7 @@ class Assembler:
                 call[2] = (call[2] or "") + d.arguments
         if chunk.finish_reason:
             self.finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.id and not self.id:
-            self.id = chunk.id
-        if chunk.model and not self.model:
-            self.model = chunk.model
+        self._note_meta(chunk)
 
     @property
     def text(self) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import openai
 import pytest
 import yaml
+from tests.conftest import free_port
 
 from llmrelay.cli._http_servers import granian_installed, pick_server
 
@@ -34,12 +35,6 @@ class Served:
     url: str
     db: Path
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 30.0) -> None:
@@ -69,7 +64,7 @@ def _serving(tmp_path: Path, server: str, *extra: str) -> Iterator[Served]:
     }
     path = tmp_path / "llmrelay.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     argv = [sys.executable, "-c", "from llmrelay.cli import main; main()", "serve", "--config", str(path),
             "--port", str(port), "--server", server, "--log-level", "warning", *extra]
     with open(log, "wb") as out:
