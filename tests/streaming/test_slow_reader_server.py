@@ -62,8 +62,11 @@ def test_a_lagging_reader_keeps_gateway_memory_flat(sim_url: str) -> None:
     print(f"\nread {received // 1024} KiB of >= {answer // 2**20} MiB in {READ_FOR_S:g} s; traced "
           f"{[t // 1024 for t in traced]} KiB; RSS {[r // 2**20 for r in rss]} MiB")
     assert b"200 OK" in head and received < answer // 4  # the reader really lagged
-    # Flat once warm (the first samples include one-off caches): far below the unread answer.
-    assert traced[-1] - traced[2] < 2**20, traced
+    # Far below the unread answer once warm (the first samples include one-off caches). What does
+    # grow is bounded or inherent: the upstream read buffer (64 KiB before reading pauses, and its
+    # lines while they are handed on) and the answer text kept for accounting and stream recovery
+    # (~70 bytes per chunk passed on). Buffering the unread answer would add megabytes a second.
+    assert traced[-1] - traced[2] < 3 * 2**20, traced
     assert rss[-1] - rss[2] < 8 * 2**20, rss
 
 
