@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from math import fsum
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,12 @@ class LinearLexicon:
     def margin(self, words: frozenset[str]) -> float:
         """The logit for a word set: one C-speed intersection, then a sum over the matches. The sum
         is ``fsum`` (exact, then rounded once) so that it does not depend on the set's iteration
-        order, which varies with how the set was built and with the process's string hashing."""
+        order, which varies with how the set was built and with the process's string hashing.
+        A prompt has fewer words than the vocabulary: then each word is looked up once, absent
+        ones weighing 0.0 (exact in ``fsum``), which skips building the intersection (27 -> 13 µs
+        on the benchmark's 313 words)."""
+        if len(words) <= len(self._vocab):
+            return self.bias + fsum(map(self.weights.get, words, repeat(0.0)))
         return self.bias + fsum(map(self.weights.__getitem__, self._vocab.intersection(words)))
 
     def strongest(self, words: frozenset[str]) -> str:
