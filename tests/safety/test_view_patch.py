@@ -22,6 +22,12 @@ def _same(text: str) -> TextView:
     assert fast.words == full.words
     assert fast.prefixes(3) == full.prefixes(3)
     assert fast.prefixes(4) == full.prefixes(4)
+    # Substrings are answered from the base view's memo and the changed words: each substring of
+    # every word of either view, and a few that span words or occur nowhere.
+    subs = {w[i:j] for w in fast.words | full.words | TextView(text).words for i in range(len(w)) for j in range(i + 1, len(w) + 1)}
+    for sub in sorted(subs | {"tch", "bitch", "ab", "zz", "sh", "1"}):
+        fresh = clean_view(TextView(text))
+        assert fresh.contains(sub) == (sub in full.vocabulary), sub
     return fast
 
 

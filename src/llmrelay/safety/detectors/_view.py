@@ -51,7 +51,13 @@ class TextView:
         by spaces instead (about half the text, in prose)."""
         hit = self._has.get(sub)
         if hit is None:
-            hit = self._has[sub] = sub in (self.vocabulary if sub.isalnum() else self.low)
+            if not sub.isalnum():
+                hit = sub in self.low
+            elif self._patch is not None:
+                hit = self._patch.contains(sub, self)
+            else:
+                hit = sub in self.vocabulary
+            self._has[sub] = hit
         return hit
 
     @property
@@ -193,6 +199,21 @@ class _Patch:
         self._added = frozenset(added)
         kept = self._base.words - self._removed if self._removed else self._base.words
         return kept if self._added <= kept else kept | self._added
+
+    def contains(self, sub: str, view: TextView) -> bool:
+        """``sub`` (letters and digits) is inside one of the patched ``view``'s words, answered
+        from the base's memo and the few changed words, so the patched view needs no vocabulary
+        string of its own (~12 µs on 4 KB). A base word holding ``sub`` that is not removed is
+        still there; only when every holder may be removed are the new words read."""
+        if not view.words:  # (reading them sets added/removed)
+            return False
+        if any(sub in w for w in self._added):
+            return True
+        if not self._base.contains(sub):
+            return False
+        if not any(sub in w for w in self._removed):
+            return True
+        return sub in view.vocabulary
 
     def prefixes(self, n: int) -> frozenset[str]:
         """The new words' first ``n`` characters: the base's, less those only removed words had."""
