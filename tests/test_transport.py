@@ -176,3 +176,16 @@ async def test_clients_share_a_full_pool_fairly(server: Server, make: MakeTransp
     assert sum(done) == total
     # Served in turn, every client gets about total / clients; starved ones would be near zero.
     assert min(done) >= total // clients // 2, sorted(done)
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"a\nb\r\nc"], [b"a", b"\n", b"b\r", b"\nc"], [b"a\nb\r\n", b"c"], [b"", b"a\n", b"", b"b\r\nc"],
+])
+async def test_lines_are_split_the_same_however_the_bytes_arrive(pieces: list[bytes]) -> None:
+    from llmrelay.transport import split_lines
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for p in pieces:
+            yield p
+
+    assert [line async for line in split_lines(chunks())] == [b"a", b"b", b"c"]

@@ -62,18 +62,32 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+def cut_lines(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The whole lines at the start of ``buf`` (LF or CRLF, without it) and the unfinished rest.
+
+    The transports call it once per network read in their own ``aiter_lines`` loop, rather than
+    stacking a line-splitting generator on the byte stream: a stream has two lines per event, and
+    a generator level per line was measurable."""
+    if b"\n" not in buf:
+        return [], buf
+    *lines, rest = buf.split(b"\n")
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines], rest
+
+
+def last_line(buf: bytes) -> bytes:
+    """What is left after the last newline, as a final line."""
+    return buf[:-1] if buf.endswith(b"\r") else buf
+
+
 async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Split a byte stream into lines (LF or CRLF), with no limit on line length."""
     buf = b""
     async for data in chunks:
-        buf = buf + data if buf else data
-        if b"\n" not in buf:
-            continue
-        *lines, buf = buf.split(b"\n")
+        lines, buf = cut_lines(buf + data if buf else data)
         for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
+            yield line
     if buf:
-        yield buf[:-1] if buf.endswith(b"\r") else buf
+        yield last_line(buf)
 
 
 def default_transport(limits: PoolLimits | None = None) -> Transport:
@@ -130,18 +144,14 @@ class _AiohttpResponse:
             self._done()
 
     async def aiter_lines(self) -> AsyncIterator[bytes]:
-        # split_lines inlined: a stream has two lines per event, each a generator level less.
         buf = b""
         try:
             async for data in self._resp.content.iter_any():
-                buf = buf + data if buf else data
-                if b"\n" not in buf:
-                    continue
-                *lines, buf = buf.split(b"\n")
+                lines, buf = cut_lines(buf + data if buf else data)
                 for line in lines:
-                    yield line[:-1] if line.endswith(b"\r") else line
+                    yield line
             if buf:
-                yield buf[:-1] if buf.endswith(b"\r") else buf
+                yield last_line(buf)
         except LLMRelayError:
             raise
         except Exception as exc:

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from .errors import LLMRelayError, ProviderTimeoutError, ProviderUnavailableError, StreamInterruptedError
-from .transport import HTTPRequest, HTTPResponse, PoolLimits
+from .transport import HTTPRequest, HTTPResponse, PoolLimits, cut_lines, last_line
 
 Origin = tuple[str, str, int]  # scheme, host, port
 # Bytes buffered from the upstream before reading pauses (a slow reader of a fast stream).
@@ -267,18 +267,14 @@ class H1Response:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def aiter_lines(self) -> AsyncIterator[bytes]:
-        # transport.split_lines, inlined: one generator level less per line of a stream.
         buf = b""
         try:
             while (data := await self._next()) is not None:
-                buf = buf + data if buf else data
-                if b"\n" not in buf:
-                    continue
-                *lines, buf = buf.split(b"\n")
+                lines, buf = cut_lines(buf + data if buf else data)
                 for line in lines:
-                    yield line[:-1] if line.endswith(b"\r") else line
+                    yield line
             if buf:
-                yield buf[:-1] if buf.endswith(b"\r") else buf
+                yield last_line(buf)
         finally:
             self._abandon()
 
