@@ -99,20 +99,21 @@ def summary(scores: Scores, level: str) -> dict[str, float]:
     return res
 
 
-def trainer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_safety_scorer", ROOT / "scripts" / "train_safety_scorer.py")
+def _script(name: str) -> ModuleType:
+    """A training script under scripts/ as a module (its cross-validation is reused here)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def trainer() -> ModuleType:
+    return _script("train_safety_scorer")
 
 
 def lexicon_trainer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_safety_lexicon", ROOT / "scripts" / "train_safety_lexicon.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _script("train_safety_lexicon")
 
 
 def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] | None = None) -> dict[str, Any]:

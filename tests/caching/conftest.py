@@ -16,7 +16,9 @@ import pytest
 from llmrelay import Relay
 from llmrelay.caching.fanout import Flight
 from llmrelay.clock import ManualClock
+from llmrelay.context import RequestContext
 from llmrelay.simulator import Simulator, serve_in_thread
+from llmrelay.streaming import Assembler
 from llmrelay.testing import FakeProvider
 from llmrelay.types import ChatRequest, ChatResult, Chunk
 
@@ -134,3 +136,14 @@ def sim_config(url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "storage": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
         **extra,
     }
+
+
+async def call_relay(relay: Relay, request: ChatRequest, stream: bool) -> tuple[ChatResult, RequestContext]:
+    """One call through ``relay``, streamed (and assembled) or not, with its context."""
+    ctx = RequestContext()
+    if stream:
+        asm = Assembler()
+        async for c in relay.stream(request, ctx=ctx):
+            asm.add(c)
+        return asm.result(), ctx
+    return await relay.chat(request, ctx=ctx), ctx

@@ -27,23 +27,21 @@ from llmrelay.streaming import Assembler
 from llmrelay.testing import FakeProvider
 from llmrelay.types import ChatRequest, ChatResult, Chunk, Message, Usage
 
-from .conftest import HeldFake, SimHold, relay_config, sim_chat_calls, sim_config, until_all_joined
+from .conftest import (
+    HeldFake,
+    SimHold,
+    call_relay,
+    relay_config,
+    sim_chat_calls,
+    sim_config,
+    until_all_joined,
+)
 
 N = 1000
 
 
-async def _call(relay: Relay, request: ChatRequest, stream: bool) -> tuple[ChatResult, RequestContext]:
-    ctx = RequestContext()
-    if stream:
-        asm = Assembler()
-        async for c in relay.stream(request, ctx=ctx):
-            asm.add(c)
-        return asm.result(), ctx
-    return await relay.chat(request, ctx=ctx), ctx
-
-
 async def _storm(relay: Relay, request: ChatRequest) -> list[tuple[ChatResult, RequestContext]]:
-    return await asyncio.gather(*(_call(relay, request, i % 2 == 0) for i in range(N)))
+    return await asyncio.gather(*(call_relay(relay, request, i % 2 == 0) for i in range(N)))
 
 
 def _check_storm(results: list[tuple[ChatResult, RequestContext]]) -> None:
@@ -109,7 +107,7 @@ async def test_sampling_requests_do_not_join_unless_configured(tmp_path: Path) -
         cfg["providers"]["fake"]["options"] = {"latency_s": 0.01}
         async with Relay(cfg) as relay:
             request = ChatRequest(model="m", messages=(Message.user("a poem"),), temperature=0.9)
-            await asyncio.gather(*(_call(relay, request, False) for _ in range(5)))
+            await asyncio.gather(*(call_relay(relay, request, False) for _ in range(5)))
             assert len(relay.services.providers["fake"].calls) == expected  # type: ignore[attr-defined]
 
 

@@ -26,10 +26,9 @@ from llmrelay.config import Settings
 from llmrelay.context import RequestContext
 from llmrelay.metrics import Metrics
 from llmrelay.services import Services
-from llmrelay.streaming import Assembler
 from llmrelay.types import ChatRequest, ChatResult, Message
 
-from .conftest import SimHold, sim_chat_calls, sim_config, until_all_joined
+from .conftest import SimHold, call_relay, sim_chat_calls, sim_config, until_all_joined
 
 N = 200
 
@@ -44,16 +43,6 @@ def fleet_config(url: str, tmp_path: Path, redis_url: str, name: str, **dedup: A
     return sim_config(url, tmp_path, storage={"url": f"sqlite:///{tmp_path / f'{name}.db'}"},
                       redis={"url": redis_url}, cache={"enabled": True, "backend": "redis"},
                       dedup={"cross_instance_wait_s": 30.0, **dedup})
-
-
-async def _call(relay: Relay, request: ChatRequest, stream: bool) -> tuple[ChatResult, RequestContext]:
-    ctx = RequestContext()
-    if stream:
-        asm = Assembler()
-        async for c in relay.stream(request, ctx=ctx):
-            asm.add(c)
-        return asm.result(), ctx
-    return await relay.chat(request, ctx=ctx), ctx
 
 
 def _fleet_outcomes(relay: Relay) -> dict[str, float]:
@@ -71,7 +60,7 @@ async def test_identical_requests_across_two_instances_make_one_upstream_call(
         await client.post(f"{url}/_sim/reset")
         hold.open.clear()
         storm = asyncio.ensure_future(asyncio.gather(
-            *(_call(a if i % 2 else b, request, i % 4 < 2) for i in range(N))))
+            *(call_relay(a if i % 2 else b, request, i % 4 < 2) for i in range(N))))
         try:
             # Every caller on both instances joined a flight while the one upstream answer is held.
             await until_all_joined(N, lambda: sim_chat_calls(client, url), a.services.state["dedup.flights"],
@@ -100,7 +89,7 @@ async def test_a_dead_redis_costs_no_wait(tmp_path: Path, sim: tuple[str, SimHol
     request = ChatRequest(model="m", messages=(Message.user("redis is gone"),), temperature=0)
     async with Relay(fleet_config(url, tmp_path, dead, "a")) as relay:
         started = time.monotonic()
-        results = await asyncio.gather(*(_call(relay, request, False) for _ in range(5)))
+        results = await asyncio.gather(*(call_relay(relay, request, False) for _ in range(5)))
         elapsed = time.monotonic() - started
         outcomes = _fleet_outcomes(relay)
     assert all(r.text == results[0][0].text and r.finish_reason == "stop" for r, _ in results)
