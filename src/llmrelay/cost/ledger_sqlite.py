@@ -54,12 +54,20 @@ class SQLiteLedger:
         # cut may lose the last batch, which is the usual trade for a usage log.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
-        for stmt in (*q.SCHEMA, *r.SCHEMA):
-            conn.execute(stmt)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(usage_ledger)")}
-        for col, kind in q.ADDED_COLUMNS.items():
-            if col not in have:
-                conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN {col} {kind}")
+        # Under the write lock: worker processes opening one file together must not both see a
+        # column missing and both add it ("duplicate column name" stopped a two-worker start).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in (*q.SCHEMA, *r.SCHEMA):
+                conn.execute(stmt)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(usage_ledger)")}
+            for col, kind in q.ADDED_COLUMNS.items():
+                if col not in have:
+                    conn.execute(f"ALTER TABLE usage_ledger ADD COLUMN {col} {kind}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         _ensure_coarse_rollups(conn)
         return conn
 
