@@ -6,7 +6,11 @@ context is the one mutable object on the request path and belongs to a single re
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from random import getrandbits
 from typing import Any, Literal
@@ -17,6 +21,10 @@ from .types import Usage
 Priority = Literal["high", "normal", "low"]
 CacheMode = Literal["default", "no-store", "refresh"]
 CacheStatus = Literal["hit", "miss", "off"]
+# Work that does not shape the response: a plain function, or one returning an awaitable.
+Deferred = Callable[[], "Awaitable[None] | None"]
+
+_log = logging.getLogger("llmrelay.context")
 
 PRIORITY_RANK: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
 
@@ -81,6 +89,9 @@ class RequestContext:
     safety_findings: list[Any] = field(default_factory=list)
     # Free-form notes a layer leaves for later ones (kept small; not logged).
     notes: dict[str, Any] = field(default_factory=dict)
+    # Work to run once the response has been sent (see ``defer``). None: run it at once (library
+    # calls); an HTTP edge sets a list and runs it after the last byte (``run_after_response``).
+    after_response: list[Deferred] | None = None
 
     @property
     def latency_s(self) -> float | None:
@@ -89,3 +100,44 @@ class RequestContext:
     @property
     def ttft_s(self) -> float | None:
         return None if self.first_chunk_mono is None else self.first_chunk_mono - self.started_mono
+
+    def defer(self, work: Deferred) -> bool:
+        """Queue ``work`` (bookkeeping that does not change the answer: a ledger row, metrics, a
+        settle) to run after the response is sent; False when nothing defers it (the caller runs
+        it now). Read ``ctx`` inside ``work``: it runs once the request has ended.
+
+            if not ctx.defer(lambda: record(request, ctx)):
+                record(request, ctx)
+        """
+        queue = self.after_response
+        if queue is None:
+            return False
+        queue.append(work)
+        return True
+
+    async def run_after_response(self) -> None:
+        """Run the deferred work (the edge calls this in a ``finally`` once the response is out).
+        Each item runs even when one before it failed; awaitables are shielded, so a cancelled
+        request still settles. Work deferred from now on runs at once."""
+        work, self.after_response = self.after_response, None
+        if not work:
+            return
+        pending: list[Awaitable[None]] = []
+        for fn in work:
+            try:
+                result = fn()
+            except Exception:
+                _log.exception("deferred work of request %s failed", self.request_id)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                pending.append(result)
+        if pending:
+            await asyncio.shield(_drain(pending, self.request_id))
+
+
+async def _drain(pending: list[Awaitable[None]], request_id: str) -> None:
+    for aw in pending:
+        try:
+            await aw
+        except Exception:
+            _log.exception("deferred work of request %s failed", request_id)

@@ -3,7 +3,8 @@
 Answered, cached, joined, refused, failed or abandoned by the client (``GeneratorExit`` /
 ``CancelledError``: what was used is still accounted). The work here is cheap and synchronous: the
 row is a frozen dataclass appended to the ledger writer's queue; formatting and I/O happen in the
-writer's background task.
+writer's background task. Behind an HTTP edge even that runs after the response has been sent
+(``RequestContext.defer``); the end time is taken when the stream ends, so latencies are unchanged.
 """
 
 from __future__ import annotations
@@ -157,6 +158,12 @@ def build(services: Services, next: Handler) -> Handler | None:
 
     def record(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.ended_mono = time.perf_counter()
+        # The rest does not shape the answer: behind an HTTP edge it runs once the response is
+        # out (ctx.defer), off the caller's latency; a library call records it here and now.
+        if not ctx.defer(lambda: write(request, ctx)):
+            write(request, ctx)
+
+    def write(request: ChatRequest, ctx: RequestContext) -> None:
         model = ctx.model_group or request.model
         if observed is not None:
             observed.observe(model, ctx.provider or "", ctx, request.stream)

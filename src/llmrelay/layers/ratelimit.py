@@ -14,8 +14,9 @@ A request with no key limit and no user limit passes through at the cost of two 
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from ..context import RequestContext
@@ -100,6 +101,20 @@ class _Limiters:
         return both, "key+user"
 
 
+def correct(limiter: Any, ctx: RequestContext, estimated: int) -> Awaitable[None] | None:
+    """Give back (or take more of) the tokens estimated before the call, once the real usage is
+    known; a local limit does it at once, a shared (Redis) one returns the awaitable round trip."""
+    if ctx.usage is None:
+        return None
+    delta = ctx.usage.total_tokens - estimated
+    now = getattr(limiter, "correct_now", None)
+    if now is not None:
+        now(delta)
+        return None
+    result: Awaitable[None] = limiter.correct(delta)
+    return result
+
+
 def build(services: Services, next: Handler) -> Handler | None:
     if next is None:
         return None
@@ -108,6 +123,8 @@ def build(services: Services, next: Handler) -> Handler | None:
     per_user = limiters.user_conf is not None
     max_wait = services.settings.ratelimit.max_wait_s
     metrics = services.metrics
+    # The wait histogram's child per priority, looked up once (``labels`` takes a lock per call).
+    wait_metric = functools.cache(metrics.ratelimit_wait.labels) if metrics is not None else None
 
     def layer(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         key = ctx.key
@@ -121,20 +138,30 @@ def build(services: Services, next: Handler) -> Handler | None:
     async def limited(request: ChatRequest, ctx: RequestContext, key: Any, user: str | None) -> AsyncIterator[Chunk]:
         limiter, scope = limiters.pick(key, user)
         tokens = estimate_tokens(request)
-        owner = str(key.id) if key is not None else f"user:{user}"
-        try:
-            waited = await queue.acquire(lambda: limiter.acquire(tokens), ctx.priority, owner, max_wait)
-        except RateLimitError:
-            if metrics is not None:
-                metrics.ratelimited.labels(scope).inc()
-            raise
-        if metrics is not None:
-            metrics.ratelimit_wait.labels(ctx.priority).observe(waited)
+        # Nobody waiting and a local limit with room: admitted without entering the queue's
+        # coroutines (what the queue would do first anyway). Else the queue decides, and waits.
+        try_now = getattr(limiter, "try_acquire", None)
+        if try_now is not None and queue.waiting == 0 and try_now(tokens) == 0.0:
+            waited = 0.0
+        else:
+            owner = str(key.id) if key is not None else f"user:{user}"
+            try:
+                waited = await queue.acquire(lambda: limiter.acquire(tokens), ctx.priority, owner, max_wait)
+            except RateLimitError:
+                if metrics is not None:
+                    metrics.ratelimited.labels(scope).inc()
+                raise
+        if wait_metric is not None:
+            wait_metric(ctx.priority).observe(waited)
         try:
             async for chunk in next(request, ctx):
                 yield chunk
         finally:
-            if ctx.usage is not None:
-                await limiter.correct(ctx.usage.total_tokens - tokens)
+            # The correction shapes later requests, not this answer: behind an HTTP edge it runs
+            # once the response is out (ctx.defer); a library call corrects here and now.
+            if not ctx.defer(lambda: correct(limiter, ctx, tokens)):
+                pending = correct(limiter, ctx, tokens)
+                if pending is not None:
+                    await pending
 
     return layer

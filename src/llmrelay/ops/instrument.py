@@ -52,8 +52,16 @@ def _log_request(request: ChatRequest, ctx: RequestContext, access: bool) -> Non
         level = logging.INFO
     else:
         return
-    if log.isEnabledFor(level):
+    if not log.isEnabledFor(level):
+        return
+
+    def write() -> None:
         log.log(level, "request %s", ctx.status, extra={"fields": access_fields(request, ctx)})
+
+    # Formatting and writing the line does not shape the answer: behind an HTTP edge it runs once
+    # the response is out (ctx.defer); a library call logs here and now.
+    if not ctx.defer(write):
+        write()
 
 
 def instrument(services: Services, handler: Handler) -> Handler:

@@ -20,7 +20,7 @@ from ..errors import GatewayError, LLMRelayError
 from ..relay import Relay
 from ..streaming import Assembler, content_chars, estimate_usage
 from ..types import ChatRequest, ChatResult, Chunk
-from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Response, StreamResponse
+from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Receive, Response, Send, StreamResponse
 
 log = logging.getLogger("llmrelay.server")
 
@@ -67,14 +67,64 @@ def unexpected(exc: BaseException) -> GatewayError:
     return GatewayError("the gateway failed unexpectedly; the error was logged (retrying may help)")
 
 
+class _ThenWork(Response):
+    """A response that runs its request's deferred work (``ctx.defer``) once its last byte has
+    been handed to the server, however the sending ends."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: RequestContext, status: int, body: bytes, headers: Headers) -> None:
+        Response.__init__(self, status, body, headers)
+        self.ctx = ctx
+
+    async def send(self, send: Send, receive: Receive) -> None:
+        try:
+            await Response.send(self, send, receive)
+        finally:
+            await self.ctx.run_after_response()
+
+
+class _StreamThenWork(StreamResponse):
+    """A stream that runs its request's deferred work after the end event (or the client's
+    disconnect, or an error event), once the pipeline has been closed."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: RequestContext, body: AsyncIterator[bytes], headers: Headers) -> None:
+        StreamResponse.__init__(self, body, headers=headers)
+        self.ctx = ctx
+
+    async def send(self, send: Send, receive: Receive) -> None:
+        try:
+            await StreamResponse.send(self, send, receive)
+        finally:
+            await self.ctx.run_after_response()
+
+
 async def run_chat(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
                    include_usage: bool = False) -> Response | StreamResponse:
+    """The response to one chat call. Bookkeeping the layers defer (ledger row, metrics, limit
+    corrections) runs once that response has been sent, or here when the call fails before one
+    exists; when the caller already collects deferred work on ``ctx``, it stays the caller's."""
+    if ctx.after_response is not None:
+        return await _run(relay, wire, request, ctx, include_usage, deferred=False)
+    ctx.after_response = []
+    try:
+        return await _run(relay, wire, request, ctx, include_usage, deferred=True)
+    except BaseException:
+        await ctx.run_after_response()
+        raise
+
+
+async def _run(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext, include_usage: bool,
+               deferred: bool) -> Response | StreamResponse:
     if not request.stream:
-        return await _complete(relay, wire, request, ctx)
-    return await _stream(relay, wire, request, ctx, include_usage)
+        return await _complete(relay, wire, request, ctx, deferred)
+    return await _stream(relay, wire, request, ctx, include_usage, deferred)
 
 
-async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext) -> Response:
+async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
+                    deferred: bool = False) -> Response:
     asm = Assembler()
     async for chunk in relay.handle(request, ctx):
         asm.add(chunk)
@@ -83,11 +133,12 @@ async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: Request
         ctx.usage = result.usage
     ctx.status = "ok"
     body = wire.encode_result(result, request.model, ctx.request_id, ctx.cost_usd)
-    return Response(200, body, [JSON_TYPE, *ctx_headers(ctx)])
+    headers = [JSON_TYPE, *ctx_headers(ctx)]
+    return _ThenWork(ctx, 200, body, headers) if deferred else Response(200, body, headers)
 
 
 async def _stream(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
-                  include_usage: bool) -> StreamResponse:
+                  include_usage: bool, deferred: bool = False) -> StreamResponse:
     agen = relay.handle(request, ctx)
     try:
         first: Chunk | None = await agen.__anext__()
@@ -97,7 +148,8 @@ async def _stream(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestCo
         await _aclose(agen)
         raise
     headers = [*SSE_HEADERS, *ctx_headers(ctx)]
-    return StreamResponse(_body(agen, first, wire, request, ctx, include_usage), headers=headers)
+    body = _body(agen, first, wire, request, ctx, include_usage)
+    return _StreamThenWork(ctx, body, headers) if deferred else StreamResponse(body, headers=headers)
 
 
 async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, request: ChatRequest,
