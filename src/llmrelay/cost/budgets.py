@@ -138,7 +138,10 @@ class BudgetManager:
         return rule
 
     async def reserve(self, ctx: RequestContext, worst_case_usd: float, model: str | None = None) -> Reservation:
-        applied = self.applicable(ctx, model)
+        return await self.reserve_applied(self.applicable(ctx, model), worst_case_usd)
+
+    async def reserve_applied(self, applied: tuple[Applied, ...], worst_case_usd: float) -> Reservation:
+        """:meth:`reserve` for budgets already looked up with :meth:`applicable`."""
         amount = math.ceil(max(0.0, worst_case_usd) * MICRO)
         if not applied and self.brake is None:
             return Reservation((), 0, settled=True)
@@ -148,19 +151,43 @@ class BudgetManager:
         )
         if refused == OK:
             return Reservation(applied, amount)
+        raise self._refusal(applied, refused, f"would be exceeded by this request (worst case ${worst_case_usd:.4f}); "
+                            "lower max_tokens, use a cheaper model, or ask for a higher budget")
+
+    async def check(self, applied: tuple[Applied, ...]) -> None:
+        """Refuse (429 ``budget_exceeded``) if a budget in ``applied`` is used up or the brake is on.
+
+        Read-only and reserves nothing: the cheap test a request passes on entry, before it is
+        known whether it will cost anything (a cache hit does not). A request that goes upstream
+        still reserves its worst case atomically (:meth:`reserve_applied`) before the call.
+        """
+        values = await self.counters.get([BRAKE_KEY, *(a.key for a in applied)])
+        if values[0]:
+            raise self._refusal(applied, BRAKE, "")
+        for i, a in enumerate(applied):
+            if values[i + 1] >= a.limit:
+                advice = "ask for a higher budget" if a.rule.period == "total" else \
+                    "wait for the next period or ask for a higher budget"
+                raise self._refusal(applied, i, f"is used up; {advice}")
+
+    def _refusal(self, applied: tuple[Applied, ...], refused: int, why: str) -> BudgetExceededError:
         if self.metrics is not None:
             self.metrics.budget_refused.labels(scope="brake" if refused == BRAKE else applied[refused].rule.scope).inc()
         if refused == BRAKE:
-            raise BudgetExceededError(
+            return BudgetExceededError(
                 "the emergency spending brake is on: spend rose faster than the configured limit; "
                 "an administrator must reset it (llmrelay budgets reset-brake)"
             )
         a = applied[refused]
-        raise BudgetExceededError(
+        return BudgetExceededError(
             f"the {a.rule.period} budget for {a.rule.scope} {a.subject!r} (${a.rule.limit_usd:.2f}, "
-            f"{a.period.label}) would be exceeded by this request (worst case ${worst_case_usd:.4f}); "
-            "lower max_tokens, use a cheaper model, or ask for a higher budget"
+            f"{a.period.label}) {why}"
         )
+
+    async def charge(self, applied: tuple[Applied, ...], actual_usd: float) -> None:
+        """Add spend that had no reservation (e.g. a request that reached an upstream by a path
+        that took none): the counters and the brake still see it."""
+        await self.settle(Reservation(applied, 0), actual_usd)
 
     async def settle(self, res: Reservation, actual_usd: float) -> None:
         """Replace the reservation by the actual cost (idempotent)."""

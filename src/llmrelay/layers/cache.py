@@ -5,7 +5,9 @@ A hit is replayed as a few chunks and costs the caller nothing upstream: ``ctx.c
 served), ``ctx.cache_status = "hit"``. The budget layer above settles to ``ctx.cost_usd``, so a hit
 is never charged. A miss streams through untouched while an assembler folds it; the answer is
 stored when the stream ends, only if it is complete (finish reason stop, tool_calls or length),
-never after an error, a refusal or a caller that went away. ``x-llmrelay-cache: no-store`` skips
+never after an error, a refusal or a caller that went away. Work the layers above deferred until a
+request is known to go upstream (the budget reservation, :mod:`._upstream_gate`) is run on a miss,
+before the next layer is called, and never on a hit. ``x-llmrelay-cache: no-store`` skips
 the cache (status ``off``); ``refresh`` skips the lookup and stores the fresh answer.
 """
 
@@ -22,6 +24,7 @@ from ..pipeline import Handler
 from ..services import Services
 from ..streaming import Assembler
 from ..types import ChatRequest, Chunk
+from ._upstream_gate import open_gate
 
 # Where the key is left for the dedup layer (the same canonical key, computed once).
 KEY_NOTE = "cache.key"
@@ -49,6 +52,7 @@ def build(services: Services, next: Handler) -> Handler | None:
     async def cached(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         decision = cache.policy(request, ctx)
         if decision == "off":
+            await open_gate(ctx)
             ctx.cache_status = "off"
             async with aclosing(closable(next(request, ctx))) as stream:
                 async for chunk in stream:
@@ -67,6 +71,8 @@ def build(services: Services, next: Handler) -> Handler | None:
                 for chunk in replay(answer.result, request.stream):
                     yield chunk
                 return
+        # Goes upstream: what the layers above deferred until now (the budget reservation) is taken.
+        await open_gate(ctx)
         ctx.cache_status = "miss"
         cache.record("miss")
         async with aclosing(closable(_store_as_it_passes(cache, key, request, ctx, next))) as stream:

@@ -26,7 +26,6 @@ whenever usage arrives.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -45,6 +44,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..pipeline import Handler
+from ..providers.base import Provider
 from ..providers.choices import provider_complete, provider_stream
 from ..ratelimit.estimate import estimate_tokens
 from ..ratelimit.queue import FairQueue
@@ -54,9 +54,11 @@ from ..routing.recovery import StreamRecovery
 from ..routing.retry import Backoff, default_backoff, is_deployment_fault
 from ..routing.state import DeploymentState, deployment_states, ensure_state
 from ..routing.strategies import STRATEGIES
+from ..routing.timer import Timer
 from ..services import Services
 from ..streaming import closing
 from ..types import ChatRequest, Chunk
+from ._upstream_gate import open_gate
 
 __all__ = ["Router", "build", "router_status"]
 
@@ -184,6 +186,8 @@ class Router:
 
     async def _attempts(self, request: ChatRequest, ctx: RequestContext, deadline: float | None) -> AsyncIterator[Chunk]:
         order = self.candidates(request, ctx)
+        # Deferred work a layer above armed for requests that go upstream and nothing opened yet.
+        await open_gate(ctx)
         tokens = estimate_tokens(request)
         budget = len(order) + self.routing.retries
         tried: set[str] = set()
@@ -201,6 +205,13 @@ class Router:
                 self.metrics.retries.labels(dep.provider, last.code).inc()
             sent = False
             try:
+                if not request.stream:
+                    # The whole answer in one await: no generator (and no closing) per attempt.
+                    chunks = await self._complete(dep, request, ctx, deadline, tokens)
+                    sent = True
+                    for chunk in chunks:
+                        yield chunk
+                    return
                 async with closing(self._call(dep, request, ctx, deadline, tokens)) as call:
                     async for chunk in call:
                         sent = True
@@ -312,54 +323,88 @@ class Router:
             timeout = min(timeout, max(0.0, deadline - self.clock.monotonic()))
         return timeout
 
-    async def _call(
-        self, dep: DeploymentState, request: ChatRequest, ctx: RequestContext, deadline: float | None, tokens: int
-    ) -> AsyncIterator[Chunk]:
+    def _begin(self, dep: DeploymentState, request: ChatRequest, ctx: RequestContext) -> tuple[Provider, ChatRequest, Any]:
+        """An attempt starts: (its provider, the request with the upstream model name, its span)."""
         provider = self.providers[dep.provider]
         ctx.provider, ctx.provider_kind, ctx.upstream_model = dep.provider, provider.settings.kind, dep.model
-        upstream = request.with_model(dep.model)
         dep.in_flight += 1
+        span = self.tracing.start_attempt(ctx, dep.provider, provider.settings.kind, dep.model) if self.tracing else None
+        return provider, request.with_model(dep.model), span
+
+    def _end(self, dep: DeploymentState, ctx: RequestContext, span: Any) -> None:
+        dep.in_flight -= 1
+        if span is not None:
+            self.tracing.end_attempt(span, ctx, sys.exc_info()[1])
+
+    def _timed_out(self, dep: DeploymentState, timeout: float) -> ProviderTimeoutError:
+        err = ProviderTimeoutError(
+            f"no answer within {timeout:.1f} s (routing.timeout_s / deadline_s)", provider=dep.provider
+        )
+        self._failed(dep, err, counts=True)
+        return err
+
+    async def _complete(
+        self, dep: DeploymentState, request: ChatRequest, ctx: RequestContext, deadline: float | None, tokens: int
+    ) -> tuple[Chunk, ...]:
+        """One non-streamed attempt: the answer as chunks, accounted."""
+        provider, upstream, span = self._begin(dep, request, ctx)
         t0 = self.clock.monotonic()
         timeout = self._attempt_timeout(deadline)
         first = True
-        span = self.tracing.start_attempt(ctx, dep.provider, provider.settings.kind, dep.model) if self.tracing else None
         try:
-            if request.stream:
-                async with closing(provider_stream(provider, upstream)) as stream:
-                    try:
-                        async with asyncio.timeout(timeout):
-                            chunk = await anext(stream)
-                    except StopAsyncIteration:
-                        raise ProviderResponseError("the upstream sent an empty stream", provider=dep.provider) from None
-                    self._succeeded(dep, t0)
-                    first = False
-                    self._account(chunk, ctx, dep, tokens)
-                    yield chunk
-                    async for chunk in stream:
-                        self._account(chunk, ctx, dep, tokens)
-                        yield chunk
-            else:
-                async with asyncio.timeout(timeout):
-                    result = await provider_complete(provider, upstream)
-                self._succeeded(dep, t0)
-                first = False
-                for chunk in result.to_chunks():
-                    self._account(chunk, ctx, dep, tokens)
-                    yield chunk
+            timer = Timer(timeout)
+            try:
+                result = await provider_complete(provider, upstream)
+            finally:
+                timer.stop()
+            self._succeeded(dep, t0)
+            first = False
+            chunks = result.to_chunks()
+            for chunk in chunks:
+                self._account(chunk, ctx, dep, tokens)
+            return chunks
         except TimeoutError:
-            err = ProviderTimeoutError(
-                f"no answer within {timeout:.1f} s (routing.timeout_s / deadline_s)", provider=dep.provider
-            )
-            self._failed(dep, err, counts=True)
-            raise err from None
+            raise self._timed_out(dep, timeout) from None
         except LLMRelayError as exc:
             exc.provider = exc.provider or dep.provider
             self._failed(dep, exc, counts=first)
             raise
         finally:
-            dep.in_flight -= 1
-            if span is not None:
-                self.tracing.end_attempt(span, ctx, sys.exc_info()[1])
+            self._end(dep, ctx, span)
+
+    async def _call(
+        self, dep: DeploymentState, request: ChatRequest, ctx: RequestContext, deadline: float | None, tokens: int
+    ) -> AsyncIterator[Chunk]:
+        """One streamed attempt: its first chunk within the attempt's timeout, then the rest."""
+        provider, upstream, span = self._begin(dep, request, ctx)
+        t0 = self.clock.monotonic()
+        timeout = self._attempt_timeout(deadline)
+        first = True
+        try:
+            async with closing(provider_stream(provider, upstream)) as stream:
+                try:
+                    timer = Timer(timeout)
+                    try:
+                        chunk = await anext(stream)
+                    finally:
+                        timer.stop()
+                except StopAsyncIteration:
+                    raise ProviderResponseError("the upstream sent an empty stream", provider=dep.provider) from None
+                self._succeeded(dep, t0)
+                first = False
+                self._account(chunk, ctx, dep, tokens)
+                yield chunk
+                async for chunk in stream:
+                    self._account(chunk, ctx, dep, tokens)
+                    yield chunk
+        except TimeoutError:
+            raise self._timed_out(dep, timeout) from None
+        except LLMRelayError as exc:
+            exc.provider = exc.provider or dep.provider
+            self._failed(dep, exc, counts=first)
+            raise
+        finally:
+            self._end(dep, ctx, span)
 
     def _account(self, chunk: Chunk, ctx: RequestContext, dep: DeploymentState, tokens: int) -> None:
         if chunk.usage is None:
