@@ -8,6 +8,7 @@ import asyncio
 import gzip
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import pytest
 
@@ -186,6 +187,25 @@ async def test_a_line_break_in_a_header_is_refused(serve: Serve) -> None:
     with pytest.raises(ProviderUnavailableError):
         await t.send(_post(srv.port, b"x", headers={"x-a": "1\r\nx-injected: yes"}))
     assert srv.heads == []
+
+
+async def test_read_only_headers_are_encoded_once_and_plain_dicts_every_time(serve: Serve) -> None:
+    # A provider hands out one MappingProxyType per kind of request: its lines are kept. A plain
+    # dict may change between calls, so it is encoded anew each time.
+    srv = await serve(_echo)
+    t = H1Transport()
+    fixed = MappingProxyType({"authorization": "Bearer k"})
+    mutable = {"x-n": "1"}
+    try:
+        for i in range(2):
+            await (await t.send(_post(srv.port, b"{}", headers=fixed))).read()  # type: ignore[arg-type]
+            mutable["x-n"] = str(i + 1)
+            await (await t.send(_post(srv.port, b"{}", headers=mutable))).read()
+    finally:
+        await t.aclose()
+    assert [b"authorization: Bearer k" in h for h in srv.heads] == [True, False, True, False]
+    assert [b"x-n: %d" % n in h for h, n in zip(srv.heads[1::2], (1, 2), strict=True)] == [True, True]
+    assert len(t._heads) == 1 and next(iter(t._heads.values()))[0] is fixed
 
 
 async def test_large_bodies_and_a_slow_reader(serve: Serve) -> None:

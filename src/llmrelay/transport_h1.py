@@ -23,6 +23,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -299,6 +300,9 @@ class H1Transport:
         self._gate: asyncio.Semaphore | None = None
         self._gate_loop: asyncio.AbstractEventLoop | None = None
         self._targets: dict[str, tuple[Origin, bytes]] = {}
+        # Encoded header lines of read-only header mappings (a provider hands out the same
+        # MappingProxyType for every call): id -> (the mapping, held so the id stays its, lines).
+        self._heads: dict[int, tuple[Mapping[str, str], bytes]] = {}
         self._ssl: ssl.SSLContext | None = ssl_context
 
     def _target(self, url: str) -> tuple[Origin, bytes]:
@@ -326,9 +330,21 @@ class H1Transport:
             self._gate = asyncio.Semaphore(n) if n > 0 else None
         return self._gate
 
+    def _header_lines(self, headers: Mapping[str, str]) -> bytes:
+        """The header lines of ``headers``; encoded once for a read-only mapping that is sent again."""
+        if type(headers) is not MappingProxyType:
+            return _header_lines(headers)
+        hit = self._heads.get(id(headers))
+        if hit is not None and hit[0] is headers:
+            return hit[1]
+        lines = _header_lines(headers)
+        if len(self._heads) < 64:
+            self._heads[id(headers)] = (headers, lines)
+        return lines
+
     async def send(self, request: HTTPRequest) -> HTTPResponse:
         origin, target = self._target(request.url)
-        data = _encode(request, target)
+        data = _encode(request, target, self._header_lines(request.headers))
         gate = self._slot_gate()
         if gate is not None:
             await gate.acquire()
@@ -411,14 +427,18 @@ class H1Transport:
 _FRAMING = frozenset(("host", "content-length", "transfer-encoding", "connection"))
 
 
-def _encode(request: HTTPRequest, target: bytes) -> bytes:
-    body = request.body
-    pairs = [f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() not in _FRAMING]
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    pairs = [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _FRAMING]
     lines = "".join(pairs)
     # A line break inside a name or value would smuggle a header (or a request) upstream.
     if lines.count("\n") != len(pairs) or lines.count("\r") != len(pairs):
         raise ProviderUnavailableError("an upstream request header contains a line break")
-    start = b"%s %s%s" % (request.method.encode("ascii"), target, lines.encode("latin-1"))
+    return lines.encode("latin-1")
+
+
+def _encode(request: HTTPRequest, target: bytes, lines: bytes) -> bytes:
+    body = request.body
+    start = b"%s %s%s" % (request.method.encode("ascii"), target, lines)
     if body is None:  # a GET: no body, so no length either
         return start + b"\r\n"
     return b"%scontent-length: %d\r\n\r\n%s" % (start, len(body), body)

@@ -179,9 +179,12 @@ class ChatRequest:
     raw: RawBody | None = field(default=None, init=False, compare=False, hash=False, repr=False)
 
     def with_model(self, model: str) -> ChatRequest:
-        new = replace(self, model=model)
-        if self.raw is not None:
-            object.__setattr__(new, "raw", self.raw)
+        # A field-by-field copy (raw included): the router calls this on every attempt, and
+        # ``dataclasses.replace`` costs twice as much (it rebuilds kwargs and runs __init__).
+        new = object.__new__(ChatRequest)
+        for name in _CHAT_REQUEST_SLOTS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "model", model)
         return new
 
     def attach_raw(self, raw: RawBody) -> ChatRequest:
@@ -194,6 +197,9 @@ class ChatRequest:
     def deterministic(self) -> bool:
         """Whether two identical requests may be expected to give the same answer."""
         return self.n == 1 and (self.temperature == 0 or self.seed is not None)
+
+
+_CHAT_REQUEST_SLOTS: tuple[str, ...] = ChatRequest.__slots__  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------------ usage

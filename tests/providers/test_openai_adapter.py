@@ -225,3 +225,29 @@ async def test_only_servers_that_answer_n_natively_get_n_forwarded(kind: str, na
     assert texts == (["a0", "a1", "a2"] if native else ["a0", "a0", "a0"])
     assert [c.index for c in result.all_choices()] == [0, 1, 2] and result.usage.output_tokens == 3
     assert [b.get("n", 1) for b in sent] == ([3] if native else [1, 1, 1])
+
+
+def test_headers_are_built_once_per_kind_of_request_and_follow_new_settings() -> None:
+    from dataclasses import replace
+
+    provider, _ = make(None, referer="https://app.example")
+    plain, stream = provider.to_wire(REQ, stream=False), provider.to_wire(REQ, stream=True)
+    assert provider.to_wire(REQ, stream=False).headers is plain.headers  # the same read-only mapping
+    assert dict(plain.headers) == {"authorization": "Bearer sk-test", "HTTP-Referer": "https://app.example",
+                                   "content-type": "application/json"}
+    assert dict(stream.headers) == {**plain.headers, "accept": "text/event-stream"}
+    get = provider._request("GET", provider.url("models"))
+    assert "content-type" not in get.headers and get.headers["authorization"] == "Bearer sk-test"
+    with pytest.raises(TypeError):
+        plain.headers["x"] = "y"  # type: ignore[index]
+    provider.settings = replace(provider.settings, api_key="sk-new", headers={"x-org": "o"})
+    again = provider.to_wire(REQ, stream=False).headers
+    assert again["authorization"] == "Bearer sk-new" and again["x-org"] == "o"
+
+
+def test_the_answer_names_the_provider_that_gave_it() -> None:
+    provider, _ = make(None)
+    body = {"id": "c", "model": "m", "choices": [{"index": 0, "message": {"content": "hi"}, "finish_reason": "stop"}]}
+    assert provider.from_wire(body).provider == "my-openai"
+    two = {**body, "choices": [{"index": 1, "message": {"content": "b"}}, {"index": 0, "message": {"content": "a"}}]}
+    assert [c.text for c in provider.from_wire(two).all_choices()] == ["a", "b"]

@@ -61,3 +61,16 @@ def test_dialect_translations_refuse_the_fast_path() -> None:
 def test_stream_without_usage_dialect_keeps_the_body_as_sent() -> None:
     req = _request(b'{"model":"a","stream":true,"messages":[{"role":"user","content":"hi"}]}')
     assert forwarded_body(req, stream=True, opts=WireOptions(stream_usage=False)) == req.raw.data  # type: ignore[union-attr]
+
+
+def test_with_model_copies_every_field_and_the_raw_body() -> None:
+    from dataclasses import fields, replace
+
+    from llmrelay.types import ChatRequest, Message, RawBody, Reasoning
+
+    req = ChatRequest(model="fast", messages=(Message.user("Hi"),), temperature=0.5, stop=("x",), seed=3,
+                      reasoning=Reasoning(effort="low"), n=2, stream=True, user="u", metadata={"a": "b"},
+                      extra={"logit_bias": {}}).attach_raw(RawBody(b"{}", {}))
+    new = req.with_model("gpt-4o-mini")
+    assert new == replace(req, model="gpt-4o-mini") and new.raw is req.raw and req.model == "fast"
+    assert all(getattr(new, f.name) is getattr(req, f.name) for f in fields(req) if f.name != "model")

@@ -21,6 +21,7 @@ Presets (``providers/presets.py``) give each compatible server its base URL and 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -58,6 +59,8 @@ class OpenAIProvider(HTTPProvider):
             self._extra_headers["HTTP-Referer"] = str(opts["referer"])
         if opts.get("title"):
             self._extra_headers["X-Title"] = str(opts["title"])
+        self._headers_of: ProviderSettings | None = None
+        self._header_sets: dict[tuple[bool, bool], Mapping[str, str]] = {}
 
     def answers_n_natively(self) -> bool:
         return self._native_n
@@ -83,18 +86,29 @@ class OpenAIProvider(HTTPProvider):
         return self._request_bytes(method, url, orjson.dumps(body) if body is not None else None, stream=stream)
 
     def _request_bytes(self, method: str, url: str, data: bytes | None, *, stream: bool = False) -> HTTPRequest:
-        headers = {**self.auth_headers(), **self._extra_headers, **self.settings.headers}
-        if data is not None:
-            headers["content-type"] = "application/json"
-        if stream:
-            headers["accept"] = "text/event-stream"
         return HTTPRequest(
             method,
             url,
-            headers,
+            self._headers(data is not None, stream),
             data,
             read_timeout=self.settings.stall_timeout_s if stream else self.settings.timeout_s,
         )
+
+    def _headers(self, has_body: bool, stream: bool) -> Mapping[str, str]:
+        """The request headers, built once per kind of request from the (immutable) settings and
+        handed out read-only: a transport may then encode them once too (transport_h1)."""
+        if self._headers_of is not self.settings:  # settings replaced (tests do): build anew
+            self._headers_of, self._header_sets = self.settings, {}
+        key = (has_body, stream)
+        found = self._header_sets.get(key)
+        if found is None:
+            headers = {**self.auth_headers(), **self._extra_headers, **self.settings.headers}
+            if has_body:
+                headers["content-type"] = "application/json"
+            if stream:
+                headers["accept"] = "text/event-stream"
+            found = self._header_sets[key] = MappingProxyType(headers)
+        return found
 
     # ---- the wire mapping ----------------------------------------------------------------------
 
@@ -111,7 +125,7 @@ class OpenAIProvider(HTTPProvider):
             raise error_from_payload(body, None, provider=self.name)
         if not isinstance(body, Mapping) or not body.get("choices"):
             raise ProviderResponseError("the upstream's answer had no choices", provider=self.name)
-        return result_from_body(body)
+        return result_from_body(body, self.name)
 
     def stream_decoder(self) -> StreamDecoder:
         return OpenAIStreamDecoder(self.name)

@@ -12,6 +12,7 @@ Servers that speak "OpenAI" differ in small ways; :class:`WireOptions` (filled f
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -38,7 +39,10 @@ from ..types import (
 _REASONING_MODEL = re.compile(r"(?:^|/)(?:o\d(?:$|[-.])|gpt-5(?!-chat|\.\d+-chat))")
 
 
+@functools.lru_cache(maxsize=1024)
 def is_reasoning_model(model: str) -> bool:
+    # Asked several times per request (the fast path's check, the max-tokens field) for a handful
+    # of distinct names: a bounded memo instead of a regex search each time.
     return bool(_REASONING_MODEL.search(model))
 
 
@@ -325,9 +329,12 @@ def choice_from_wire(choice: Mapping[str, Any], index: int) -> Choice:
     return Choice(index, text, calls, finish, reasoning_of(msg) or thinking)
 
 
-def result_from_body(body: Mapping[str, Any]) -> ChatResult:
-    """A non-streamed answer as a ChatResult; with ``n > 1``, every choice, by index."""
-    raw = sorted(body["choices"], key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
+def result_from_body(body: Mapping[str, Any], provider: str | None = None) -> ChatResult:
+    """A non-streamed answer as a ChatResult (``provider``: the config name that answered); with
+    ``n > 1``, every choice, by index."""
+    raw = body["choices"]
+    if len(raw) > 1:
+        raw = sorted(raw, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
     choices = tuple(choice_from_wire(c, i) for i, c in enumerate(raw))
     first = choices[0]
     return ChatResult(
@@ -338,5 +345,6 @@ def result_from_body(body: Mapping[str, Any]) -> ChatResult:
         finish_reason=first.finish_reason,
         usage=usage_from_wire(body.get("usage")) or Usage(),
         reasoning=first.reasoning,
+        provider=provider,
         choices=choices if len(choices) > 1 else (),
     )
