@@ -27,6 +27,9 @@ _SEPARATORS = str.maketrans({c: " " for c in string.printable + "\x1c\x1d\x1e\x1
 
 
 _LONG = 12
+# An ASCII text's whitespace (what ``str.split`` splits on) as " ", any other character as "x".
+_SPACE_SHAPE = str.maketrans({chr(c): " " if chr(c).isspace() else "x" for c in range(128)})
+_RUN = "x" * _LONG
 
 
 class TextView:
@@ -143,17 +146,39 @@ class TextView:
         """Spans of whitespace-free runs of at least 12 characters that are not plain lower-case
         words: where every token-shaped secret must lie (the shortest, ``ab://u:pwd@h``, has 12)."""
         if self._long is None:
-            text = self.text
-            spans: list[tuple[int, int]] = []
-            pos = 0
-            # The length filter first, as one comprehension: most of the ~700 tokens of 4 KB are short.
-            for tok in [t for t in text.split() if len(t) >= _LONG]:
-                if not (tok.isalpha() and tok.islower()):
-                    start = text.find(tok, pos)
-                    spans.append((start, start + len(tok)))
-                    pos = start + len(tok)
-            self._long = spans
+            self._long = _long_tokens_ascii(self.text) if self.text.isascii() else _long_tokens(self.text)
         return self._long
+
+
+def _long_tokens(text: str) -> list[tuple[int, int]]:
+    """:meth:`TextView.long_tokens` on any text (``str.split``'s Unicode whitespace)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    # The length filter first, as one comprehension: most of the ~700 tokens of 4 KB are short.
+    for tok in [t for t in text.split() if len(t) >= _LONG]:
+        if not (tok.isalpha() and tok.islower()):
+            start = text.find(tok, pos)
+            spans.append((start, start + len(tok)))
+            pos = start + len(tok)
+    return spans
+
+
+def _long_tokens_ascii(text: str) -> list[tuple[int, int]]:
+    """:func:`_long_tokens` on ASCII text without splitting it into ~700 strings (~50 µs on 4 KB):
+    its whitespace shape (one C-speed translate) holds a run of 12 non-spaces exactly where a long
+    token starts, and the leftmost such run is its first 12 characters, so only the ~15 long
+    tokens of a prompt are visited."""
+    shape = text.translate(_SPACE_SHAPE)
+    spans: list[tuple[int, int]] = []
+    start = shape.find(_RUN)
+    while start != -1:
+        end = shape.find(" ", start + _LONG)
+        end = len(text) if end == -1 else end
+        tok = text[start:end]
+        if not (tok.isalpha() and tok.islower()):
+            spans.append((start, end))
+        start = shape.find(_RUN, end)
+    return spans
 
 
 class _Patch:
