@@ -17,6 +17,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from ..errors import ConfigError
@@ -69,6 +70,22 @@ class AuditStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+# An entry's columns in table order, as the tuple sqlite3 binds.
+_COLUMNS = attrgetter("id", "ts", "kind", "subject", "data", "prev", "mac")
+
+
+def _chain(batch: Sequence[NewEntry], seal: Sealer, last: tuple[int, str]) -> list[AuditEntry]:
+    """The batch as chain entries after ``last`` (its id and mac): ids in order, each linked and sealed."""
+    last_id, prev = last
+    out = []
+    for e in batch:
+        last_id += 1
+        mac = seal(last_id, prev, e)
+        out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
+        prev = mac
+    return out
+
+
 def _row(r: Sequence[Any]) -> AuditEntry:
     return AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], r[5], r[6])
 
@@ -103,16 +120,12 @@ class SQLiteAuditStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-                last_id, prev = (int(row[0]), row[1]) if row else (0, GENESIS)
-                out = []
-                for e in batch:
-                    last_id += 1
-                    mac = seal(last_id, prev, e)
-                    db.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?)", (last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
-                    if e.content is not None:
-                        db.execute("INSERT INTO audit_content VALUES (?,?,?,?)", (last_id, e.subject, e.ts, e.content))
-                    out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
-                    prev = mac
+                out = _chain(batch, seal, (int(row[0]), row[1]) if row else (0, GENESIS))
+                # One statement per table for the batch: sqlite3 prepares it once.
+                db.executemany("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?)", map(_COLUMNS, out))
+                db.executemany("INSERT INTO audit_content VALUES (?,?,?,?)",
+                               [(a.id, e.subject, e.ts, e.content) for a, e in zip(out, batch, strict=True)
+                                if e.content is not None])
                 db.execute("COMMIT")
                 return out
             except BaseException:
@@ -201,16 +214,12 @@ class PostgresAuditStore:
         async with pool.acquire() as c, c.transaction():
             await c.execute("SELECT pg_advisory_xact_lock($1)", self._LOCK_ID)
             row = await c.fetchrow("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1")
-            last_id, prev = (int(row[0]), row[1]) if row else (0, GENESIS)
-            out = []
-            for e in batch:
-                last_id += 1
-                mac = seal(last_id, prev, e)
-                await c.execute("INSERT INTO audit_log VALUES ($1,$2,$3,$4,$5,$6,$7)", last_id, e.ts, e.kind, e.subject, e.data, prev, mac)
-                if e.content is not None:
-                    await c.execute("INSERT INTO audit_content VALUES ($1,$2,$3,$4)", last_id, e.subject, e.ts, e.content)
-                out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
-                prev = mac
+            out = _chain(batch, seal, (int(row[0]), row[1]) if row else (0, GENESIS))
+            # One round trip per table for the batch, not one per entry.
+            await c.executemany("INSERT INTO audit_log VALUES ($1,$2,$3,$4,$5,$6,$7)", list(map(_COLUMNS, out)))
+            content = [(a.id, e.subject, e.ts, e.content) for a, e in zip(out, batch, strict=True) if e.content is not None]
+            if content:
+                await c.executemany("INSERT INTO audit_content VALUES ($1,$2,$3,$4)", content)
             return out
 
     async def page(self, after_id: int, limit: int) -> list[AuditEntry]:
