@@ -21,7 +21,7 @@ from ..errors import LLMRelayError
 from ..pipeline import Handler
 from ..services import Services
 from ..streaming import has_content
-from ..types import ChatRequest, Chunk
+from ..types import ChatRequest, Chunk, Usage
 
 
 def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
@@ -44,6 +44,8 @@ def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
     return whole.hexdigest(), (prefix.hexdigest() if prefix_chars else None), prefix_chars // 4
 
 
+# (status, usage) of a request as they were when its stream ended.
+End = tuple[str, "Usage | None"]
 _TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 # Bound on the cached metric children (distinct model/provider/status combinations seen).
 _MAX_CHILDREN = 4096
@@ -89,10 +91,10 @@ class _Metrics:
                 model=model, provider=provider, status=status)
         return requests
 
-    def observe(self, model: str, provider: str, ctx: RequestContext, stream: bool) -> None:
+    def observe(self, model: str, provider: str, ctx: RequestContext, stream: bool, end: End) -> None:
         c = self._children(model, provider)
-        self._requests(model, provider, ctx.status).inc()
-        latency, ttft, u = ctx.latency_s, ctx.ttft_s, ctx.usage
+        self._requests(model, provider, end[0]).inc()
+        latency, ttft, u = ctx.latency_s, ctx.ttft_s, end[1]
         if latency is not None:
             c.latency.observe(latency)
         if ttft is not None and stream:
@@ -106,21 +108,23 @@ class _Metrics:
             c.cost.inc(ctx.cost_usd)
 
 
-def audit_summary(audit: Any, model: str, ctx: RequestContext) -> None:
+def audit_summary(audit: Any, model: str, ctx: RequestContext, status: str | None = None) -> None:
     """The request summary on the audit chain (DESIGN: "audit log"); queued, sealed in batches off
     the request path. Never prompt or answer text; the user only as a pseudonym."""
     audit.record("request", {"request_id": ctx.request_id, "key_id": ctx.key_id, "model": model,
-                             "provider": ctx.provider, "status": ctx.status,
+                             "provider": ctx.provider, "status": status or ctx.status,
                              "cost_usd": round(ctx.cost_usd, 8), "safety": ctx.safety_action},
                  user=ctx.user)
 
 
-def ledger_row(request: ChatRequest, ctx: RequestContext, model: str) -> LedgerRow:
-    u = ctx.usage
+def ledger_row(request: ChatRequest, ctx: RequestContext, model: str, end: End | None = None) -> LedgerRow:
+    """The request's usage-ledger row; ``end`` is (status, usage) as they were when it ended
+    (an edge may change ``ctx`` while the answer is written), else read from ``ctx``."""
+    status, u = end if end is not None else (ctx.status, ctx.usage)
     latency, ttft = ctx.latency_s, ctx.ttft_s
     whole, prefix, prefix_tokens = prompt_hashes(request)
     return LedgerRow(
-        ts=ctx.started_at, request_id=ctx.request_id, status=ctx.status,
+        ts=ctx.started_at, request_id=ctx.request_id, status=status,
         error_code=ctx.error.code if ctx.error is not None else None,
         key_id=ctx.key_id, user_id=ctx.user, team=ctx.team, session=ctx.session,
         model_group=model, provider=ctx.provider, model=ctx.upstream_model,
@@ -151,6 +155,12 @@ def final_status(exc: BaseException | None, ctx: RequestContext) -> str:
     return "error"
 
 
+async def aclose(chunks: AsyncIterator[Chunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+
+
 def build(services: Services, next: Handler) -> Handler | None:
     writer = getattr(services, "ledger", None)
     observed = _Metrics(services.metrics) if services.metrics is not None else None
@@ -160,21 +170,24 @@ def build(services: Services, next: Handler) -> Handler | None:
         ctx.ended_mono = time.perf_counter()
         # The rest does not shape the answer: behind an HTTP edge it runs once the response is
         # out (ctx.defer), off the caller's latency; a library call records it here and now.
-        if not ctx.defer(lambda: write(request, ctx)):
-            write(request, ctx)
+        # The outcome is taken now: the edge may still touch ctx while it writes the answer.
+        end: End = (ctx.status, ctx.usage)
+        if not ctx.defer(lambda: write(request, ctx, end)):
+            write(request, ctx, end)
 
-    def write(request: ChatRequest, ctx: RequestContext) -> None:
+    def write(request: ChatRequest, ctx: RequestContext, end: End) -> None:
         model = ctx.model_group or request.model
         if observed is not None:
-            observed.observe(model, ctx.provider or "", ctx, request.stream)
+            observed.observe(model, ctx.provider or "", ctx, request.stream, end)
         if audit is not None:
-            audit_summary(audit, model, ctx)
+            audit_summary(audit, model, ctx, end[0])
         if writer is not None:
-            writer.submit(ledger_row(request, ctx, model))
+            writer.submit(ledger_row(request, ctx, model, end))
 
     async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        inner = next(request, ctx)
         try:
-            async for chunk in next(request, ctx):
+            async for chunk in inner:
                 # Time to first token: the first chunk with content, not a bare role/id chunk.
                 if ctx.first_chunk_mono is None and has_content(chunk):
                     ctx.first_chunk_mono = time.perf_counter()
@@ -186,6 +199,9 @@ def build(services: Services, next: Handler) -> Handler | None:
             raise
         except (GeneratorExit, asyncio.CancelledError, Exception) as exc:  # a client gone, a cancel, a bug
             ctx.status = final_status(exc, ctx)
+            # Closed now, not whenever the collector finds it: the layers below (limits, budgets,
+            # the upstream call) finish before the row is written.
+            await aclose(inner)
             raise
         finally:
             record(request, ctx)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..context import RequestContext
+from ..layers.accounting import aclose
 from ..pipeline import Handler
 from ..services import Services
 from ..types import ChatRequest, Chunk
@@ -55,8 +56,12 @@ def _log_request(request: ChatRequest, ctx: RequestContext, access: bool) -> Non
     if not log.isEnabledFor(level):
         return
 
+    status = ctx.status  # as the request ended: the edge may still touch ctx while it answers
+
     def write() -> None:
-        log.log(level, "request %s", ctx.status, extra={"fields": access_fields(request, ctx)})
+        fields = access_fields(request, ctx)
+        fields["status"] = status
+        log.log(level, "request %s", status, extra={"fields": fields})
 
     # Formatting and writing the line does not shape the answer: behind an HTTP edge it runs once
     # the response is out (ctx.defer); a library call logs here and now.
@@ -73,13 +78,16 @@ def instrument(services: Services, handler: Handler) -> Handler:
         span = tracing.start_request(request, ctx) if tracing is not None else None
         failure: BaseException | None = None
         finish: str | None = None
+        chunks = handler(request, ctx)
         try:
-            async for chunk in handler(request, ctx):
+            async for chunk in chunks:
                 if chunk.finish_reason is not None:
                     finish = chunk.finish_reason
                 yield chunk
         except BaseException as exc:
             failure = exc
+            # Closed now (a client gone mid-stream), not whenever the collector finds it.
+            await aclose(chunks)
             raise
         finally:
             if span is not None and tracing is not None:
