@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
+from ..context import RequestContext
 from ..errors import LLMRelayError, NotFoundError
 from ..keys import Authenticator
 from ..relay import Relay
@@ -117,17 +118,20 @@ class Gateway:
         if self._cors:
             send = self._with_cors(scope, send)
             if method == "OPTIONS":
-                await Response(204, b"", []).send(send, receive)
+                preflight = Response(204, b"", [])
+                _add_relay_headers(preflight, None)
+                await preflight.send(send, receive)
                 return
         route, params, exists = self._match(method, path)
         req = Request(scope, receive, params)
-        send = _with_relay_headers(req, send)
         if route is None:
             from .openai_api import WIRE
 
             err: LLMRelayError = (MethodNotAllowed(f"{method} is not allowed on {path}") if exists
                                   else NotFoundError(f"no such endpoint: {method} {path}"))
-            await error_response(WIRE, err, None).send(send, receive)
+            missing = error_response(WIRE, err, None)
+            _add_relay_headers(missing, None)
+            await missing.send(send, receive)
             return
         try:
             response = await route.handler(req)
@@ -139,14 +143,13 @@ class Gateway:
             return
         except Exception as exc:
             response = error_response(route.wire, unexpected(exc), req.ctx)
+        _add_relay_headers(response, req.ctx)
         await response.send(send, receive)
 
     async def _account_refusal(self, req: Request, exc: LLMRelayError) -> None:
         """A model call refused before (or outside) the pipeline gets its row like any other."""
         ctx = req.ctx
         if ctx is None:
-            from ..context import RequestContext
-
             ctx = req.ctx = RequestContext(protocol="http", credential=None)
         if ctx.status != "pending":
             return  # the pipeline's accounting layer has recorded it
@@ -197,21 +200,15 @@ class Gateway:
                 return
 
 
-def _with_relay_headers(req: Request, send: Send) -> Send:
+def _add_relay_headers(response: Response | StreamResponse, ctx: RequestContext | None) -> None:
     """DESIGN: every response carries the x-llmrelay-* headers. Chat responses set them from
-    their context; this fills them in on the rest (admin, health, metrics, unknown paths)."""
-
-    async def relay_send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = message.get("headers", [])
-            if not any(k == b"x-llmrelay-request-id" for k, _ in headers):
-                from ..context import RequestContext
-
-                ctx = req.ctx if req.ctx is not None else RequestContext()
-                message = {**message, "headers": [*headers, *ctx_headers(ctx)]}
-        await send(message)
-
-    return relay_send
+    their context; this fills them in on the rest (admin, health, metrics, unknown paths). Added to
+    the response before it is sent, rather than by wrapping ``send``: no closure per request."""
+    headers = response.headers
+    for k, _ in headers:
+        if k == b"x-llmrelay-request-id":
+            return
+    response.headers = [*headers, *ctx_headers(ctx if ctx is not None else RequestContext())]
 
 
 def create_app(relay: Relay) -> Gateway:

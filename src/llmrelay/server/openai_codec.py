@@ -52,9 +52,7 @@ def decode_chat(body: Any) -> ChatRequest:
     model = model_name(body)
     if "messages" not in body:
         bad("messages", "missing required field")
-    messages = tuple(
-        _message(m, f"messages.{i}") for i, m in enumerate(lst(body["messages"], "messages", nonempty=True))
-    )
+    messages = tuple([_message(m, i) for i, m in enumerate(lst(body["messages"], "messages", nonempty=True))])
     effort = opt_str(body, "reasoning_effort")
     if effort is not None and effort not in _EFFORTS:
         bad("reasoning_effort", f"must be one of {', '.join(_EFFORTS)}")
@@ -87,7 +85,19 @@ def include_usage(body: Mapping[str, Any]) -> bool:
     return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
-def _message(raw: Any, path: str) -> Message:
+# A message that is only a role and a string (most of every conversation): its Message directly.
+_PLAIN_ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
+
+
+def _message(raw: Any, i: int) -> Message:
+    if type(raw) is dict and len(raw) == 2:
+        content, role = raw.get("content"), raw.get("role")
+        if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+            return Message(_PLAIN_ROLES[role], content)  # type: ignore[arg-type]
+    return _checked_message(raw, f"messages.{i}")
+
+
+def _checked_message(raw: Any, path: str) -> Message:
     m = obj(raw, path)
     role = string(m.get("role"), f"{path}.role")
     content = m.get("content")
