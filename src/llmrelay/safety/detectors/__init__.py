@@ -8,6 +8,7 @@ set the engine uses. Adding a family is adding a module with a class that follow
 from __future__ import annotations
 
 from ..findings import Detector
+from .adversarial import AdversarialSuffixDetector
 from .injection import InjectionDetector
 from .pii import PIIDetector
 from .secrets import SecretDetector
@@ -15,7 +16,7 @@ from .toxicity import ToxicityDetector
 
 
 def default_detectors() -> tuple[Detector, ...]:
-    return (PIIDetector(), SecretDetector(), InjectionDetector(), ToxicityDetector())
+    return (PIIDetector(), SecretDetector(), InjectionDetector(), AdversarialSuffixDetector(), ToxicityDetector())
 
 
-__all__ = ["InjectionDetector", "PIIDetector", "SecretDetector", "ToxicityDetector", "default_detectors"]
+__all__ = ["AdversarialSuffixDetector", "InjectionDetector", "PIIDetector", "SecretDetector", "ToxicityDetector", "default_detectors"]

@@ -47,15 +47,24 @@ IMBALANCE_WEIGHT = 0.5  # per unclosed or unopened bracket in a window
 IMBALANCE_CAP = 2.0
 
 # Cheap pre-filter. A window sits on one line, after PROSE tokens, so its line is long; and it holds
-# several marks (a code symbol or a letter beyond ASCII; quotes, parentheses and ! are too common
-# in prose to count here). Lines are counted with bytes.translate (~1 ns a character, where any
-# regex pass costs ~6); only a line that passes is searched for where its marks cluster.
-_MARKS = b"\\|`~<>[]{}$%#@=*_+;^()!\""
-_NOT_MARKS = bytes(c for c in range(128) if c not in _MARKS)  # bytes >= 0x80 (non-ASCII) stay marks
-_MARK = re.compile(r"[\\|`~<>\[\]{}$%#@=*_+;^()!\"\x80-\U0010ffff]")
+# several marks. Strong marks (code symbols, letters beyond ASCII) count anywhere; weak ones
+# (quotes, parentheses, !) are common in prose, so a line needs more of them. Lines are counted
+# with one bytes.translate (~1 ns a character, where a regex pass costs ~6); only a line that
+# passes is searched for where its marks cluster, and there a weak mark counts only inside a word
+# ("a(b") or standing alone (" ! "), the places where the token scorer weighs it.
+_STRONG = b"\\|`~<>[]{}$%#@=*_+;^"
+_WEAK = b"()!\"?"
+# Each byte of a line's UTF-8 -> "s" (strong mark; every byte beyond ASCII too), "w" (weak) or ".".
+_MARK_TABLE = bytes(ord("s") if c in _STRONG or c >= 0x80 else ord("w") if c in _WEAK else ord(".") for c in range(256))
+# Lines beyond ASCII (byte offsets differ from character offsets) are searched with a regex: one
+# character class, so the engine skips to candidates; weak marks are sifted after.
+_MARK = re.compile(r"[\\|`~<>\[\]{}$%#@=*_+;^()!\"?\x80-\U0010ffff]")
+_WEAK_CHARS = frozenset('()!"?')
+_MIN_STRONG = 2
+_MIN_WEAK = 6
+_BLOCK = 128  # characters counted together when looking for a cluster (a window is ~60-100)
 _MIN_LINE = 60  # characters: PROSE + 3 tokens
 _MIN_MARKS = 4
-_CLUSTER_CHARS = 120  # the marks of one window lie this close together
 _REGION_BEFORE = 160  # characters read before a cluster, for the prose context
 _REGION_AFTER = 80
 
@@ -64,12 +73,15 @@ _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*/?>")
 # Inline code between backticks; counted as plain when its brackets and quotes are balanced.
 _CODE = re.compile(r"`+[^`\n]+?`+")
 _HUMP = re.compile(r"[a-z][A-Z]")
+# An exponent in maths ("x^2", "(AB)^T", "e^{ix}"): symbols, but not gibberish.
+_POWER = re.compile(r"\(?\w+\)?\^[({]?\w+[)}]?")
 _LEAD = "\"'(*[“‘«"
 _TRAIL = ".,;:!?\"')*]”’»"
 _SYMBOLS = frozenset("\\|`~<>")
 _BRACKETS = frozenset("()[]{}")
 _CODE_CHARS = frozenset("$%#@=*_+;^")
 _OPERATORS = frozenset("=<>|+-*/&%^~:.")
+_CAPITAL = 0.15  # a capitalised word inside a clause
 _PROSE_PUNCT = frozenset({"-", "–", "—", "&", "...", "…"})
 
 
@@ -104,9 +116,9 @@ def token_weight(tok: str) -> float:
         if humps:
             return 0.6 if humps == 1 else 0.9
         # A capitalised word: weak evidence alone, but GCG runs are full of them.
-        return 0.15 if len(core) > 1 and core[0].isupper() and not core.isupper() else 0.0
-    if all(c in _OPERATORS for c in tok):
-        return 0.2  # "=", "->", "|": code and maths put operators between words
+        return _CAPITAL if len(core) > 1 and core[0].isupper() and not core.isupper() else 0.0
+    if all(c in _OPERATORS for c in tok) or _POWER.fullmatch(core.lstrip("(")) is not None:
+        return 0.2  # "=", "->", "|", "x^2": code and maths put operators between words
     inner = core[1:-1] if len(core) > 2 else core
     w = 0.0
     if any(c in _SYMBOLS for c in core):
@@ -141,48 +153,52 @@ def _masked(line: str) -> str:
     return _CODE.sub(mask, line)
 
 
-def line_windows(line: str) -> Iterator[tuple[float, int, int]]:
-    """(score, start, end) of every window of ``line`` that follows prose; offsets into ``line``."""
+def line_windows(line: str, flag_at: float = FLAG_AT) -> Iterator[tuple[float, int, int]]:
+    """(score, start, end) of every window of ``line`` that follows prose, or that continues a
+    run started by a window scoring ``flag_at`` (while the run scores at least half of it, so a
+    finding can cover the whole suffix); offsets into ``line``."""
     if len(line.split(None, PROSE + 3)) < PROSE + 3:
         return
     masked = _masked(line)
     toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(masked)]
-    if len(toks) < PROSE + 3:
-        return
     weights = [token_weight(t) for _, _, t in toks]
     plain = [_plain(t) for _, _, t in toks]
     run = sum(plain[:PROSE])
+    active = False
     for i in range(PROSE, len(toks) - 2):
         if i > PROSE:
             run += plain[i - 1] - plain[i - 1 - PROSE]
-        if run < PROSE_MIN:
+        if run < PROSE_MIN and not active:
             continue
         j = min(len(toks), i + WINDOW)
-        start, end = toks[i][0], toks[j - 1][1]
-        imbalance = min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[start:end]))
-        yield sum(weights[i:j]) + imbalance, start, end
+        s = sum(weights[i:j]) + min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[toks[i][0] : toks[j - 1][1]]))
+        active = s >= flag_at / 2 if active else s >= flag_at
+        # The span runs from the window's first odd token to its last (its edges may be prose).
+        odd = [k for k in range(i, j) if weights[k] > _CAPITAL]
+        if odd:
+            yield s, toks[odd[0]][0], toks[odd[-1]][1]
 
 
-def _candidate_lines(text: str) -> Iterator[tuple[int, str]]:
-    """The long lines with enough marks, and their offsets."""
+def _candidate_lines(text: str) -> Iterator[tuple[int, str, bytes]]:
+    """The long lines with enough marks, their offsets and their marks (``_MARK_TABLE``)."""
     lines = text.split("\n") if "\n" in text else [text]
-    keep = [i for i, line in enumerate(lines) if len(line) >= _MIN_LINE and len(line.encode().translate(None, _NOT_MARKS)) >= _MIN_MARKS]
-    if not keep:
-        return
-    offsets = [0, *accumulate(len(line) + 1 for line in lines)]
-    for i in keep:
-        yield offsets[i], lines[i]
+    long = [i for i, line in enumerate(lines) if len(line) >= _MIN_LINE]
+    offsets: list[int] | None = None
+    for i in long:
+        marks = lines[i].encode().translate(_MARK_TABLE)
+        strong, weak = marks.count(b"s"), marks.count(b"w")
+        if strong >= _MIN_STRONG or strong + weak >= _MIN_WEAK:
+            if offsets is None:
+                offsets = [0, *accumulate(len(line) + 1 for line in lines)]
+            yield offsets[i], lines[i], marks
 
 
-def _regions(line: str) -> Iterator[tuple[int, int]]:
+def _regions(line: str, marks: bytes) -> Iterator[tuple[int, int]]:
     """Stretches of ``line`` where marks cluster, merged, cut at whitespace."""
-    marks = [m.start() for m in _MARK.finditer(line)]
-    k = _MIN_MARKS - 1
+    starts = _block_clusters(marks, line) if line.isascii() else _regex_clusters(line)
     region: tuple[int, int] | None = None
-    for i in range(len(marks) - k):
-        if marks[i + k] - marks[i] > _CLUSTER_CHARS:
-            continue
-        start, end = max(0, marks[i] - _REGION_BEFORE), marks[i + k] + _REGION_AFTER
+    for a, b in starts:
+        start, end = max(0, a - _REGION_BEFORE), b + _REGION_AFTER
         if region is not None and start <= region[1]:
             region = (region[0], end)
             continue
@@ -191,6 +207,39 @@ def _regions(line: str) -> Iterator[tuple[int, int]]:
         region = (start, end)
     if region is not None:
         yield _widened(line, *region)
+
+
+def _block_clusters(marks: bytes, line: str) -> Iterator[tuple[int, int]]:
+    """Runs of _MIN_MARKS marks within _BLOCK characters, from ``marks`` (one byte per character:
+    ASCII). Marks are found with bytes.find (C speed); a weak one is sifted by :func:`_counts`."""
+    pos: list[int] = []
+    for kind in (b"s", b"w"):
+        i = marks.find(kind)
+        while i != -1:
+            if kind == b"s" or _counts(line, i):
+                pos.append(i)
+            i = marks.find(kind, i + 1)
+    pos.sort()
+    k = _MIN_MARKS - 1
+    for i in range(len(pos) - k):
+        if pos[i + k] - pos[i] <= _BLOCK:
+            yield pos[i], pos[i + k] + 1
+
+
+def _regex_clusters(line: str) -> Iterator[tuple[int, int]]:
+    """Runs of _MIN_MARKS marks within _BLOCK characters."""
+    pos = [i for i in (m.start() for m in _MARK.finditer(line)) if line[i] not in _WEAK_CHARS or _counts(line, i)]
+    k = _MIN_MARKS - 1
+    for i in range(len(pos) - k):
+        if pos[i + k] - pos[i] <= _BLOCK:
+            yield pos[i], pos[i + k] + 1
+
+
+def _counts(line: str, i: int) -> bool:
+    """A weak mark counts inside a word or standing alone, not at a word's edge."""
+    before = line[i - 1].isspace() if i > 0 else True
+    after = line[i + 1].isspace() if i + 1 < len(line) else True
+    return before == after
 
 
 def _widened(line: str, start: int, end: int) -> tuple[int, int]:
@@ -205,8 +254,8 @@ def _widened(line: str, start: int, end: int) -> tuple[int, int]:
 
 def windows(text: str) -> Iterator[tuple[float, int, int]]:
     """(score, start, end) of every window that follows prose, in the pre-filtered places."""
-    for off, line in _candidate_lines(text):
-        for r_start, r_end in _regions(line):
+    for off, line, marks in _candidate_lines(text):
+        for r_start, r_end in _regions(line, marks):
             for s, a, b in line_windows(line[r_start:r_end]):
                 yield s, off + r_start + a, off + r_start + b
 
@@ -259,6 +308,8 @@ class AdversarialSuffixDetector:
             if s >= self.flag_at:
                 best = max(best, s)
                 span = (min(span[0], a), max(span[1], b)) if span is not None else (a, b)
+            elif span is not None and s >= self.flag_at / 2 and a <= span[1]:
+                span = (span[0], max(span[1], b))  # the suffix thinning out: still part of it
         if span is None:
             return []
         return [Finding("injection", span[0], span[1], _finding_score(best), "ADVERSARIAL_SUFFIX")]
