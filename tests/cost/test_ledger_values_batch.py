@@ -63,3 +63,16 @@ def test_rollups_sum_each_group(seed: int) -> None:
             assert m[9] == sum(v[pos["status"]] not in ("ok", "cached", "joined") for v in members)
             assert m[10] == sum(v[pos["cache_status"]] == "hit" for v in members)
             assert m[11] == pytest.approx(sum(v[pos["latency_ms"]] or 0.0 for v in members))
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_all_rollups_of_a_batch_equal_each_rollup_summed_alone(seed: int) -> None:
+    # rollups_of sums each row once (by every dimension) and regroups; rollup_values walks the rows.
+    values = q.row_values(_rows(seed), "UTC")
+    out = q.rollups_of(values)
+    for table, dims in q.ROLLUPS.items():
+        alone = q.rollup_values(values, dims)
+        got = out[table]
+        assert [r[:len(dims)] for r in got] == [r[:len(dims)] for r in alone]
+        for g, a in zip(got, alone, strict=True):
+            assert g == pytest.approx(a) and [type(x) for x in g] == [type(x) for x in a]

@@ -135,7 +135,11 @@ _SUMMED = tuple((i, _POS[c]) for i, c in enumerate(
 
 def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Aggregate a batch in memory first: one upsert per distinct ``dims`` in the batch."""
-    dim_at = tuple(_POS[d] for d in dims)
+    return _upsert_rows(_sums_by(rows, tuple(_POS[d] for d in dims)))
+
+
+def _sums_by(rows: Iterable[tuple[Any, ...]], dim_at: tuple[int, ...]) -> dict[tuple[str, ...], list[float]]:
+    """The measures of ``rows`` summed per distinct value of the columns at ``dim_at``."""
     acc: dict[tuple[str, ...], list[float]] = {}
     status_at, cache_at, latency_at = _POS["status"], _POS["cache_status"], _POS["latency_ms"]
     for v in rows:
@@ -149,10 +153,31 @@ def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> lis
         m[9] += v[status_at] not in ("ok", "cached", "joined")
         m[10] += v[cache_at] == "hit"
         m[11] += v[latency_at] or 0.0
+    return acc
+
+
+def _regrouped(finest: dict[tuple[str, ...], list[float]], at: tuple[int, ...]) -> dict[tuple[str, ...], list[float]]:
+    """Sums per a coarser key (the positions ``at`` of the finest key), from the finest sums."""
+    acc: dict[tuple[str, ...], list[float]] = {}
+    for key, sums in finest.items():
+        k = tuple([key[i] for i in at])
+        m = acc.get(k)
+        if m is None:
+            acc[k] = list(sums)
+        else:
+            for i, x in enumerate(sums):
+                m[i] += x
+    return acc
+
+
+_FLOAT_MEASURES = frozenset(i for i, name in enumerate(_MEASURES) if name in ("cost_usd", "cost_saved_usd", "latency_ms"))
+
+
+def _upsert_rows(acc: dict[tuple[str, ...], list[float]]) -> list[tuple[Any, ...]]:
     # Sorted by key: concurrent writers (several gateways on one PostgreSQL) then take the rows'
     # locks in the same order and cannot deadlock each other.
     return [
-        (*k, *(x if _MEASURES[i] in ("cost_usd", "cost_saved_usd", "latency_ms") else int(x) for i, x in enumerate(m)))
+        (*k, *(x if i in _FLOAT_MEASURES else int(x) for i, x in enumerate(m)))
         for k, m in sorted(acc.items())
     ]
 
@@ -176,9 +201,17 @@ def coarser_values(daily: Iterable[tuple[Any, ...]], grain: str) -> list[tuple[A
     return [(*k, *m) for k, m in sorted(acc.items())]
 
 
+# Every roll-up dimension's row position, and each daily roll-up's dimensions within that key.
+_FINEST_AT = tuple(_POS[d] for d in ROLLUP_DIMS)
+_PROJECTIONS = {table: tuple(ROLLUP_DIMS.index(d) for d in dims) for table, dims in ROLLUPS.items()}
+
+
 def rollups_of(values: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
-    """Every roll-up's upsert rows for a batch of ``row_values``: daily, then weekly and monthly."""
-    daily = {table: rollup_values(values, dims) for table, dims in ROLLUPS.items()}
+    """Every roll-up's upsert rows for a batch of ``row_values``: daily, then weekly and monthly.
+    Each row's measures are summed once, per its key over every roll-up's dimensions; the daily
+    roll-ups are regrouped from those few sums (was: each roll-up walked every row)."""
+    finest = _sums_by(values, _FINEST_AT)
+    daily = {table: _upsert_rows(_regrouped(finest, at)) for table, at in _PROJECTIONS.items()}
     out = dict(daily)
     for grain, tables in COARSER.items():
         out.update({tables[t]: coarser_values(rows, grain) for t, rows in daily.items()})
