@@ -188,7 +188,8 @@ class Router:
         order = self.candidates(request, ctx)
         # Deferred work a layer above armed for requests that go upstream and nothing opened yet.
         await open_gate(ctx)
-        tokens = estimate_tokens(request)
+        # The estimate feeds deployment rate limits only (rpm/tpm): none configured, none needed.
+        tokens = estimate_tokens(request) if any(d.limit is not None for d in order) else 0
         budget = len(order) + self.routing.retries
         tried: set[str] = set()
         last: LLMRelayError | None = None
