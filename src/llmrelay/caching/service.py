@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..context import RequestContext
 from ..types import ChatRequest, ChatResult
 from .backends import CacheBackend, MemoryBackend, entry_key, open_backend
-from .entry import CachedAnswer, decode, encode, storable
+from .decoded import Decoded, DecodedMemo
+from .entry import CachedAnswer, encode, storable
 from .request_key import request_key
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ class ResponseCache:
         self.metrics = services.metrics
         self.backend = backend
         self.semantic = semantic
+        self.decoded = DecodedMemo()
+        self._bound: tuple[Any, dict[str, Any]] | None = None
         # Background writes (non-inline backends) held here so they are not garbage-collected.
         self._pending: set[asyncio.Task[None]] = set()
         self._warned = False
@@ -69,21 +72,30 @@ class ResponseCache:
     # ---- lookup and store ---------------------------------------------------------------------------
 
     async def lookup(self, key: str) -> CachedAnswer | None:
+        hot = await self.lookup_decoded(key)
+        return None if hot is None else hot.answer
+
+    async def lookup_decoded(self, key: str) -> Decoded | None:
+        """The entry with its replay chunks, decoded once per stored value (:mod:`.decoded`)."""
         try:
             raw = await self.backend.get(key)
         except Exception as exc:  # a cache that cannot be reached is a miss, not a failed request
             self._backend_failed(exc)
             return None
-        return None if raw is None else decode(raw)
+        return None if raw is None else self.decoded.get(key, raw)
 
     async def lookup_similar(self, request: ChatRequest, ctx: RequestContext) -> tuple[str, CachedAnswer] | None:
+        found = await self.lookup_similar_decoded(request, ctx)
+        return None if found is None else (found[0], found[1].answer)
+
+    async def lookup_similar_decoded(self, request: ChatRequest, ctx: RequestContext) -> tuple[str, Decoded] | None:
         if self.semantic is None:
             return None
         key = await self.semantic.find(request, scope_of(self.cfg.scope, ctx))
         if key is None:
             return None
-        answer = await self.lookup(key)
-        return None if answer is None else (key, answer)
+        hot = await self.lookup_decoded(key)
+        return None if hot is None else (key, hot)
 
     async def store(self, key: str, request: ChatRequest, ctx: RequestContext, result: ChatResult,
                     wait: bool = False) -> None:
@@ -125,6 +137,8 @@ class ResponseCache:
             removed = int(await self.backend.delete(key))
         else:
             removed = await self.backend.clear(group)
+        # Only a matching stored value is ever served from the memo; this just frees its memory.
+        self.decoded.clear()
         if self.semantic is not None:
             self.semantic.forget(group=group, key=key)
         if self.metrics is not None and isinstance(self.backend, MemoryBackend):
@@ -132,11 +146,23 @@ class ResponseCache:
         return removed
 
     def record(self, result: str, saved_usd: float = 0.0, source: str = "cache") -> None:
-        if self.metrics is None:
+        metrics = self.metrics
+        if metrics is None:
             return
-        self.metrics.cache.labels(result=result).inc()
+        # The metric children bound once per metrics object (labels() takes a lock per call).
+        bound = self._bound
+        if bound is None or bound[0] is not metrics:
+            bound = self._bound = (metrics, {})
+        children = bound[1]
+        counted = children.get(result)
+        if counted is None:
+            counted = children[result] = metrics.cache.labels(result=result)
+        counted.inc()
         if saved_usd:
-            self.metrics.cache_saved.labels(source=source).inc(saved_usd)
+            saved = children.get("saved:" + source)
+            if saved is None:
+                saved = children["saved:" + source] = metrics.cache_saved.labels(source=source)
+            saved.inc(saved_usd)
 
     def _backend_failed(self, exc: Exception) -> None:
         # Once at warning level, then quietly: a down Redis must not flood the log on every request.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
-from ..caching.entry import CachedAnswer, replay
+from ..caching.entry import CachedAnswer
 from ..caching.fleet import STORED_NOTE
 from ..caching.service import ResponseCache, response_cache
 from ..context import RequestContext
@@ -61,14 +61,16 @@ def build(services: Services, next: Handler) -> Handler | None:
         key = cache.key(request, ctx)
         ctx.notes[KEY_NOTE] = key
         if decision == "lookup":
-            answer = await cache.lookup(key)
-            if answer is None and cache.semantic is not None:
-                found = await cache.lookup_similar(request, ctx)
-                answer = found[1] if found else None
-            if answer is not None:
+            hot = await cache.lookup_decoded(key)
+            if hot is None and cache.semantic is not None:
+                found = await cache.lookup_similar_decoded(request, ctx)
+                hot = found[1] if found else None
+            if hot is not None:
+                answer = hot.answer
                 serve_hit(ctx, answer)
                 cache.record("hit", answer.cost_usd)
-                for chunk in replay(answer.result, request.stream):
+                # The same immutable chunks on every hit of this entry (caching.decoded).
+                for chunk in hot.chunks(request.stream):
                     yield chunk
                 return
         # Goes upstream: what the layers above deferred until now (the budget reservation) is taken.
