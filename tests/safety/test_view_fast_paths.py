@@ -1,13 +1,18 @@
-"""The shared view's fast paths against their plain definitions: long tokens read off the text's
-whitespace shape (ASCII) against ``str.split``."""
+"""Fast paths against their plain definitions: long tokens read off the text's whitespace shape
+(ASCII) against ``str.split``; the secret token formats run on the runs of their alphabet
+(:class:`RunWindows`) against one pass over the whole text."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmrelay.safety.detectors._literals import RunWindows
 from llmrelay.safety.detectors._view import TextView, _long_tokens, _long_tokens_ascii
+from llmrelay.safety.detectors.secrets import SecretDetector
 
 # Every character str.split treats as whitespace in ASCII, letters of both cases, digits, punctuation.
 _ASCII_SOUP = st.text(st.sampled_from("aaaaaaabcdefgZ019_-./:@\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f   "), max_size=120)
@@ -35,3 +40,50 @@ def test_long_tokens_from_the_shape_equal_the_split_on_soups(text: str) -> None:
 def test_long_tokens_of_non_ascii_text_split_on_unicode_whitespace() -> None:
     text = "clé\u2003AKIAIOSFODNN7EXAMPLE\xa0ünïcödé-ünïcödé"
     assert TextView(text).long_tokens() == [(4, 24), (25, 40)]
+
+
+# Token-format fragments: vendor prefixes, key-shaped runs, separators a run must stop at, and the
+# characters right after a token that a closing \b reads (a word character outside the alphabet).
+_TOKEN_SOUP = st.lists(st.sampled_from([
+    "AKIA", "ASIA", "ghp_", "github_pat_", "sk-", "sk-proj-", "xoxb-", "glpat-", "hf_", "SG.", "eyJ", ".eyJ", "AIza", "://", "u:pw@",
+    "0123456789ABCDEF", "abcdef0123456789", "IOSFODNN7EXAMPLE", "T3BlbkFJ", "-us1", "NRAL", "AZDO", "-----", "AAAAA",
+    "_", "-", ".", "/", ":", "@", "$", "é", " ", ",", "'", "\"",
+]), max_size=30).map("".join)
+_DETECTOR = SecretDetector()
+_PATTERNS: list[re.Pattern[str]] = [_DETECTOR._joint_all, _DETECTOR._plain_all, *(rx for _, rx in _DETECTOR._in_tokens)]
+
+
+@pytest.mark.parametrize("text", [
+    "AKIAIOSFODNN7EXAMPLE_",  # a closing \b reads the word character after the run
+    "x AKIAIOSFODNN7EXAMPLE, key",
+    "_AKIAIOSFODNN7EXAMPLE",  # \b before the run reads what precedes it
+    "AKIAIOSFODNN7EXAMPL",  # one short of a run that can hold a match
+    "hf_" + "a1" * 10 + "/hf_" + "b2" * 10,
+    "clé AKIAIOSFODNN7EXAMPLE",  # non-ASCII: the whole text is read
+])
+def test_run_windows_find_what_the_full_pass_finds(text: str) -> None:
+    d = _DETECTOR
+    gated = [d._joint.regex_for(text), d._plain.regex_for(text)]
+    for rx in [*_PATTERNS, *(g for g in gated if g is not None)]:
+        full = [(m.span(), m.lastgroup) for m in rx.finditer(text)]
+        assert [(m.span(), m.lastgroup) for m in d._matches(rx, text)] == full, rx.pattern[:60]
+
+
+@given(_TOKEN_SOUP)
+def test_run_windows_find_what_the_full_pass_finds_on_soups(text: str) -> None:
+    d = _DETECTOR
+    gated = [d._joint.regex_for(text), d._plain.regex_for(text)]  # the alternations the scan runs
+    for rx in [*_PATTERNS, *(g for g in gated if g is not None)]:
+        assert [(m.span(), m.lastgroup) for m in d._matches(rx, text)] == [(m.span(), m.lastgroup) for m in rx.finditer(text)]
+
+
+@pytest.mark.parametrize("pattern", [r"a(?=b)\w{3}", r"ab{3}$", r"(?i:ab)c", r"(a)\1b", r"a*", r"[\s\S]{3}"])
+def test_run_windows_refuse_what_reads_past_the_match_or_matches_anything(pattern: str) -> None:
+    assert RunWindows.of(pattern) is None
+
+
+def test_run_windows_are_the_long_enough_runs_with_one_character_after() -> None:
+    w = RunWindows.of(r"\b[A-Z0-9]{4}\b")
+    assert w is not None
+    assert w.spans("AB12 x ABC ABCDEF_") == [(0, 5), (11, 18)]
+    assert w.spans("ÀBCD") == [(0, 4)]

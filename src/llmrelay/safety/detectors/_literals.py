@@ -142,3 +142,127 @@ def _plain_literal(items: Any) -> str | None:
     """The string a branch matches when it is nothing but literals (None otherwise)."""
     chars = [chr(arg) for op, arg in items if op == _constants.LITERAL]
     return "".join(chars) if chars and len(chars) == len(items) else None
+
+
+class RunWindows:
+    """Where a pattern can match in an ASCII text: every match of it is made of characters of one
+    set (its *alphabet*) and is at least ``min_len`` long, so it lies inside a maximal run of
+    alphabet characters at least that long. A text's runs are found with one C-speed translate
+    (alphabet -> "x", the rest -> " ") and ``str.find`` of ``min_len`` x's; a token-format pass
+    then reads a few runs instead of every position of the text (the regex engine pays ~60 ns per
+    position tried, whatever the pattern).
+
+        >>> w = RunWindows.of(r"\\bAKIA[0-9A-Z]{16}\\b")
+        >>> w.spans("key AKIAIOSFODNN7EXAMPLE, https://example.com/a")
+        [(4, 25)]
+
+    A span reaches one character past its run, so a closing ``\\b`` sees what follows as in the
+    whole text; a look-behind sees before ``pos`` anyway. Patterns that look ahead, anchor at the
+    string's ends, ignore case or refer back get no windows (:meth:`of` returns None)."""
+
+    __slots__ = ("_run", "_table")
+
+    def __init__(self, alphabet: frozenset[str], min_len: int) -> None:
+        self._table = str.maketrans({chr(c): "x" if chr(c) in alphabet else " " for c in range(128)})
+        self._run = "x" * min_len
+
+    @classmethod
+    def of(cls, pattern: str) -> RunWindows | None:
+        parsed = _parser.parse(pattern)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        alphabet = _alphabet(parsed)
+        min_len = parsed.getwidth()[0]
+        if alphabet is None or min_len < 1 or len(alphabet) == 128:
+            return None
+        return cls(alphabet, min_len)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) to pass as ``pos``/``endpos``: each run of ``text`` long enough to hold a
+        match, with one character of look-ahead (a non-ASCII text: the whole of it)."""
+        if not text.isascii():
+            return [(0, len(text))]
+        shape = text.translate(self._table)
+        run, n = self._run, len(text)
+        out: list[tuple[int, int]] = []
+        start = shape.find(run)
+        while start != -1:
+            end = shape.find(" ", start + len(run))
+            end = n if end == -1 else end
+            out.append((start, min(end + 1, n)))
+            start = shape.find(run, end)
+        return out
+
+
+_ASCII = frozenset(map(chr, range(128)))
+_CATEGORY_TESTS = {
+    getattr(_constants, f"CATEGORY_{name}"): frozenset(c for c in _ASCII if re.fullmatch(rx, c))
+    for name, rx in (("DIGIT", r"\d"), ("NOT_DIGIT", r"\D"), ("SPACE", r"\s"), ("NOT_SPACE", r"\S"), ("WORD", r"\w"), ("NOT_WORD", r"\W"))
+}
+_ZERO_WIDTH_OK = frozenset({_constants.AT_BOUNDARY, _constants.AT_NON_BOUNDARY})
+
+
+def _alphabet(items: Any) -> frozenset[str] | None:
+    """The ASCII characters a match of ``items`` (parsed) can consume; None when a construct could
+    read past the match's end (look-ahead, ``$``) or is not understood."""
+    c = _constants
+    out: set[str] = set()
+    for op, arg in items:
+        if op == c.LITERAL:
+            out.add(chr(arg))
+        elif op == c.NOT_LITERAL:
+            out |= _ASCII - {chr(arg)}
+        elif op == c.ANY:
+            out |= _ASCII
+        elif op == c.IN:
+            got = _class_chars(arg)
+            if got is None:
+                return None
+            out |= got
+        elif op == c.CATEGORY and arg in _CATEGORY_TESTS:
+            out |= _CATEGORY_TESTS[arg]
+        elif op == c.AT and arg in _ZERO_WIDTH_OK:
+            continue
+        elif op == c.ASSERT_NOT or op == c.ASSERT:
+            if arg[0] >= 0:
+                return None  # a look-ahead reads past the match
+        elif op == c.SUBPATTERN:
+            if arg[1] & re.IGNORECASE or arg[2]:
+                return None
+            sub = _alphabet(arg[-1])
+            if sub is None:
+                return None
+            out |= sub
+        elif op == c.BRANCH:
+            for branch in arg[1]:
+                sub = _alphabet(branch)
+                if sub is None:
+                    return None
+                out |= sub
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            sub = _alphabet(arg[2])
+            if sub is None:
+                return None
+            out |= sub
+        else:
+            return None
+    return frozenset(out)
+
+
+def _class_chars(items: Any) -> frozenset[str] | None:
+    """The ASCII characters a ``[...]`` set matches (exactly: a negated set is its complement)."""
+    c = _constants
+    out: set[str] = set()
+    negate = False
+    for op, arg in items:
+        if op == c.NEGATE:
+            negate = True
+        elif op == c.LITERAL:
+            out.add(chr(arg))
+        elif op == c.RANGE:
+            out.update(chr(x) for x in range(arg[0], min(arg[1], 127) + 1))
+        elif op == c.CATEGORY and arg in _CATEGORY_TESTS:
+            out |= _CATEGORY_TESTS[arg]
+        else:
+            return None
+    return _ASCII - out if negate else frozenset(out)

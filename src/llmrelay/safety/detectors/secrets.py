@@ -21,7 +21,7 @@ from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ..findings import Category, Finding
-from ._literals import GatedAlternation, required_literals, split_alternatives
+from ._literals import GatedAlternation, RunWindows, required_literals, split_alternatives
 from ._view import Joined, TextView
 
 # (type, pattern): the value is the whole match, or group "v" when the pattern has one.
@@ -343,6 +343,9 @@ class SecretDetector:
             raise ValueError("a joint token format can match a space; give it its own entry")
         # The literals one of which every match of each other token format holds (None: no gate).
         self._token_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._in_tokens}
+        # Each token-format pattern's run windows (see RunWindows), by pattern: the gated
+        # alternations make one pattern per combination of awake formats, so this is bounded too.
+        self._runs: dict[str, RunWindows | None] = {}
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
@@ -393,15 +396,15 @@ class SecretDetector:
         joined = Joined(text, spans)
         found: list[Finding] = []
         joint = self._joint.regex_for(joined.text) if gated else self._joint_all
-        for m in joint.finditer(joined.text) if joint is not None else ():
+        for m in self._matches(joint, joined.text, gated) if joint is not None else ():
             typ = self._joint_types[int((m.lastgroup or "t0")[1:])]
             found.append(Finding("secret", m.start(), m.end(), 0.95, typ))
         for typ, rx in self._in_tokens:
             lits = self._token_gates[rx.pattern] if gated else None
             if lits is None or any(lit in joined.text for lit in lits):
-                self._vendor_hits(typ, rx.finditer(joined.text), found)
+                self._vendor_hits(typ, self._matches(rx, joined.text, gated), found)
         plain = self._plain.regex_for(joined.text) if gated else self._plain_all
-        for m in plain.finditer(joined.text) if plain is not None else ():
+        for m in self._matches(plain, joined.text, gated) if plain is not None else ():
             typ = self._plain_types[int((m.lastgroup or "k0")[1:])]
             if typ != "API_TOKEN" or _random_enough(m.group()):
                 found.append(Finding("secret", m.start(), m.end(), 0.95, typ))
@@ -409,6 +412,20 @@ class SecretDetector:
         for typ, rx in self._per_token:
             for s, e in spans:
                 self._vendor_hits(typ, rx.finditer(text, s, e), out)
+
+    def _matches(self, rx: re.Pattern[str], text: str, windowed: bool = True) -> Iterator[re.Match[str]]:
+        """``rx.finditer(text)``, reading only the runs of characters a match can be made of
+        (:class:`RunWindows`): the same matches, for a few short runs instead of the whole text."""
+        runs = self._runs.get(rx.pattern, False) if windowed else None
+        if runs is False:
+            if len(self._runs) >= 512:
+                self._runs.clear()
+            runs = self._runs[rx.pattern] = RunWindows.of(rx.pattern)
+        if runs is None:
+            yield from rx.finditer(text)
+            return
+        for s, e in runs.spans(text):  # type: ignore[union-attr]
+            yield from rx.finditer(text, s, e)
 
     @staticmethod
     def _vendor_hits(typ: str, matches: Iterator[re.Match[str]], out: list[Finding]) -> None:
