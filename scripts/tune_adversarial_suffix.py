@@ -67,12 +67,14 @@ def recall(scores: list[tuple[str, float]], t: float, groups: tuple[str, ...]) -
 
 def leave_one_out(scores: list[tuple[str, float]], benign: list[float], target: float) -> list[dict[str, object]]:
     """For each held-out attack source: the highest flag threshold that keeps recall >= ``target``
-    on the other two and benign FP <= 0.2%, judged on the held-out one."""
+    on the other two with benign FP <= 0.2% (else the lowest with that FP), judged on the held-out one."""
     out: list[dict[str, object]] = []
     for held in HELD_OUT:
         tuned_on = tuple(g for g in HELD_OUT if g != held)
-        ok = [t for t in GRID if recall(scores, t, tuned_on) >= target and sum(b >= t for b in benign) <= 0.002 * len(benign)]
-        t = max(ok) if ok else max(GRID)
+        quiet = [t for t in GRID if sum(b >= t for b in benign) <= 0.002 * len(benign)]
+        ok = [t for t in quiet if recall(scores, t, tuned_on) >= target]
+        # The highest threshold that keeps the target; if none does, the lowest that is quiet enough.
+        t = max(ok) if ok else min(quiet)
         out.append({"held_out": held, "threshold": t, "recall_tuned": round(recall(scores, t, tuned_on), 3),
                     "recall_held_out": round(recall(scores, t, (held,)), 3)})
     return out

@@ -32,6 +32,7 @@ which also reports them judged on attack sources they were not tuned on.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
 
@@ -46,12 +47,11 @@ BLOCK_AT = 4.0  # window score that is blocked at moderate (finding score 0.8)
 IMBALANCE_WEIGHT = 0.5  # per unclosed or unopened bracket in a window
 IMBALANCE_CAP = 2.0
 
-# Cheap pre-filter. A window sits on one line, after PROSE tokens, so its line is long; and it holds
-# several marks. Strong marks (code symbols, letters beyond ASCII) count anywhere; weak ones
-# (quotes, parentheses, !) are common in prose, so a line needs more of them. Lines are counted
-# with one bytes.translate (~1 ns a character, where a regex pass costs ~6); only a line that
-# passes is searched for where its marks cluster, and there a weak mark counts only inside a word
-# ("a(b") or standing alone (" ! "), the places where the token scorer weighs it.
+# Marks. Part of the rule: a window counts only with _MIN_MARKS marks within _BLOCK characters
+# (an optimiser's run is dense with them; a clause of CamelCase product names is not). Strong
+# marks (code symbols, characters beyond ASCII) count anywhere; weak ones (quotes, parentheses,
+# !, ?) only inside a word ("a(b") or standing alone (" ! "), the places where the token scorer
+# weighs them. The rule is also what makes the scan cheap (see :func:`windows`).
 _STRONG = b"\\|`~<>[]{}$%#@=*_+;^"
 _WEAK = b"()!\"?"
 # Each byte of a line's UTF-8 -> "s" (strong mark; every byte beyond ASCII too), "w" (weak) or ".".
@@ -60,13 +60,9 @@ _MARK_TABLE = bytes(ord("s") if c in _STRONG or c >= 0x80 else ord("w") if c in 
 # character class, so the engine skips to candidates; weak marks are sifted after.
 _MARK = re.compile(r"[\\|`~<>\[\]{}$%#@=*_+;^()!\"?\x80-\U0010ffff]")
 _WEAK_CHARS = frozenset('()!"?')
-_MIN_STRONG = 2
-_MIN_WEAK = 6
-_BLOCK = 128  # characters counted together when looking for a cluster (a window is ~60-100)
-_MIN_LINE = 60  # characters: PROSE + 3 tokens
-_MIN_MARKS = 4
-_REGION_BEFORE = 160  # characters read before a cluster, for the prose context
-_REGION_AFTER = 80
+_MIN_LINE = 2 * (PROSE + 3) - 1  # characters: PROSE + 3 tokens and the spaces between them
+_MIN_MARKS = 3  # a window holds at least this many marks ...
+_BLOCK = 160  # ... within this many characters
 
 _TOKEN = re.compile(r"\S+")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*/?>")
@@ -153,10 +149,11 @@ def _masked(line: str) -> str:
     return _CODE.sub(mask, line)
 
 
-def line_windows(line: str, flag_at: float = FLAG_AT) -> Iterator[tuple[float, int, int]]:
-    """(score, start, end) of every window of ``line`` that follows prose, or that continues a
-    run started by a window scoring ``flag_at`` (while the run scores at least half of it, so a
-    finding can cover the whole suffix); offsets into ``line``."""
+def line_windows(line: str, marks: list[int], flag_at: float = FLAG_AT) -> Iterator[tuple[float, int, int]]:
+    """(score, start, end) of every window of ``line`` that follows prose (or continues a run
+    started by a window scoring ``flag_at``, while the run scores at least half of it, so a
+    finding can cover the whole suffix) and holds a cluster of ``marks`` (:func:`mark_positions`);
+    offsets into ``line``."""
     if len(line.split(None, PROSE + 3)) < PROSE + 3:
         return
     masked = _masked(line)
@@ -171,7 +168,11 @@ def line_windows(line: str, flag_at: float = FLAG_AT) -> Iterator[tuple[float, i
         if run < PROSE_MIN and not active:
             continue
         j = min(len(toks), i + WINDOW)
-        s = sum(weights[i:j]) + min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[toks[i][0] : toks[j - 1][1]]))
+        start, end = toks[i][0], toks[j - 1][1]
+        if not _clustered(marks[bisect_left(marks, start) : bisect_left(marks, end)]):
+            active = False
+            continue
+        s = sum(weights[i:j]) + min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[start:end]))
         active = s >= flag_at / 2 if active else s >= flag_at
         # The span runs from the window's first odd token to its last (its edges may be prose).
         odd = [k for k in range(i, j) if weights[k] > _CAPITAL]
@@ -179,60 +180,28 @@ def line_windows(line: str, flag_at: float = FLAG_AT) -> Iterator[tuple[float, i
             yield s, toks[odd[0]][0], toks[odd[-1]][1]
 
 
-def _candidate_lines(text: str) -> Iterator[tuple[int, str, bytes]]:
-    """The long lines with enough marks, their offsets and their marks (``_MARK_TABLE``)."""
-    lines = text.split("\n") if "\n" in text else [text]
-    long = [i for i, line in enumerate(lines) if len(line) >= _MIN_LINE]
-    offsets: list[int] | None = None
-    for i in long:
-        marks = lines[i].encode().translate(_MARK_TABLE)
-        strong, weak = marks.count(b"s"), marks.count(b"w")
-        if strong >= _MIN_STRONG or strong + weak >= _MIN_WEAK:
-            if offsets is None:
-                offsets = [0, *accumulate(len(line) + 1 for line in lines)]
-            yield offsets[i], lines[i], marks
+def _clustered(pos: list[int]) -> bool:
+    """Some _MIN_MARKS of the (sorted) positions lie within _BLOCK characters."""
+    k = _MIN_MARKS - 1
+    return any(pos[i + k] - pos[i] <= _BLOCK for i in range(len(pos) - k))
 
 
-def _regions(line: str, marks: bytes) -> Iterator[tuple[int, int]]:
-    """Stretches of ``line`` where marks cluster, merged, cut at whitespace."""
-    starts = _block_clusters(marks, line) if line.isascii() else _regex_clusters(line)
-    region: tuple[int, int] | None = None
-    for a, b in starts:
-        start, end = max(0, a - _REGION_BEFORE), b + _REGION_AFTER
-        if region is not None and start <= region[1]:
-            region = (region[0], end)
-            continue
-        if region is not None:
-            yield _widened(line, *region)
-        region = (start, end)
-    if region is not None:
-        yield _widened(line, *region)
-
-
-def _block_clusters(marks: bytes, line: str) -> Iterator[tuple[int, int]]:
-    """Runs of _MIN_MARKS marks within _BLOCK characters, from ``marks`` (one byte per character:
-    ASCII). Marks are found with bytes.find (C speed); a weak one is sifted by :func:`_counts`."""
+def mark_positions(line: str, table: bytes | None = None) -> list[int]:
+    """Where ``line``'s marks are: strong ones anywhere, weak ones inside a word or standing alone
+    (at a word's edge, where the token scorer gives them no weight, they do not count).
+    ``table``: the line's ``_MARK_TABLE`` translation, when it has one byte per character (ASCII):
+    then the marks are found with bytes.find, at C speed."""
+    if table is None or len(table) != len(line):
+        return [i for i in (m.start() for m in _MARK.finditer(line)) if line[i] not in _WEAK_CHARS or _counts(line, i)]
     pos: list[int] = []
     for kind in (b"s", b"w"):
-        i = marks.find(kind)
+        i = table.find(kind)
         while i != -1:
             if kind == b"s" or _counts(line, i):
                 pos.append(i)
-            i = marks.find(kind, i + 1)
+            i = table.find(kind, i + 1)
     pos.sort()
-    k = _MIN_MARKS - 1
-    for i in range(len(pos) - k):
-        if pos[i + k] - pos[i] <= _BLOCK:
-            yield pos[i], pos[i + k] + 1
-
-
-def _regex_clusters(line: str) -> Iterator[tuple[int, int]]:
-    """Runs of _MIN_MARKS marks within _BLOCK characters."""
-    pos = [i for i in (m.start() for m in _MARK.finditer(line)) if line[i] not in _WEAK_CHARS or _counts(line, i)]
-    k = _MIN_MARKS - 1
-    for i in range(len(pos) - k):
-        if pos[i + k] - pos[i] <= _BLOCK:
-            yield pos[i], pos[i + k] + 1
+    return pos
 
 
 def _counts(line: str, i: int) -> bool:
@@ -242,43 +211,42 @@ def _counts(line: str, i: int) -> bool:
     return before == after
 
 
-def _widened(line: str, start: int, end: int) -> tuple[int, int]:
-    while start > 0 and not line[start - 1].isspace():
-        start -= 1
-    n = len(line)
-    end = min(end, n)
-    while end < n and not line[end].isspace():
-        end += 1
-    return start, end
+def _lines(text: str) -> tuple[list[str], list[int]]:
+    lines = text.split("\n") if "\n" in text else [text]
+    return lines, [0, *accumulate(len(line) + 1 for line in lines)]
 
 
-def windows(text: str) -> Iterator[tuple[float, int, int]]:
-    """(score, start, end) of every window that follows prose, in the pre-filtered places."""
-    for off, line, marks in _candidate_lines(text):
-        for r_start, r_end in _regions(line, marks):
-            for s, a, b in line_windows(line[r_start:r_end]):
-                yield s, off + r_start + a, off + r_start + b
+def windows(text: str, *, prefilter: bool = True) -> Iterator[tuple[float, int, int]]:
+    """(score, start, end) of every window that follows prose and holds a cluster of marks.
+
+    The pre-filter only skips lines that cannot hold one: too short for PROSE + 3 tokens, or with
+    fewer than _MIN_MARKS mark characters of any kind (counted with one bytes.translate, ~1 ns a
+    character where a regex pass costs ~6), or whose marks never cluster. ``prefilter=False``
+    scores every line, which must give the same windows (the tests check it)."""
+    lines, offsets = _lines(text)
+    for n, line in enumerate(lines):
+        table: bytes | None = None
+        if prefilter:
+            if len(line) < _MIN_LINE:
+                continue
+            table = line.encode().translate(_MARK_TABLE)
+            if len(table) - table.count(b".") < _MIN_MARKS:
+                continue
+        marks = mark_positions(line, table)
+        if prefilter and not _clustered(marks):
+            continue
+        off = offsets[n]
+        for s, a, b in line_windows(line, marks):
+            yield s, off + a, off + b
 
 
 def window_score(text: str, *, prefilter: bool = True) -> tuple[float, int, int]:
-    """The strongest window: (score, start, end); (0.0, 0, 0) when none follows prose.
-    ``prefilter=False`` scores every line (what the pre-filter must agree with)."""
+    """The strongest window: (score, start, end); (0.0, 0, 0) when there is none."""
     best = (0.0, 0, 0)
-    if prefilter:
-        found: Iterator[tuple[float, int, int]] = windows(text)
-    else:
-        found = ((s, off + a, off + b) for off, line in _all_lines(text) for s, a, b in line_windows(line))
-    for w in found:
+    for w in windows(text, prefilter=prefilter):
         if w[0] > best[0]:
             best = w
     return best
-
-
-def _all_lines(text: str) -> Iterator[tuple[int, str]]:
-    pos = 0
-    for line in text.split("\n"):
-        yield pos, line
-        pos += len(line) + 1
 
 
 def _finding_score(s: float) -> float:
@@ -301,10 +269,11 @@ class AdversarialSuffixDetector:
     def scan(self, text: str) -> list[Finding]:
         return self.scan_view(TextView(text))
 
-    def scan_view(self, view: TextView) -> list[Finding]:
+    def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
+        """``anchored=False`` skips the pre-filter (the same findings, slower)."""
         best = 0.0
         span: tuple[int, int] | None = None
-        for s, a, b in windows(view.text):
+        for s, a, b in windows(view.text, prefilter=anchored):
             if s >= self.flag_at:
                 best = max(best, s)
                 span = (min(span[0], a), max(span[1], b)) if span is not None else (a, b)
