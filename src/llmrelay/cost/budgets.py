@@ -91,6 +91,8 @@ class BudgetManager:
         # request, both the same until midnight (or the key changes). Bounded below.
         self._periods: dict[str, Period] = {}
         self._key_rules: dict[tuple[str, str, float], BudgetConfig] = {}
+        # caller -> (its budgets, valid from, valid until): see applicable().
+        self._applied: dict[tuple[Any, ...], tuple[tuple[Applied, ...], float, float]] = {}
         self.clock = clock
         self.alerter = alerter
         self.metrics = metrics
@@ -104,12 +106,37 @@ class BudgetManager:
         return self.clock.time() if self.clock is not None else time.time()
 
     def applicable(self, ctx: RequestContext, model: str | None = None) -> tuple[Applied, ...]:
+        """The budgets this request falls under, with their counters for the current period.
+
+        Every request asks (the budget layer, on entry); the answer depends only on who is calling
+        and the period, so it is kept per caller until the earliest of its periods ends (bounded).
+        """
         now = self._now()
+        key = ctx.key
+        ident = None
+        if key is not None:
+            budget = getattr(key, "budget_usd", None)
+            if budget:
+                ident = (str(key.id), getattr(key, "budget_period", None) or "month", float(budget))
+            key = getattr(key, "id", None)
+        caller = (ctx.key_id, key, ident, ctx.team, ctx.user, ctx.session, ctx.model_group or model)
+        held = self._applied.get(caller)
+        if held is not None and held[1] <= now < held[2]:
+            return held[0]
+        out = self._lookup(ctx, model, now, ident)
+        if len(self._applied) >= 4096:
+            self._applied.clear()
+        since = max((a.period.start for a in out), default=now)
+        until = min((a.period.end for a in out if a.period.name != "total"), default=now + 3600.0)
+        self._applied[caller] = (out, since, until)
+        return out
+
+    def _lookup(self, ctx: RequestContext, model: str | None, now: float,
+                ident: tuple[str, str, float] | None) -> tuple[Applied, ...]:
         out: list[Applied] = []
         rules = list(self.rules)
-        key = ctx.key
-        if key is not None and getattr(key, "budget_usd", None):
-            rules.append(self._key_rule(key))
+        if ident is not None:
+            rules.append(self._key_rule(ident))
         for rule in rules:
             subject = subject_of(rule.scope, ctx, model)
             if subject is None or (rule.id != "*" and rule.id != subject):
@@ -126,15 +153,13 @@ class BudgetManager:
             p = self._periods[name] = period_of(name, now, self.tz)
         return p
 
-    def _key_rule(self, key: Any) -> BudgetConfig:
-        period = getattr(key, "budget_period", None) or "month"
-        ident = (str(key.id), period, float(key.budget_usd))
+    def _key_rule(self, ident: tuple[str, str, float]) -> BudgetConfig:
         rule = self._key_rules.get(ident)
         if rule is None:
             if len(self._key_rules) >= 4096:
                 self._key_rules.clear()
-            rule = self._key_rules[ident] = BudgetConfig(scope="key", id=ident[0], period=period,
-                                                         limit_usd=key.budget_usd)
+            rule = self._key_rules[ident] = BudgetConfig(scope="key", id=ident[0], period=ident[1],
+                                                         limit_usd=ident[2])
         return rule
 
     async def reserve(self, ctx: RequestContext, worst_case_usd: float, model: str | None = None) -> Reservation:
@@ -161,7 +186,10 @@ class BudgetManager:
         known whether it will cost anything (a cache hit does not). A request that goes upstream
         still reserves its worst case atomically (:meth:`reserve_applied`) before the call.
         """
-        values = await self.counters.get([BRAKE_KEY, *(a.key for a in applied)])
+        keys = [BRAKE_KEY, *(a.key for a in applied)]
+        # In-process counters answer without suspending: read them without a coroutine.
+        peek = getattr(self.counters, "peek", None)
+        values = peek(keys) if peek is not None else await self.counters.get(keys)
         if values[0]:
             raise self._refusal(applied, BRAKE, "")
         for i, a in enumerate(applied):

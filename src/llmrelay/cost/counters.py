@@ -79,8 +79,17 @@ class MemoryCounters:
         return out
 
     async def get(self, keys: Sequence[str]) -> list[int]:
+        return self.peek(keys)
+
+    def peek(self, keys: Sequence[str]) -> list[int]:
+        """:meth:`get` without the coroutine (callers that know the store is in-process)."""
         now = self._now()
-        return [self._get(k, now) for k in keys]
+        values = self._values
+        out = []
+        for k in keys:
+            item = values.get(k)
+            out.append(0 if item is None or item[1] <= now else item[0])
+        return out
 
     async def flag(self, key: str, ttl: int) -> bool:
         now = self._now()
