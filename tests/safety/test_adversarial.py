@@ -118,6 +118,8 @@ use **bold** or _italic_ text as you like (the table below lists the defaults).
     "prose": ("I placed the key on the table (the small one by the door) and said \"don't move it!\" but when I came "
               "back it was gone. Where did the key go, or did you take it? My sister thinks the cat did it; I'm not so "
               "sure. What would you do if this happened at your place, and how would you explain it to a child?"),
+    "html": ("Please compare these recipes for me and say which one has the most protein per serving:<br>200g of 'lentils' = "
+             "18g protein<br>150g of 'chicken breast' = 46g protein<br>100g of 'tofu' = 8g protein<br>which is best?"),
     "maths": "For two matrices A and B that can be multiplied, does (A B)^T = A^T B^T or B^T A^T? Show why, step by step, with f(x) = x^2 + 3x.",
     "json": '{"name": "pickleshare", "run_requires": [{"environment": "python_version in \\"2.6 2.7\\"", "requires": ["pathlib2"]}], "summary": "Tiny shelve-like database with concurrency support"}',
     "hashes": " ".join(f"sha512-{random.Random(i).getrandbits(256):064x}==" for i in range(20)),

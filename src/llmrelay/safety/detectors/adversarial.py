@@ -66,6 +66,7 @@ _BLOCK = 160  # ... within this many characters
 
 _TOKEN = re.compile(r"\S+")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*/?>")
+_TAG_INSIDE = re.compile(r"</?(?:br|p|b|i|em|strong|code|pre|li|ul|ol|div|span|h[1-6]|tr|td|th|sub|sup)\s*/?>", re.IGNORECASE)
 # Inline code between backticks; counted as plain when its brackets and quotes are balanced.
 _CODE = re.compile(r"`+[^`\n]+?`+")
 _HUMP = re.compile(r"[a-z][A-Z]")
@@ -138,7 +139,9 @@ def _plain(tok: str) -> bool:
 
 
 def _masked(line: str) -> str:
-    """The line with balanced inline code replaced by letters (same length)."""
+    """The line with balanced inline code replaced by letters and HTML tags by spaces (same length)."""
+    if "<" in line:
+        line = _TAG_INSIDE.sub(lambda m: " " * len(m.group()), line)
     if "`" not in line:
         return line
 
