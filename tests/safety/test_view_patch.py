@@ -7,6 +7,8 @@ plain space, non-ASCII text."""
 
 from __future__ import annotations
 
+from math import fsum
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,7 +30,25 @@ def _same(text: str) -> TextView:
     for sub in sorted(subs | {"tch", "bitch", "ab", "zz", "sh", "1"}):
         fresh = clean_view(TextView(text))
         assert fresh.contains(sub) == (sub in full.vocabulary), sub
+    _same_answers(text, full, subs)
     return fast
+
+
+def _same_answers(text: str, full: TextView, probes: set[str]) -> None:
+    """The word-set questions a patched view answers from its base and its changes (without sets
+    of its own) agree with the sets of the view built from scratch; the sum is bit-identical."""
+    view = clean_view(TextView(text))
+    for group in (frozenset(probes), frozenset(full.words), frozenset(TextView(text).words), frozenset({"tch", "zz"}), frozenset()):
+        assert view.common_words(group) == group & full.words
+        assert view.has_word_in(group) == (not group.isdisjoint(full.words))
+        for n in (3, 4):
+            cut = frozenset(w[:n] for w in group)
+            assert view.common_prefixes(cut, n) == cut & full.prefixes(n)
+    for p in sorted({w[:k] for w in probes for k in (3, 4, 5, 7) if len(w) >= k})[:300]:
+        assert clean_view(TextView(text)).has_prefix(p) == full.has_prefix(p), p
+    # Weights whose sum depends on the order of addition (a large one cancels), over every probe.
+    weights = {w: (1e16 if i % 3 == 0 else 0.1 * (i + 1)) * (-1) ** i for i, w in enumerate(sorted(probes))}
+    assert clean_view(TextView(text)).word_sum(weights) == fsum(weights.get(w, 0.0) for w in full.words)
 
 
 @pytest.mark.parametrize("text", [

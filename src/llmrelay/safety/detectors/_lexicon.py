@@ -83,19 +83,20 @@ class Lexicon:
 
     def _awake(self, view: TextView) -> tuple[tuple[int, ...], set[Atom]]:
         """The awake signals, and the anchor atoms (words and prefixes) the text has."""
-        words = view.words
-        present: set[Atom] = {("w", w) for w in self._atom_words.intersection(words)}
+        # Asked of the view, not of its sets: a patched view answers without copying them.
+        present: set[Atom] = {("w", w) for w in view.common_words(self._atom_words)}
         if self._atom_pre3:
             present.update([("pre", p) for p in self._pre3_present(view)])
         if self._atom_pre4:
-            present.update([("pre", p) for p in self._atom_pre4.intersection(view.prefixes(4))])
+            present.update([("pre", p) for p in view.common_prefixes(self._atom_pre4, 4)])
         present.update([("pre", p) for p in self._atom_pre_long if view.has_prefix(p)])
         # Substrings cost a scan of the text each, so they are looked for only when the rest of
         # their anchor holds (they come last in it) and each at most once per view.
         contains = view.contains
         out: list[int] = []
+        has_word_in = view.has_word_in
         for i, ws in enumerate(self._words):
-            if not ws.isdisjoint(words):
+            if ws and has_word_in(ws):
                 out.append(i)
                 continue
             for anchor in self._complex[i]:
@@ -112,10 +113,10 @@ class Lexicon:
         characters, or a 4-character prefix that extends one (ASCII text: every character of its
         words is ASCII, and lower-casing never changes its length)."""
         if not view.low.isascii():
-            return set(self._atom_pre3.intersection(view.prefixes(3)))
+            return set(view.common_prefixes(self._atom_pre3, 3))
         by_ext = self._pre3_by_ext
-        got = {by_ext[p] for p in self._pre3_ext.intersection(view.prefixes(4))}
-        got.update(self._atom_pre3.intersection(view.words))
+        got = {by_ext[p] for p in view.common_prefixes(self._pre3_ext, 4)}
+        got.update(view.common_words(self._atom_pre3))
         return got
 
     def _regex_for(self, signals: tuple[int, ...]) -> re.Pattern[str]:
@@ -178,7 +179,7 @@ class Lexicon:
         """Occurrences of the anchors of signal ``i`` that the text has; for an "a&b" anchor, of
         whichever group occurs least."""
         low = view.low
-        options = [("w", w) for w in self._words[i].intersection(view.words)]
+        options = [("w", w) for w in view.common_words(self._words[i])]
         for anchor in self._complex[i]:
             held: list[list[tuple[str, str]]] = []
             for group, subs in anchor:

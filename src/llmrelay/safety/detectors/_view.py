@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import string
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
+from itertools import chain, repeat
+from math import fsum
 
 from ..findings import Finding
 
@@ -106,10 +108,42 @@ class TextView:
 
     @property
     def words(self) -> frozenset[str]:
-        """The distinct lower-case words (runs of letters and digits; non-ASCII letters stay in)."""
+        """The distinct lower-case words (runs of letters and digits; non-ASCII letters stay in).
+        A patched view builds this set only when asked: the detectors ask the questions below,
+        which a patch answers from its base's sets and its few changed words."""
         if self._words is None:
-            self._words = self._patch.words(self.normalised) if self._patch is not None else frozenset(self.normalised.split())
+            self._words = self._patch.words(self) if self._patch is not None else frozenset(self.normalised.split())
         return self._words
+
+    @property
+    def is_patched(self) -> bool:
+        return self._patch is not None
+
+    def common_words(self, s: frozenset[str]) -> Set[str]:
+        """``s & words``."""
+        if self._patch is None or self._words is not None:
+            return s.intersection(self.words)
+        return self._patch.common(s, self, 0)
+
+    def has_word_in(self, s: frozenset[str]) -> bool:
+        """``not s.isdisjoint(words)``."""
+        if self._patch is None or self._words is not None:
+            return not s.isdisjoint(self.words)
+        return self._patch.has_any(s, self)
+
+    def common_prefixes(self, s: frozenset[str], n: int) -> Set[str]:
+        """``s & prefixes(n)``."""
+        if self._patch is None or (self._p4 if n == 4 else self._p3) is not None:
+            return s.intersection(self.prefixes(n))
+        return self._patch.common(s, self, n)
+
+    def word_sum(self, weights: Mapping[str, float]) -> float:
+        """The exact sum (``fsum``) of ``weights`` over the words, absent ones 0.0. Exact, so it
+        does not depend on the words' order, nor on a patched view summing its base's words, the
+        removed ones negated, and the added ones, instead of a set of its own."""
+        if self._patch is None or self._words is not None:
+            return fsum(map(weights.get, self.words, repeat(0.0)))
+        return self._patch.word_sum(weights, self)
 
     @property
     def normalised(self) -> str:
@@ -124,23 +158,26 @@ class TextView:
 
     def prefixes(self, n: int) -> frozenset[str]:
         """The first ``n`` (3 or 4) characters of every word."""
-        if self._patch is not None and self._words is None:
-            self._words = self._patch.words(self.normalised)  # a patch's prefixes read its words' change
         if n == 3:
             if self._p3 is None:
                 # From the 4-character prefixes when they are there: fewer strings to cut.
-                self._p3 = (self._patch.prefixes(3) if self._patch is not None
+                self._p3 = (self._patch.prefixes(3, self) if self._patch is not None
                             else frozenset({w[:3] for w in (self._p4 if self._p4 is not None else self.words)}))
             return self._p3
         if self._p4 is None:
-            self._p4 = self._patch.prefixes(4) if self._patch is not None else frozenset({w[:4] for w in self.words})
+            self._p4 = self._patch.prefixes(4, self) if self._patch is not None else frozenset({w[:4] for w in self.words})
         return self._p4
 
     def has_prefix(self, prefix: str) -> bool:
         """Some word starts with ``prefix`` (at least 3 characters)."""
+        n = min(len(prefix), 4)
+        if not self.common_prefixes(frozenset((prefix[:n],)), n):
+            return False
         if len(prefix) <= 4:
-            return prefix in self.prefixes(len(prefix))
-        return prefix[:4] in self.prefixes(4) and any(w.startswith(prefix) for w in self.words)
+            return True
+        if self._patch is None or self._words is not None:
+            return any(w.startswith(prefix) for w in self.words)
+        return self._patch.has_word_starting(prefix, self)
 
     def long_tokens(self) -> list[tuple[int, int]]:
         """Spans of whitespace-free runs of at least 12 characters that are not plain lower-case
@@ -186,9 +223,13 @@ class _Patch:
     into a letter or digit, so the changed words are read again in the new text (``added``) and a
     base word that occurred only there is gone (``removed``). Regions are cut at spaces of the new
     normalised text, which are spaces of the old one too (a change never makes a space), so no
-    word straddles a region's edge and the words outside the regions are the same in both."""
+    word straddles a region's edge and the words outside the regions are the same in both.
 
-    __slots__ = ("_added", "_base", "_changed", "_outside", "_removed")
+    The patched view's word and prefix sets are the base's less what is gone plus what is added;
+    :meth:`common`, :meth:`has_any` and :meth:`word_sum` answer from those parts, so the sets
+    themselves (copies of ~300 words and ~300 prefixes) are built only if someone asks for them."""
+
+    __slots__ = ("_added", "_base", "_changed", "_delta", "_outside", "_ready", "_removed")
 
     def __init__(self, base: TextView, changed: Sequence[tuple[int, int]]) -> None:
         self._base = base
@@ -196,9 +237,15 @@ class _Patch:
         self._added: frozenset[str] = frozenset()
         self._removed: frozenset[str] = frozenset()
         self._outside = ""
+        self._ready = False
+        # n -> (prefixes of added words, base prefixes only removed words had); n = 0: the words.
+        self._delta: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
-    def words(self, new: str) -> frozenset[str]:
-        """The words of ``new`` (the patched view's normalised text)."""
+    def _read(self, view: TextView) -> None:
+        """Find the added and removed words (once)."""
+        if self._ready:
+            return
+        new = view.normalised
         old = self._base.normalised
         regions: list[tuple[int, int]] = []
         for s, e in self._changed:
@@ -222,29 +269,79 @@ class _Patch:
         self._outside = outside = " " + " ".join(parts) + " "
         self._removed = frozenset(c for c in candidates if f" {c} " not in outside)
         self._added = frozenset(added)
-        kept = self._base.words - self._removed if self._removed else self._base.words
-        return kept if self._added <= kept else kept | self._added
+        self._delta[0] = (self._added, self._removed)
+        self._ready = True
+
+    def _parts(self, view: TextView, n: int) -> tuple[frozenset[str], frozenset[str]]:
+        """(added, gone) for the words (n = 0) or their first ``n`` characters."""
+        self._read(view)
+        got = self._delta.get(n)
+        if got is None:
+            added = frozenset({w[:n] for w in self._added})
+            gone = frozenset(p for p in {w[:n] for w in self._removed} - added
+                             if (f" {p} " if len(p) < n else f" {p}") not in self._outside)
+            got = self._delta[n] = (added, gone)
+        return got
+
+    def _base_set(self, n: int) -> frozenset[str]:
+        return self._base.words if n == 0 else self._base.prefixes(n)
+
+    def common(self, s: frozenset[str], view: TextView, n: int) -> Set[str]:
+        """``s`` & the patched view's words (n = 0) or prefixes."""
+        added, gone = self._parts(view, n)
+        kept = s.intersection(self._base_set(n))
+        if gone and not kept.isdisjoint(gone):
+            kept = kept - gone
+        new = s.intersection(added) if added else added
+        return kept | new if new else kept
+
+    def has_any(self, s: frozenset[str], view: TextView) -> bool:
+        """Some word of ``s`` is a word of the patched view."""
+        added, gone = self._parts(view, 0)
+        if not s.isdisjoint(added):
+            return True
+        base = self._base.words
+        if s.isdisjoint(base):
+            return False
+        return not gone or any(w not in gone for w in s.intersection(base))
+
+    def has_word_starting(self, prefix: str, view: TextView) -> bool:
+        added, gone = self._parts(view, 0)
+        return any(w.startswith(prefix) for w in added) or any(w.startswith(prefix) and w not in gone for w in self._base.words)
+
+    def word_sum(self, weights: Mapping[str, float], view: TextView) -> float:
+        """:meth:`TextView.word_sum` of the patched words: the base's words, the removed ones
+        subtracted and the added ones (not already counted) added, in one exact sum."""
+        added, gone = self._parts(view, 0)
+        base = self._base.words
+        get = weights.get
+        extra = [get(w, 0.0) for w in added if w in gone or w not in base]
+        extra += [-get(w, 0.0) for w in gone]
+        return fsum(chain(map(get, base, repeat(0.0)), extra))
+
+    def words(self, view: TextView) -> frozenset[str]:
+        """The words of the patched ``view``, as a set of its own."""
+        added, gone = self._parts(view, 0)
+        kept = self._base.words - gone if gone else self._base.words
+        return kept if added <= kept else kept | added
 
     def contains(self, sub: str, view: TextView) -> bool:
         """``sub`` (letters and digits) is inside one of the patched ``view``'s words, answered
         from the base's memo and the few changed words, so the patched view needs no vocabulary
         string of its own (~12 µs on 4 KB). A base word holding ``sub`` that is not removed is
         still there; only when every holder may be removed are the new words read."""
-        if not view.words:  # (reading them sets added/removed)
-            return False
-        if any(sub in w for w in self._added):
+        added, gone = self._parts(view, 0)
+        if any(sub in w for w in added):
             return True
         if not self._base.contains(sub):
             return False
-        if not any(sub in w for w in self._removed):
+        if not any(sub in w for w in gone):
             return True
         return sub in view.vocabulary
 
-    def prefixes(self, n: int) -> frozenset[str]:
+    def prefixes(self, n: int, view: TextView) -> frozenset[str]:
         """The new words' first ``n`` characters: the base's, less those only removed words had."""
-        added = {w[:n] for w in self._added}
-        gone = {p for p in {w[:n] for w in self._removed} - added
-                if (f" {p} " if len(p) < n else f" {p}") not in self._outside}
+        added, gone = self._parts(view, n)
         kept = self._base.prefixes(n) - gone if gone else self._base.prefixes(n)
         return kept if added <= kept else kept | added
 

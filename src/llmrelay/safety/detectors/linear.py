@@ -27,7 +27,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from itertools import repeat
 from math import fsum
@@ -80,8 +80,10 @@ class LinearLexicon:
     def strongest(self, words: frozenset[str]) -> str:
         """The present word with the largest positive weight ("" if none): the finding's span.
         Looked for only once a text is reported, so a clean prompt never pays for it."""
-        hit = self._vocab.intersection(words)
-        top = max(hit, key=lambda w: (self.weights[w], w), default="")  # ties: by word, not set order
+        return self._top(self._vocab.intersection(words))
+
+    def _top(self, present: Set[str]) -> str:
+        top = max(present, key=lambda w: (self.weights[w], w), default="")  # ties: by word, not set order
         return top if top and self.weights[top] > 0 else ""
 
     def calibrate(self, margin: float) -> float:
@@ -97,10 +99,14 @@ class LinearLexicon:
         return 1.0 - (1.0 - ys[-1]) * 0.5 ** (margin - xs[-1])
 
     def score(self, view: TextView) -> LinearHit | None:
-        """The evidence in a text, or None when it scores under :data:`REPORT_AT`."""
-        m = self.margin(view.words)
+        """The evidence in a text, or None when it scores under :data:`REPORT_AT`. A patched view
+        (toxicity's de-obfuscated one) is summed from its base's words and its changes
+        (:meth:`TextView.word_sum`, exact like :meth:`margin`), without a word set of its own."""
+        m = self.bias + view.word_sum(self.weights) if view.is_patched else self.margin(view.words)
         s = self.calibrate(m)
-        return LinearHit(s, m, self.strongest(view.words)) if s >= REPORT_AT else None
+        if s < REPORT_AT:
+            return None
+        return LinearHit(s, m, self._top(view.common_words(self._vocab)))
 
     def to_dict(self) -> dict[str, object]:
         return {"bias": self.bias, "weights": dict(self.weights), "knots": list(self.knots), "scores": list(self.scores)}
