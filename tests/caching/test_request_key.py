@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
@@ -68,3 +68,17 @@ def test_context_key_ignores_only_the_wording_of_the_last_question() -> None:
     c, _ = context_key(replace(BASE, messages=(Message.system("Be long."), Message.user("What is 2+2?"))))
     d, _ = context_key(replace(BASE, max_tokens=5))
     assert a != c and a != d
+
+
+@pytest.mark.parametrize("field", [f.name for f in fields(Message) if f.name != "role"])
+def test_every_message_field_is_part_of_the_question(field: str) -> None:
+    value: object = {"content": "What is 2+3?", "tool_calls": (ToolCall("c1", "calc", "{}"),), "is_error": True}.get(field, "x")
+    changed = (BASE.messages[0], replace(BASE.messages[1], **{field: value}))  # type: ignore[arg-type]
+    assert request_key(replace(BASE, messages=changed)) != request_key(BASE)
+
+
+def test_the_same_value_in_another_message_field_is_another_question() -> None:
+    user = BASE.messages[1]
+    a = replace(BASE, messages=(BASE.messages[0], replace(user, name="x")))
+    b = replace(BASE, messages=(BASE.messages[0], replace(user, tool_call_id="x")))
+    assert request_key(a) != request_key(b)

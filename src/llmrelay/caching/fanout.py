@@ -51,8 +51,8 @@ _START = Mark()
 class Progress:
     """The answer so far, kept once per flight (what a late or detached reader is caught up with)."""
 
-    __slots__ = ("_calls", "_reasoning", "_reasoning_len", "_text", "_text_len", "finish_reason", "id", "model",
-                 "signature", "usage")
+    __slots__ = ("_calls", "_reasoning", "_reasoning_len", "_text", "_text_len", "added", "finish_reason", "id",
+                 "model", "signature", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []
@@ -65,8 +65,11 @@ class Progress:
         self.signature: str | None = None
         self.finish_reason: FinishReason | None = None
         self.usage: Usage | None = None
+        # Chunks added so far: none means there is nothing to catch a reader up with.
+        self.added = 0
 
     def add(self, c: Chunk) -> None:
+        self.added += 1
         if c.text:
             self._text.append(c.text)
             self._text_len += len(c.text)
@@ -134,9 +137,12 @@ class Flight:
 
     def join(self) -> Subscriber:
         sub = Subscriber()
-        catch_up = self.progress.since(_START)
-        if catch_up is not None:
-            sub.buffer.append(catch_up)
+        # Most callers join before the first chunk (they arrive while the upstream thinks):
+        # nothing to catch up with, and since() would join and wrap empty lists for nothing.
+        if self.progress.added:
+            catch_up = self.progress.since(_START)
+            if catch_up is not None:
+                sub.buffer.append(catch_up)
         self.subscribers.append(sub)
         return sub
 
