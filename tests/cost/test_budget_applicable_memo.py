@@ -79,3 +79,44 @@ async def test_the_check_refuses_a_used_up_budget_and_the_brake() -> None:
     await manager.counters.flag("llmrelay:budget:brake:tripped", 60)
     with pytest.raises(BudgetExceededError, match="brake"):
         await manager.check(manager.applicable(RequestContext(user="bob"), "m"))
+
+
+class _Shared:
+    """A shared (fleet) counter store: the in-memory one without its in-process fast path, with
+    its reads counted (each would be a Redis round trip)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.inner = MemoryCounters(clock)
+        self.gets = 0
+
+    async def get(self, keys: list[str]) -> list[int]:
+        self.gets += 1
+        return await self.inner.get(keys)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "peek":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+async def test_with_shared_counters_the_check_reads_them_at_most_once_a_second() -> None:
+    clock = ManualClock(1_700_000_000.0)
+    settings = Settings.from_dict({"budgets": [{"scope": "global", "period": "total", "limit_usd": 1.0}]})
+    shared = _Shared(clock)
+    manager = BudgetManager(settings, shared, clock=clock)  # type: ignore[arg-type]
+    applied = manager.applicable(RequestContext(), "m")
+    for _ in range(5):
+        await manager.check(applied)
+    assert shared.gets == 1
+    # This instance's own settle returns the new value: used up here shows at once, no read.
+    await manager.settle(await manager.reserve_applied(applied, 0.5), 1.0)
+    with pytest.raises(BudgetExceededError, match="used up"):
+        await manager.check(applied)
+    assert shared.gets == 1
+    # Another instance gives budget back (or a new period): seen within a second.
+    await shared.inner.adjust([applied[0].key], -1_000_000, [3600])
+    with pytest.raises(BudgetExceededError):
+        await manager.check(applied)
+    clock.advance(1.0)
+    await manager.check(applied)
+    assert shared.gets == 2

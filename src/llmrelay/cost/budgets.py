@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ PREFIX = "llmrelay:budget:"
 BRAKE_KEY = PREFIX + "brake:tripped"
 # Keep a counter a day past its period, so a late settle still finds it.
 _GRACE_S = 86400
+# How long a shared counter's value, as last seen, may answer the entry check (see _recent).
+_SEEN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,8 @@ class BudgetManager:
         # request, both the same until midnight (or the key changes). Bounded below.
         self._periods: dict[str, Period] = {}
         self._key_rules: dict[tuple[str, str, float], BudgetConfig] = {}
+        # Shared counter -> (value, when seen): see _recent().
+        self._seen: dict[str, tuple[int, float]] = {}
         # caller -> (its budgets, valid from, valid until): see applicable().
         self._applied: dict[tuple[Any, ...], tuple[tuple[Applied, ...], float, float]] = {}
         self.clock = clock
@@ -189,7 +194,7 @@ class BudgetManager:
         keys = [BRAKE_KEY, *(a.key for a in applied)]
         # In-process counters answer without suspending: read them without a coroutine.
         peek = getattr(self.counters, "peek", None)
-        values = peek(keys) if peek is not None else await self.counters.get(keys)
+        values = peek(keys) if peek is not None else await self._recent(keys)
         if values[0]:
             raise self._refusal(applied, BRAKE, "")
         for i, a in enumerate(applied):
@@ -197,6 +202,25 @@ class BudgetManager:
                 advice = "ask for a higher budget" if a.rule.period == "total" else \
                     "wait for the next period or ask for a higher budget"
                 raise self._refusal(applied, i, f"is used up; {advice}")
+
+    async def _recent(self, keys: list[str]) -> list[int]:
+        """Shared (Redis) counters as seen within the last ``_SEEN_S``: every settle returns the
+        counters' new values, so under traffic the entry check costs no round trip; idle, it
+        reads them once per ``_SEEN_S``. A request that goes upstream is still checked atomically
+        by its reservation; only a would-be cache hit may be served up to ``_SEEN_S`` after
+        another instance used the budget up (a hit costs nothing)."""
+        now = self._now()
+        seen = self._seen
+        stale = [k for k in keys if (v := seen.get(k)) is None or now - v[1] >= _SEEN_S]
+        if stale:
+            self._saw(stale, await self.counters.get(stale), now)
+        return [seen[k][0] if k in seen else 0 for k in keys]
+
+    def _saw(self, keys: Sequence[str], values: Sequence[int], now: float) -> None:
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        for k, v in zip(keys, values, strict=True):
+            self._seen[k] = (v, now)
 
     def _refusal(self, applied: tuple[Applied, ...], refused: int, why: str) -> BudgetExceededError:
         if self.metrics is not None:
@@ -225,8 +249,9 @@ class BudgetManager:
         actual = math.ceil(max(0.0, actual_usd) * MICRO)
         now = self._now()
         if res.applied:
-            values = await self.counters.adjust([a.key for a in res.applied], actual - res.amount,
-                                                [a.ttl(now) for a in res.applied])
+            keys = [a.key for a in res.applied]
+            values = await self.counters.adjust(keys, actual - res.amount, [a.ttl(now) for a in res.applied])
+            self._saw(keys, values, now)
             await self._after(res.applied, values, actual)
         if self.brake is not None and actual:
             await self._brake_add(actual, now)
@@ -266,6 +291,7 @@ class BudgetManager:
     async def reset_brake(self) -> None:
         """Lift the emergency brake (admin API, ``llmrelay budgets reset-brake``)."""
         await self.counters.clear(BRAKE_KEY)
+        self._seen.clear()
         now = self._now()
         if self.brake is not None:
             bucket = int(now // self.brake.window_s)
