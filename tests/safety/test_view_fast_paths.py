@@ -85,5 +85,10 @@ def test_run_windows_refuse_what_reads_past_the_match_or_matches_anything(patter
 def test_run_windows_are_the_long_enough_runs_with_one_character_after() -> None:
     w = RunWindows.of(r"\b[A-Z0-9]{4}\b")
     assert w is not None
-    assert w.spans("AB12 x ABC ABCDEF_") == [(0, 5), (11, 18)]
-    assert w.spans("ÀBCD") == [(0, 4)]
+    pad = " x ABC" * 5
+    assert w.spans("AB12" + pad + " ABCDEF_") == [(0, 5), (35, 42)]
+    assert w.spans("ÀBCD") == [(0, 4)]  # non-ASCII: the whole text
+    assert w.spans("ABCDEFGH xy") == [(0, 11)]  # runs covering most of the text: one pass
+    text = " ".join(["ABCD"] + ["xyz"] * 40) * 8
+    assert w.spans(text) == [(0, len(text))]  # too many runs: one pass
+    assert RunWindows.of(r"NRAL[0-9A-Z]{16}") is None  # the engine skips to a leading literal itself

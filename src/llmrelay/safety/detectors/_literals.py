@@ -173,28 +173,47 @@ class RunWindows:
             return None
         alphabet = _alphabet(parsed)
         min_len = parsed.getwidth()[0]
-        if alphabet is None or min_len < 1 or len(alphabet) == 128:
-            return None
+        if alphabet is None or min_len < 1 or len(alphabet) == 128 or _literal_first(parsed):
+            return None  # (a pattern that starts with a literal: the engine skips to it by itself)
         return cls(alphabet, min_len)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) to pass as ``pos``/``endpos``: each run of ``text`` long enough to hold a
-        match, with one character of look-ahead (a non-ASCII text: the whole of it)."""
+        match, with one character of look-ahead. The whole text when that is cheaper: a non-ASCII
+        text, or runs that cover most of it or are many (each pass costs ~1 µs to start)."""
+        n = len(text)
         if not text.isascii():
-            return [(0, len(text))]
+            return [(0, n)]
         shape = text.translate(self._table)
-        run, n = self._run, len(text)
+        run = self._run
         out: list[tuple[int, int]] = []
+        covered = 0
         start = shape.find(run)
         while start != -1:
             end = shape.find(" ", start + len(run))
             end = n if end == -1 else end
             out.append((start, min(end + 1, n)))
+            covered += end - start
+            if len(out) > _MAX_RUNS or covered > n // 2:
+                return [(0, n)]
             start = shape.find(run, end)
         return out
 
 
+_MAX_RUNS = 6
 _ASCII = frozenset(map(chr, range(128)))
+
+
+def _literal_first(items: Any) -> bool:
+    """The pattern's first character is a literal (after zero-width assertions)."""
+    c = _constants
+    for op, arg in items:
+        if op == c.AT:
+            continue
+        if op == c.SUBPATTERN and not arg[1] and not arg[2]:
+            return _literal_first(arg[-1])
+        return bool(op == c.LITERAL)
+    return False
 _CATEGORY_TESTS = {
     getattr(_constants, f"CATEGORY_{name}"): frozenset(c for c in _ASCII if re.fullmatch(rx, c))
     for name, rx in (("DIGIT", r"\d"), ("NOT_DIGIT", r"\D"), ("SPACE", r"\s"), ("NOT_SPACE", r"\S"), ("WORD", r"\w"), ("NOT_WORD", r"\W"))
