@@ -7,9 +7,18 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmrelay.safety.detectors._view import TextView
-from llmrelay.safety.detectors.pii import PIIDetector, _close_colons, counted_number_windows
+from llmrelay.safety.detectors.pii import (
+    _CLUSTER,
+    _CLUSTER_ASCII,
+    PIIDetector,
+    _close_colons,
+    _clusters,
+    counted_number_windows,
+)
 
 DET = PIIDetector()
 PAD = " lorem ipsum dolor " * 3
@@ -50,3 +59,19 @@ def test_close_colons_is_a_pair_of_consecutive_colons_at_most_five_apart(text: s
     assert _close_colons(text) is close
     colons = [i for i, c in enumerate(text) if c == ":"]
     assert close is any(b - a <= 5 for a, b in pairwise(colons))
+
+
+@given(st.text(alphabet="0123456789" * 3 + "ab -.:/+()", max_size=80))
+def test_digit_clusters_from_the_shape_equal_the_pattern(text: str) -> None:
+    expected = [(m.start(), m.end(), sum(map(str.isdecimal, m.group()))) for m in _CLUSTER_ASCII.finditer(text)]
+    assert _clusters(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "1234", "12 3456789 0", "1" + "x" * 8 + "2", "1" + "x" * 9 + "2", "x9", "9x", "",
+    " ".join(["12"] * 80),  # many digit runs: the pattern itself
+    "٣٤٥٦ 1234",  # non-ASCII digits: the Unicode pattern
+])
+def test_digit_clusters_at_the_edges(text: str) -> None:
+    rx = _CLUSTER_ASCII if text.isascii() else _CLUSTER
+    assert _clusters(text) == [(m.start(), m.end(), sum(map(str.isdecimal, m.group()))) for m in rx.finditer(text)]

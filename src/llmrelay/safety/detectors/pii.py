@@ -78,6 +78,9 @@ _MARGIN = 24
 # which that scan tests faster than the Unicode digit category (same matches on ASCII).
 _CLUSTER_ASCII = re.compile(rf"[0-9][0-9]*(?:[^0-9]{{1,{_GAP}}}[0-9]+)*")
 _CLUSTER = re.compile(rf"\d\d*(?:\D{{1,{_GAP}}}\d+)*")
+# An ASCII text's digits as "0", any other character as " "; past this many digit runs, the regex.
+_DIGIT_SHAPE = str.maketrans({chr(c): "0" if chr(c).isdigit() else " " for c in range(128)})
+_MAX_RUNS = 64
 # An email holds one "@" with at most 64 characters before it and a run of domain characters after.
 _DOMAIN_RUN = re.compile(r"[A-Za-z0-9.-]*")
 _MAX_ATS = 32
@@ -97,13 +100,9 @@ def counted_number_windows(text: str) -> list[tuple[int, int, int]]:
     match of a number pattern lies in one cluster (its digit runs are closer than ``_GAP``), so a
     pattern that needs more digits (an SSN 9, a card 12, a phone 6) need not read the window."""
     windows: list[tuple[int, int, int]] = []
-    for m in (_CLUSTER_ASCII if text.isascii() else _CLUSTER).finditer(text):
-        start, end = m.span()
-        if end - start >= 4:
-            # isdecimal is exactly what \d matches (Unicode category Nd).
-            digits = sum(map(str.isdecimal, m.group()))
-            if digits >= 4:
-                windows.append((max(0, start - _MARGIN), end + _MARGIN, digits))
+    for start, end, digits in _clusters(text):
+        if end - start >= 4 and digits >= 4:
+            windows.append((max(0, start - _MARGIN), end + _MARGIN, digits))
     merged: list[tuple[int, int, int]] = []
     for s, e, d in windows:
         if merged and s <= merged[-1][1]:
@@ -112,6 +111,34 @@ def counted_number_windows(text: str) -> list[tuple[int, int, int]]:
         else:
             merged.append((s, min(e, len(text)), d))
     return merged
+
+
+def _clusters(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, digits) of each match of the cluster pattern. On ASCII text with few digit
+    runs, read off its digit shape (one translate, then ``str.find`` per run): the pattern's own
+    scan for a first digit costs ~8 ns per character (~30 µs on 4 KB). A cluster is a chain of
+    digit runs whose gaps are 1 to ``_GAP`` characters, which is what the greedy pattern takes."""
+    if not text.isascii() or (shape := text.translate(_DIGIT_SHAPE)).count(" 0") > _MAX_RUNS:
+        # isdecimal is exactly what \d matches (Unicode category Nd).
+        rx = _CLUSTER_ASCII if text.isascii() else _CLUSTER
+        return [(m.start(), m.end(), sum(map(str.isdecimal, m.group()))) for m in rx.finditer(text)]
+    out: list[tuple[int, int, int]] = []
+    pos = shape.find("0")
+    while pos != -1:
+        start = pos
+        digits = 0
+        while True:
+            end = shape.find(" ", pos)
+            if end == -1:
+                end = len(text)
+            digits += end - pos
+            nxt = shape.find("0", end)
+            if nxt == -1 or nxt - end > _GAP:
+                break
+            pos = nxt
+        out.append((start, end, digits))
+        pos = nxt
+    return out
 
 
 def email_windows(text: str) -> list[tuple[int, int]] | None:
