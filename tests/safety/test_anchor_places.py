@@ -16,10 +16,19 @@ def test_find_all_caches_only_complete_searches() -> None:
     low = "you and you and you"
     found: dict[tuple[str, str], list[int]] = {}
     assert _find_all(low, "you", "w", found, limit=1) == [0, 8]  # cut short: "more than one"
-    assert found == {}
-    assert _find_all(low, "you", "w", found) == [0, 8, 16]
-    assert found == {("w", "you"): [0, 8, 16]}
+    assert ("w", "you") not in found  # not a complete list...
+    assert found[("w~", "you")] == [16, 0, 8]  # ...but where to resume: the next "you", at 16
+    assert _find_all(low, "you", "w", found, limit=0) == [0, 8]  # already more than 0
+    assert _find_all(low, "you", "w", found) == [0, 8, 16]  # resumed
+    assert found[("w", "you")] == [0, 8, 16]
     assert _find_all(low, "you", "w", found, limit=0) == [0, 8, 16]  # the cached, complete list
+    # A resumed search finds what a fresh one finds, whatever the limits before it.
+    text = " ".join(["you", "your", "you"] * 30)
+    for limits in ([0, 1, 5], [3, 2, 30], [1, 40]):
+        state: dict[tuple[str, str], list[int]] = {}
+        for lim in limits:
+            assert _find_all(text, "you", "w", state, lim)[: lim + 1] == _find_all(text, "you", "w", {}, lim)
+        assert _find_all(text, "you", "w", state) == _find_all(text, "you", "w", {})
 
 
 def test_find_all_keeps_words_and_prefixes_apart() -> None:

@@ -14,6 +14,7 @@ from llmrelay.safety.detectors._view import TextView
 from llmrelay.safety.detectors.pii import (
     _CLUSTER,
     _CLUSTER_ASCII,
+    _IPV4,
     PIIDetector,
     _close_colons,
     _clusters,
@@ -75,3 +76,12 @@ def test_digit_clusters_from_the_shape_equal_the_pattern(text: str) -> None:
 def test_digit_clusters_at_the_edges(text: str) -> None:
     rx = _CLUSTER_ASCII if text.isascii() else _CLUSTER
     assert _clusters(text) == [(m.start(), m.end(), sum(map(str.isdecimal, m.group()))) for m in rx.finditer(text)]
+
+
+@pytest.mark.parametrize("text", [
+    f"{PAD}host 10.0.0.1{PAD}", f"{PAD}version 1.2.3 build 4567{PAD}", f"{PAD}1.2.3.4.5{PAD}", f"{PAD}v 2024.10.01.7 and 192.168.1.254.{PAD}",
+])
+def test_ipv4_windows_with_three_dots_or_fewer_find_what_the_pattern_finds(text: str) -> None:
+    found = [(f.start, f.end) for f in DET.scan_view(TextView(text)) if f.type == "IP_ADDRESS"]
+    assert found == [m.span() for m in _IPV4.finditer(text)]
+    assert DET.scan_view(TextView(text)) == DET.scan_view(TextView(text), anchored=False)

@@ -92,3 +92,10 @@ def test_run_windows_are_the_long_enough_runs_with_one_character_after() -> None
     text = " ".join(["ABCD"] + ["xyz"] * 40) * 8
     assert w.spans(text) == [(0, len(text))]  # too many runs: one pass
     assert RunWindows.of(r"NRAL[0-9A-Z]{16}") is None  # the engine skips to a leading literal itself
+
+
+@given(st.text(st.sampled_from("ab{}[]-x0 ."), max_size=40), st.text(st.sampled_from("ab{}[]-x0 ."), min_size=1, max_size=4))
+def test_substring_tests_with_separators_equal_the_plain_test(text: str, sub: str) -> None:
+    view = TextView(text)
+    assert view.contains(sub) == (sub in view.low)
+    assert view.contains(sub) == (sub in view.low)  # memoised

@@ -223,13 +223,19 @@ def _rarest(low: str, held: list[list[Atom]], found: dict[Atom, list[int]]) -> l
 def _find_all(low: str, atom: str, kind: str, found: dict[Atom, list[int]], limit: int = _MAX_PLACES) -> list[int]:
     """Where a word (``kind`` "w": whole), a word start ("pre") or a substring ("sub") occurs.
     The search stops after ``limit + 1`` places; a list cut short by a ``limit`` under
-    :data:`_MAX_PLACES` is not cached (it is only a count that says "more than the best")."""
+    :data:`_MAX_PLACES` is only a count that says "more than the best": it is kept apart, under
+    ``kind + "~"`` with the position to resume from first, so a later search goes on from there."""
     # Keyed by kind too: a word's places are fewer than the same string's as a prefix.
     got = found.get((kind, atom))
     if got is not None:
         return got
-    got = []
-    pos = low.find(atom)
+    part = found.get((kind + "~", atom))
+    if part is not None:
+        pos, got = part[0], part[1:]
+        if len(got) > limit:
+            return got
+    else:
+        pos, got = low.find(atom), []
     end = len(atom)
     while pos != -1 and len(got) <= limit:
         # Word edges as \b sees them; a word occurrence keeps a superset of the real ones.
@@ -239,6 +245,8 @@ def _find_all(low: str, atom: str, kind: str, found: dict[Atom, list[int]], limi
         pos = low.find(atom, pos + 1)
     if pos == -1 or limit >= _MAX_PLACES:
         found[kind, atom] = got
+    else:
+        found[kind + "~", atom] = [pos, *got]
     return got
 
 

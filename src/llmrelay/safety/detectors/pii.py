@@ -223,6 +223,8 @@ class PIIDetector:
 
     @staticmethod
     def _ipv4s(text: str, out: list[Finding], pos: int, end: int) -> None:
+        if text.count(".", pos, end) < 3:
+            return  # every address holds three dots
         out.extend(Finding("pii", m.start(), m.end(), 0.8, "IP_ADDRESS") for m in _IPV4.finditer(text, pos, end))
 
     @staticmethod
