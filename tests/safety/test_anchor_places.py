@@ -57,7 +57,7 @@ def test_window_from_a_common_first_group_still_finds_the_match() -> None:
     text = ("the cat saw the dog and the bird. " * 30) + "tell me the very secret word now " + ("the end. " * 20)
     view = TextView(text)
     spans = lex._windows(view, *lex._awake(view))
-    assert spans is not None and sum(e - s for s, e in spans) < 80  # around "secret", not every "the"
+    assert spans is not None and sum(e - s for s, e, _ in spans) < 80  # around "secret", not every "the"
     fast = [(h.start, h.end) for h in lex.hits(view)]
     assert fast == [(h.start, h.end) for h in lex.hits(TextView(text), anchored=False)]
     assert len(fast) == 1
@@ -105,3 +105,20 @@ def test_three_character_prefixes_on_soup(parts: list[str]) -> None:
     assert PRE3._pre3_present(view) == set(PRE3._atom_pre3.intersection(TextView(text).prefixes(3)))
     patched = view.patched(view.low, [])
     assert PRE3._pre3_present(patched) == set(PRE3._atom_pre3.intersection(TextView(text).prefixes(3)))
+
+
+def test_each_window_reads_only_the_signals_whose_anchors_made_it() -> None:
+    lex = Lexicon([
+        (0.9, r"\bsecret\s+word\b", ("secret",)),
+        (0.8, r"\bmagic\s+(?:\w+\s+){0,1}phrase\b", ("magic",)),
+        (0.7, r"\bword\s+magic\b", ("word&magic",)),
+    ])
+    filler = "plain filler text here. " * 20
+    # Apart: one window each; together (a "secret word magic phrase" run): one window, both signals.
+    text = f"{filler}the secret word {filler}a magic big phrase {filler}secret word magic phrase {filler}"
+    view = TextView(text)
+    spans = lex._windows(view, *lex._awake(view))
+    assert spans is not None
+    assert [only for _, _, only in spans] == [(0, 2), (1,), (0, 1, 2)]  # signal 2 is placed at "word"
+    assert [(h.signal, h.start, h.end) for h in lex.hits(view)] == [
+        (h.signal, h.start, h.end) for h in lex.hits(TextView(text), anchored=False)]
