@@ -61,6 +61,14 @@ async def test_two_workers_aggregate_metrics(tmp_path: Path) -> None:
 
             statuses = await asyncio.gather(*(one(i) for i in range(REQUESTS)))
             assert statuses == [200] * REQUESTS
+            # A request is counted just after its last byte is sent (RequestContext.defer), so the
+            # other worker may answer a scrape a moment before the last count lands: wait for it.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                async with http.get(f"{url}/metrics") as r:
+                    if _requests_total(await r.text()) >= REQUESTS:
+                        break
+                await asyncio.sleep(0.02)
             scrapes = []
             for _ in range(6):
                 async with http.get(f"{url}/metrics") as r:
