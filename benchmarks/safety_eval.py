@@ -142,7 +142,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples), "p95_ms": samples[int(len(samples) * 0.95)], "min_ms": samples[0]}
 
 
-def latency(engine: SafetyEngine, level: str = "moderate", size: int = 4096, runs: int = 300) -> dict[str, float]:
+def latency(engine: SafetyEngine, level: str = "moderate", size: int = 4096, runs: int = 300) -> dict[str, Any]:
     """Time to inspect a realistic 4 KB prompt (benign prose with an email and a key in it), regex only."""
     filler = " ".join(str(r["text"]) for r in rows("benign")[:60])
     text = (filler[: size - 120] + " contact ops@example.com, key AKIAIOSFODNN7EXAMPLE, call +1 415 555 0100.")[:size]
@@ -210,10 +210,40 @@ def _print(result: dict[str, Any]) -> None:
             print(f"{key}: {json.dumps(result[key], default=lambda v: round(v, 3))}")
 
 
+_LEET = str.maketrans("aeiost", "4310$7")
+
+
+def fingerprint(engine: SafetyEngine, out: Any = sys.stdout) -> None:
+    """Every finding of every detector (category, span, score to the last bit, type, rule) and the
+    moderate decision, on every row of every file and on three variants of it (upper-cased,
+    look-alike letters, doubled spaces, which exercise the lower-casing, de-obfuscation and
+    window paths): a speed change that keeps this output byte-identical changed no decision.
+
+        python benchmarks/safety_eval.py --fingerprint > before.txt   # then diff after a change
+    """
+    from llmrelay.safety.detectors._view import TextView
+
+    policy = policy_for_level("moderate")
+    n = 0
+    for name in (*FILES, "benign"):
+        for r in rows(name):
+            t = str(r["text"])
+            for v in (t, t.upper(), t.translate(_LEET), t.replace(" ", "  ")[:3000]):
+                view = TextView(v)
+                for det in engine.detectors:
+                    scan = getattr(det, "scan_view", None)
+                    fs = scan(view) if scan is not None else det.scan(v)
+                    out.write(f"{n} {det.name} " + ";".join(f"{f.category},{f.start},{f.end},{f.score!r},{f.type},{f.rule}" for f in fs) + "\n")
+                d = engine.inspect(v, policy)
+                out.write(f"{n} decision {d.action} {len(d.text)}\n")
+                n += 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--fingerprint", action="store_true", help="print every finding on every row (and variants) instead; diff two runs")
     ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
     ap.add_argument("--lexicon-cv", default="source,random", help="CV groupings for the learned lexicon (source,family,random; '' for none)")
     args = ap.parse_args()
@@ -221,6 +251,9 @@ def main() -> int:
         print(f"no data at {DATA}", file=sys.stderr)
         return 1
     engine = SafetyEngine()  # regex only: the learned scorer is measured by cross-validation
+    if args.fingerprint:
+        fingerprint(engine)
+        return 0
     groupings = [g for g in args.cv.split(",") if g]
     result: dict[str, Any] = {"quality": evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g])}
     if not args.no_latency:
