@@ -38,11 +38,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_safety_scorer as base  # noqa: E402  (the shared data loading and CV folds)
 
-from llmrelay.safety.detectors import linear  # noqa: E402
+from llmrelay.safety.detectors import default_detectors, linear  # noqa: E402
 from llmrelay.safety.detectors._view import TextView  # noqa: E402
 from llmrelay.safety.detectors.injection import InjectionDetector  # noqa: E402
-from llmrelay.safety.detectors.pii import PIIDetector  # noqa: E402
-from llmrelay.safety.detectors.secrets import SecretDetector  # noqa: E402
 from llmrelay.safety.detectors.toxicity import ToxicityDetector, clean_view  # noqa: E402
 from llmrelay.safety.engine import SafetyEngine  # noqa: E402
 from llmrelay.safety.policy import policy_for_level  # noqa: E402
@@ -168,8 +166,11 @@ def scan_scores(engine: SafetyEngine, rows: Sequence[dict[str, Any]]) -> list[di
 
 
 def engine_with(models: dict[str, linear.LinearLexicon | None]) -> SafetyEngine:
-    return SafetyEngine(detectors=(PIIDetector(), SecretDetector(), InjectionDetector(models.get("injection")),
-                                   ToxicityDetector(models.get("toxicity"))))
+    """The shipped detector set (every detector the engine runs by default), with the injection and
+    toxicity detectors given ``models`` instead of the shipped lexicon."""
+    swap = {InjectionDetector: lambda: InjectionDetector(models.get("injection")),
+            ToxicityDetector: lambda: ToxicityDetector(models.get("toxicity"))}
+    return SafetyEngine(detectors=tuple(swap[type(d)]() if type(d) in swap else d for d in default_detectors()))
 
 
 def by_file(rows: list[dict[str, Any]], per_row: list[dict[str, float]]) -> dict[str, list[dict[str, float]]]:
