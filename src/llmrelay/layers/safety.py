@@ -64,10 +64,10 @@ async def _inspect_message(
     engine: SafetyEngine, msg: Message, policy: Policy, redactor: Redactor, moderator: Moderator | None,
 ) -> tuple[Message, list[Decision]]:
     if isinstance(msg.content, str) or msg.content is None:
-        texts = [msg.content or ""]
+        texts: Sequence[str] = (msg.content or "",)
     else:
         texts = [p.text for p in msg.content if isinstance(p, TextPart)]
-    decisions = []
+    decisions: list[Decision] = []
     for text in texts:
         if not text:
             continue
@@ -78,7 +78,8 @@ async def _inspect_message(
         if moderator is not None and policy.moderation and moderator.applies("input"):
             extra, _ = await moderator.check(text)
             findings += extra
-        decisions.append(engine.decide(text, findings, policy, redactor, engine._custom_for(policy, "input")))
+        if findings:  # nothing found (the common case): no decision to make, the text goes on as it is
+            decisions.append(engine.decide(text, findings, policy, redactor, engine._custom_for(policy, "input")))
     if not any(d.action == "redact" for d in decisions):
         return msg, decisions
     if isinstance(msg.content, str):
@@ -140,13 +141,25 @@ def build(services: Services, next: Handler) -> Handler | None:
         request = await inspect_prompt(request, ctx, policy, redactor)
         # One filter per answer (``n > 1`` answers interleave; held text goes out with its own).
         out_engine = engine_for(policy, "output")
-        filters = {0: _AnswerFilter(out_engine, policy, redactor)}
-        filt = filters[0]
+        # Made when an answer's first text arrives: a complete answer with nothing found gets none.
+        filters: dict[int, _AnswerFilter] = {}
         upstream = next(request, ctx)
         try:
             async for chunk in upstream:
-                filt = filters.get(chunk.choice) or filters.setdefault(chunk.choice, _AnswerFilter(out_engine, policy, redactor))
-                out = filt(chunk)
+                filt = filters.get(chunk.choice)
+                found: list[Finding] | None = None
+                if filt is None:
+                    if not (chunk.text or chunk.tool_calls):
+                        yield chunk  # a role, usage or finish-only chunk: nothing to check or hold
+                        continue
+                    if chunk.finish_reason is not None:
+                        # A whole answer in one chunk (not streamed, or a one-chunk stream).
+                        found = _clean_or_found(out_engine, policy, redactor, chunk)
+                        if found is None:
+                            yield chunk
+                            continue
+                    filt = filters[chunk.choice] = _AnswerFilter(out_engine, policy, redactor)
+                out = filt(chunk, found)
                 if filt.blocked:
                     _note_output(recorder, ctx, filt)
                     yield Chunk(finish_reason="content_filter", usage=chunk.usage)
@@ -205,9 +218,33 @@ class _AnswerFilter:
             self._part = part
         return text
 
-    def __call__(self, chunk: Chunk) -> Chunk | None:
-        """The chunk as it may be released (None: everything in it is held back for now)."""
+    def __call__(self, chunk: Chunk, found: list[Finding] | None = None) -> Chunk | None:
+        """The chunk as it may be released (None: everything in it is held back for now).
+        ``found``: what a scan of ``chunk.text`` already found, when the chunk is a whole answer."""
         out: list[ToolCallDelta] = []
+        if chunk.finish_reason is not None and self._part is None and not self.tools and self.text.fresh:
+            # A whole answer: each part is checked once, in full, in the order a stream releases them.
+            text = self.text.whole(chunk.text, found) if chunk.text else ""
+            for d in chunk.tool_calls:
+                filt = self.tools.get(d.index)
+                if filt is None:
+                    filt = self.tools[d.index] = self._make()
+                args = filt.whole(d.arguments) if d.arguments else ""
+                if args or d.id or d.name:
+                    out.append(replace(d, arguments=args))
+        else:
+            text = self._incremental(chunk, out)
+        tools = tuple(out)
+        if self.blocked:
+            return None
+        if text == chunk.text and tools == chunk.tool_calls:
+            return chunk
+        if not (text or tools or chunk.reasoning or chunk.finish_reason or chunk.usage or chunk.id):
+            return None
+        return replace(chunk, text=text, tool_calls=tools)
+
+    def _incremental(self, chunk: Chunk, out: list[ToolCallDelta]) -> str:
+        """Feed a piece of a streamed answer; the text released (tool-call deltas go to ``out``)."""
         text = ""
         if chunk.text:
             self._switch(None, out)
@@ -222,14 +259,22 @@ class _AnswerFilter:
                 out.append(replace(d, arguments=args))
         if chunk.finish_reason is not None:
             text += self._switch(None, out) + self.text.close()
-        tools = tuple(out)
-        if self.blocked:
-            return None
-        if text == chunk.text and tools == chunk.tool_calls:
-            return chunk
-        if not (text or tools or chunk.reasoning or chunk.finish_reason or chunk.usage or chunk.id):
-            return None
-        return replace(chunk, text=text, tool_calls=tools)
+        return text
+
+
+def _clean_or_found(engine: SafetyEngine, policy: Policy, redactor: Redactor, chunk: Chunk) -> list[Finding] | None:
+    """None when a whole answer goes out exactly as it came: no part has a finding and no
+    placeholder of the prompt's is to be put back. Else what its text's scan found (for the filter)."""
+    found = engine.scan(chunk.text, policy, "output") if chunk.text else []
+    if found:
+        return found
+    restores = policy.restore_redacted and bool(redactor)
+    if restores and "[" in chunk.text:
+        return found
+    for d in chunk.tool_calls:
+        if d.arguments and ((restores and "[" in d.arguments) or engine.scan(d.arguments, policy, "output")):
+            return found
+    return None
 
 
 def _note_output(recorder: _Recorder, ctx: RequestContext, filt: _AnswerFilter) -> None:
