@@ -18,8 +18,10 @@ process takes effect at once and one made by another worker within ``recheck_s``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import sqlite3
@@ -34,6 +36,10 @@ from .errors import AuthenticationError, ConfigError, InvalidRequestError
 from .stores.urls import sqlite_path
 
 KEY_PREFIX = "sk-relay-"
+# ctx.notes entry an edge leaves after authenticating: (id(ctx.credential), Identity); the identity
+# layer takes it instead of authenticating the same credential object a second time.
+EDGE_IDENTITY = "keys.edge_identity"
+log = logging.getLogger("llmrelay.keys")
 Period = Literal["day", "week", "month", "total"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
 PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
@@ -350,6 +356,10 @@ class Authenticator:
         self.recheck_s = recheck_s
         # key hash -> (record or None, monotonic time it was read); bounded by _MAX_CACHED.
         self._cache: dict[str, tuple[VirtualKey | None, float]] = {}
+        # Background re-reads under way, by key hash (at most one each); see lookup.
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # Bumped by forget(): a read that started before it is not cached.
+        self._generation = 0
         # presented secret -> its hash, so a client that sends the same key on every request is
         # hashed once. Memory only (never logged or stored); bounded by _MAX_HASHED.
         self._hashes: dict[str, str] = {}
@@ -369,13 +379,43 @@ class Authenticator:
             h = self._hashes[secret] = hash_key(secret)
         now = self.clock.monotonic()
         hit = self._cache.get(h)
-        if hit is not None and now - hit[1] < self.recheck_s:
-            return hit[0]
+        if hit is not None:
+            age = now - hit[1]
+            if age < self.recheck_s:
+                # Past half its life a used entry is re-read in the background, so a key in steady
+                # use is never read on a request's path; an entry is still never served older than
+                # recheck_s (a slow or failed refresh leaves the read to the request, as before).
+                if age >= self.recheck_s / 2 and h not in self._refreshing:
+                    self._refresh_soon(h)
+                return hit[0]
+        return await self._read(h, now)
+
+    async def _read(self, h: str, now: float) -> VirtualKey | None:
+        """Read a key from the store; cached as of ``now`` (taken before the read, so an entry's age
+        never understates how old its record may be) unless a ``forget`` happened meanwhile."""
+        generation = self._generation
         key = await self.store.get_by_hash(h)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[h] = (key, now)
+        if generation == self._generation:  # else this read may predate a revocation: not cached
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[h] = (key, now)
         return key
+
+    def _refresh_soon(self, h: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._refresh(h))
+        self._refreshing[h] = task
+        task.add_done_callback(lambda _: self._refreshing.pop(h, None))
+
+    async def _refresh(self, h: str) -> None:
+        try:
+            await self._read(h, self.clock.monotonic())
+        except Exception:  # the store is down: the request that finds the entry due reads (and fails) itself
+            log.debug("background refresh of a key failed", exc_info=True)
+
+    async def aclose(self) -> None:
+        """Wait for background refreshes (a shutdown must not close the store under one)."""
+        if self._refreshing:
+            await asyncio.gather(*list(self._refreshing.values()), return_exceptions=True)
 
     async def authenticate(self, credential: str | None) -> Identity:
         """The identity for a credential; raises AuthenticationError when it is refused."""
@@ -398,6 +438,7 @@ class Authenticator:
 
     def forget(self, key_id: str | None = None) -> None:
         """Drop cached lookups (after a revocation or creation, so it takes effect at once)."""
+        self._generation += 1
         self._cache.clear()
 
     async def create(self, spec: KeySpec) -> tuple[VirtualKey, str]:
@@ -428,7 +469,9 @@ def key_authenticator(services: Any) -> Authenticator:
     store = services.state.get(("key_store", url))
     if store is None:
         store = services.state[("key_store", url)] = open_key_store(url, services.clock)
-    return Authenticator(store, settings.server.master_key, clock=services.clock)
+    auth = Authenticator(store, settings.server.master_key, clock=services.clock)
+    services.on_close.append(auth.aclose)
+    return auth
 
 
 def register_key_privacy(services: Any) -> None:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from ..context import PRIORITY_RANK, RequestContext
 from ..errors import ModelNotFoundError
-from ..keys import Authenticator
+from ..keys import EDGE_IDENTITY, Authenticator
 from ..pipeline import Handler
 from ..services import Services
 from ..types import ChatRequest, Chunk
@@ -26,7 +26,9 @@ async def identify(auth: Authenticator, request: ChatRequest, ctx: RequestContex
     """Fill the caller fields of ``ctx`` from its credential; raise if the call is refused."""
     if ctx.credential is None and ctx.protocol in _TRUSTED:
         return
-    who = await auth.authenticate(ctx.credential)
+    edge = ctx.notes.pop(EDGE_IDENTITY, None)
+    # The edge checked this very credential a moment ago (the same request): not checked twice.
+    who = edge[1] if edge is not None and edge[0] == id(ctx.credential) else await auth.authenticate(ctx.credential)
     # The secret is not needed past this point; dropping it keeps it out of anything that logs ctx.
     ctx.credential = None
     ctx.is_admin = who.is_admin

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from ..context import RequestContext
 from ..errors import InvalidRequestError, PermissionDeniedError
-from ..keys import Authenticator, Identity
+from ..keys import EDGE_IDENTITY, Authenticator, Identity
 
 _PRIORITIES = frozenset({"high", "normal", "low"})
 _CACHE_MODES = frozenset({"no-store", "refresh"})
@@ -53,6 +53,8 @@ def caller_context(headers: Mapping[str, str], protocol: str) -> RequestContext:
 async def authenticate(auth: Authenticator, ctx: RequestContext) -> Identity:
     """Check the caller's key before anything else is read (401 on a refused key)."""
     who = await auth.authenticate(ctx.credential)
+    # For the identity layer; the credential's identity, not the secret (notes may be read by anyone).
+    ctx.notes[EDGE_IDENTITY] = (id(ctx.credential), who)
     ctx.is_admin = who.is_admin
     if who.key is not None:
         ctx.key, ctx.key_id, ctx.key_name = who.key, who.key.id, who.key.name
