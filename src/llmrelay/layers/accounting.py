@@ -21,7 +21,8 @@ from ..errors import LLMRelayError
 from ..pipeline import Handler
 from ..services import Services
 from ..streaming import has_content
-from ..types import ChatRequest, Chunk, Usage
+from ..types import ChatRequest, Chunk, Message, Tool, Usage
+from .cache import KEY_NOTE as CACHE_KEY_NOTE
 
 
 def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
@@ -42,6 +43,36 @@ def prompt_hashes(request: ChatRequest) -> tuple[str, str | None, int]:
         prefix.update(blob)
         prefix_chars += len(blob)
     return whole.hexdigest(), (prefix.hexdigest() if prefix_chars else None), prefix_chars // 4
+
+
+class HitHashes:
+    """:func:`prompt_hashes` of answers served from the cache, remembered by cache key: a hot entry
+    is hit by the same prompt again and again. An entry is used only when the request's model,
+    messages and tools (everything the hashes read) equal the remembered ones, so the row is the
+    same as hashing anew whatever the cache key covers. Bounded (entries hold their messages).
+
+        hashes = HitHashes()
+        whole, prefix, prefix_tokens = hashes.get(request, ctx)  # == prompt_hashes(request)
+    """
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: dict[str, tuple[str, tuple[Message, ...], tuple[Tool, ...], tuple[str, str | None, int]]] = {}
+        self.max_entries = max_entries
+
+    def get(self, request: ChatRequest, ctx: RequestContext) -> tuple[str, str | None, int]:
+        key = ctx.notes.get(CACHE_KEY_NOTE) if ctx.cache_status == "hit" else None
+        if key is None:
+            return prompt_hashes(request)
+        seen = self._entries.get(key)
+        if seen is not None and seen[0] == request.model and seen[1] == request.messages and seen[2] == request.tools:
+            return seen[3]
+        hashes = prompt_hashes(request)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (request.model, request.messages, request.tools, hashes)
+        return hashes
 
 
 # (status, usage) of a request as they were when its stream ended.
@@ -117,12 +148,13 @@ def audit_summary(audit: Any, model: str, ctx: RequestContext, status: str | Non
                  user=ctx.user)
 
 
-def ledger_row(request: ChatRequest, ctx: RequestContext, model: str, end: End | None = None) -> LedgerRow:
+def ledger_row(request: ChatRequest, ctx: RequestContext, model: str, end: End | None = None,
+               hashes: HitHashes | None = None) -> LedgerRow:
     """The request's usage-ledger row; ``end`` is (status, usage) as they were when it ended
     (an edge may change ``ctx`` while the answer is written), else read from ``ctx``."""
     status, u = end if end is not None else (ctx.status, ctx.usage)
     latency, ttft = ctx.latency_s, ctx.ttft_s
-    whole, prefix, prefix_tokens = prompt_hashes(request)
+    whole, prefix, prefix_tokens = hashes.get(request, ctx) if hashes is not None else prompt_hashes(request)
     return LedgerRow(
         ts=ctx.started_at, request_id=ctx.request_id, status=status,
         error_code=ctx.error.code if ctx.error is not None else None,
@@ -165,6 +197,7 @@ def build(services: Services, next: Handler) -> Handler | None:
     writer = getattr(services, "ledger", None)
     observed = _Metrics(services.metrics) if services.metrics is not None else None
     audit = services.audit
+    hashes = HitHashes()
 
     def record(request: ChatRequest, ctx: RequestContext) -> None:
         ctx.ended_mono = time.perf_counter()
@@ -182,7 +215,7 @@ def build(services: Services, next: Handler) -> Handler | None:
         if audit is not None:
             audit_summary(audit, model, ctx, end[0])
         if writer is not None:
-            writer.submit(ledger_row(request, ctx, model, end))
+            writer.submit(ledger_row(request, ctx, model, end, hashes))
 
     async def accounting(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         inner = next(request, ctx)
