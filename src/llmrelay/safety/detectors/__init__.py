@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..findings import Detector
 from .adversarial import AdversarialSuffixDetector
+from .directives import DirectiveDetector
 from .injection import InjectionDetector
 from .pii import PIIDetector
 from .secrets import SecretDetector
@@ -16,7 +17,7 @@ from .toxicity import ToxicityDetector
 
 
 def default_detectors() -> tuple[Detector, ...]:
-    return (PIIDetector(), SecretDetector(), InjectionDetector(), AdversarialSuffixDetector(), ToxicityDetector())
+    return (PIIDetector(), SecretDetector(), InjectionDetector(), AdversarialSuffixDetector(), DirectiveDetector(), ToxicityDetector())
 
 
-__all__ = ["AdversarialSuffixDetector", "InjectionDetector", "PIIDetector", "SecretDetector", "ToxicityDetector", "default_detectors"]
+__all__ = ["AdversarialSuffixDetector", "DirectiveDetector", "InjectionDetector", "PIIDetector", "SecretDetector", "ToxicityDetector", "default_detectors"]
