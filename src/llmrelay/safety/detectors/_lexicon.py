@@ -66,6 +66,7 @@ class Lexicon:
         self._pre3_ext = frozenset(self._pre3_by_ext)
         self._atom_pre4 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 4)
         self._atom_pre_long = tuple(sorted(v for k, v in atoms if k == "pre" and len(v) > 4))
+        self._index_anchors()
         self._all = self._compile(tuple(range(len(signals))))
         # For the rare text whose lower-case form changes length (offsets would drift).
         self._slow = re.compile("|".join(f"(?P<s{i}>{p})" for i, p in enumerate(self._patterns)), re.IGNORECASE)
@@ -93,20 +94,45 @@ class Lexicon:
         # Substrings cost a scan of the text each, so they are looked for only when the rest of
         # their anchor holds (they come last in it) and each at most once per view.
         contains = view.contains
-        out: list[int] = []
-        has_word_in = view.has_word_in
-        for i, ws in enumerate(self._words):
-            if ws and has_word_in(ws):
-                out.append(i)
+        awake = {i for w in view.common_words(self._plain) for i in self._by_word[w]}
+        # Only the anchors whose first group the text holds (or whose first group has
+        # substrings) can hold: a few of the ~100, found from the text's few anchor atoms.
+        maybe = set(self._unindexed)
+        by_atom = self._by_atom
+        for atom in present:
+            maybe.update(by_atom.get(atom, ()))
+        for i, j in sorted(maybe):
+            if i in awake:
                 continue
-            for anchor in self._complex[i]:
-                for group, subs in anchor:
-                    if present.isdisjoint(group) and not (subs and any(map(contains, subs))):
-                        break
-                else:
-                    out.append(i)
+            for group, subs in self._complex[i][j]:
+                if present.isdisjoint(group) and not (subs and any(map(contains, subs))):
                     break
-        return tuple(out), present
+            else:
+                awake.add(i)
+        return tuple(sorted(awake)), present
+
+    def _index_anchors(self) -> None:
+        """The look-ups :meth:`_awake` starts from: which signals each plain word wakes, and which
+        (signal, anchor) pairs each atom of an anchor's first group may wake. Groups with
+        substrings come last in an anchor (see :func:`_parse`): a first group with any means every
+        group has some, and such anchors (a few) are always tried."""
+        by_word: dict[str, list[int]] = {}
+        for i, ws in enumerate(self._words):
+            for w in ws:
+                by_word.setdefault(w, []).append(i)
+        self._by_word = {w: tuple(v) for w, v in by_word.items()}
+        self._plain = frozenset(by_word)
+        by_atom: dict[Atom, list[tuple[int, int]]] = {}
+        unindexed: list[tuple[int, int]] = []
+        for i, anchors in enumerate(self._complex):
+            for j, anchor in enumerate(anchors):
+                group, subs = anchor[0]
+                if subs:
+                    unindexed.append((i, j))
+                for atom in () if subs else group:
+                    by_atom.setdefault(atom, []).append((i, j))
+        self._by_atom = {a: tuple(v) for a, v in by_atom.items()}
+        self._unindexed = tuple(unindexed)
 
     def _pre3_present(self, view: TextView) -> set[str]:
         """The 3-character prefix atoms some word starts with: a word of exactly those 3
