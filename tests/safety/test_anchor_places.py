@@ -63,14 +63,19 @@ def test_window_from_a_common_first_group_still_finds_the_match() -> None:
     assert len(fast) == 1
 
 
+PAD = " and more words" * 20  # past _view._SHORT: a short text is tested directly, unmemoised
+
+
 def test_view_substring_tests_are_memoised_per_view() -> None:
-    view = TextView("Some TEXT with a Token")
+    view = TextView("Some TEXT with a Token" + PAD)
     assert view.contains("token") and not view.contains("password")
     assert view._has == {"token": True, "password": False}
+    short = TextView("Some TEXT with a Token")
+    assert short.contains("token") and not short.contains("password") and short._has == {}
 
 
 def test_alphanumeric_substrings_are_looked_for_in_the_vocabulary() -> None:
-    view = TextView("x_TOKEN-y mytokens, a\x01b")
+    view = TextView("x_TOKEN-y mytokens, a\x01b" + PAD)
     assert view.contains("token") and view.contains("okens")  # inside words, via the vocabulary
     assert view.contains("n-y") and not view.contains("n y")  # not letters and digits: the text itself
     assert view.contains("a\x01b") and not view.contains("tokenx")
@@ -122,3 +127,13 @@ def test_each_window_reads_only_the_signals_whose_anchors_made_it() -> None:
     assert [only for _, _, only in spans] == [(0, 2), (1,), (0, 1, 2)]  # signal 2 is placed at "word"
     assert [(h.signal, h.start, h.end) for h in lex.hits(view)] == [
         (h.signal, h.start, h.end) for h in lex.hits(TextView(text), anchored=False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab1 _-\x01\x1cÉé.", max_size=40), st.text(alphabet="ab1 _-\x01\x1cÉé.", min_size=1, max_size=4),
+       st.sampled_from([0, 300]))
+def test_contains_is_the_substring_test_short_or_long(text: str, sub: str, pad: int) -> None:
+    """The direct test on short texts and the memo/vocabulary path on long ones answer alike."""
+    view = TextView(text + " q" * (pad // 2))
+    assert view.contains(sub) == (sub in view.low)
+    assert view.contains(sub) == (sub in view.low)  # memoised or not, the same answer again

@@ -35,7 +35,17 @@ EDGES = [
     "CC_TEST_REPORTER_ID=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     "Server=db;Database=app;PWD=Zq8xLm2p;",
     "\x01password=Zq8xLm2p;",  # a control character the view keeps inside the word
+    # The literal-led formats, whose literal is looked for first (short and past _view._SHORT).
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    "hash: $2b$12$KIXQJ8eW9t1aQe0q1yZp5uFv8mO3tJ7xYbT2sXcLr4nVhD6gA9kWe",
+    "mysql user: *6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9 " + "and some words " * 20,
 ]
+
+
+def test_literal_led_formats_have_their_literal_gate() -> None:
+    gates = [DET._literal_gates[rx.pattern] for _, rx in DET._literal]
+    assert gates and all(gates), gates  # each is gated ...
+    assert not DET.scan_view(TextView("-----begin rsa private key----- $ * " * 3))  # ... and a near miss stays quiet
 
 
 @pytest.mark.parametrize("text", EDGES)

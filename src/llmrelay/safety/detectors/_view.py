@@ -29,6 +29,8 @@ _SEPARATORS = str.maketrans({c: " " for c in string.printable + "\x1c\x1d\x1e\x1
 
 
 _LONG = 12
+# Up to this many characters, TextView.contains tests the text directly, without its memo.
+_SHORT = 256
 # An ASCII text's whitespace (what ``str.split`` splits on) as " ", any other character as "x".
 _SPACE_SHAPE = str.maketrans({chr(c): " " if chr(c).isspace() else "x" for c in range(128)})
 _RUN = "x" * _LONG
@@ -54,6 +56,12 @@ class TextView:
         detector asks (a miss scans the whole text: ~2.5 µs on 4 KB). A string of letters and
         digits can only occur inside one word, so it is looked for in the distinct words joined
         by spaces instead (about half the text, in prose)."""
+        low = self.low
+        if len(low) <= _SHORT:
+            # Where ``sub`` is looked for does not change the answer: a string of letters and
+            # digits in ``low`` lies inside one word (a run of non-separators), and a word is a
+            # piece of ``low``. On a short text the direct test costs less than the memo.
+            return sub in low
         hit = self._has.get(sub)
         if hit is None:
             if not sub.isalnum():

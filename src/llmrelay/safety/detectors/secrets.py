@@ -356,6 +356,7 @@ class SecretDetector:
             raise ValueError("a joint token format can match a space; give it its own entry")
         # The literals one of which every match of each other token format holds (None: no gate).
         self._token_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._in_tokens}
+        self._literal_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._literal}
         # Each token-format pattern's run windows (see RunWindows), by pattern: the gated
         # alternations make one pattern per combination of awake formats, so this is bounded too.
         self._runs: dict[str, RunWindows | None] = {}
@@ -369,7 +370,11 @@ class SecretDetector:
         out: list[Finding] = []
         self._token_hits(text, view.long_tokens() if anchored else [(0, len(text))], out, gated=anchored)
         for typ, rx in self._literal:
-            self._vendor_hits(typ, rx.finditer(text), out)
+            # Their literal first (C speed); the regex's own scan for it costs ~1 µs even on 200
+            # characters (~4 µs on 4 KB), and most texts hold none of "-----", "$", "*".
+            lits = self._literal_gates[rx.pattern] if anchored else None
+            if lits is None or any(lit in text for lit in lits):
+                self._vendor_hits(typ, rx.finditer(text), out)
         # Gates are substring tests (~1-3 us each on 4 KB) or word look-ups, made only when needed.
         gate = _Gates(view) if anchored else _Gates(None)
         for typ, gates, rx in () if gate.none_of(self._context_words, self._context_subs) else self._context:
