@@ -205,6 +205,13 @@ class _AnswerFilter:
     def findings(self) -> list[Finding]:
         return [f for filt in self.filters for f in filt.findings]
 
+    def _tool(self, index: int) -> StreamFilter:
+        """The filter of tool call ``index``'s arguments (made on its first delta)."""
+        filt = self.tools.get(index)
+        if filt is None:
+            filt = self.tools[index] = self._make()
+        return filt
+
     def _switch(self, part: int | None, out: list[ToolCallDelta]) -> str:
         """Move on to ``part``: release the rest of the previous one (text returned, calls appended)."""
         text = ""
@@ -226,10 +233,7 @@ class _AnswerFilter:
             # A whole answer: each part is checked once, in full, in the order a stream releases them.
             text = self.text.whole(chunk.text, found) if chunk.text else ""
             for d in chunk.tool_calls:
-                filt = self.tools.get(d.index)
-                if filt is None:
-                    filt = self.tools[d.index] = self._make()
-                args = filt.whole(d.arguments) if d.arguments else ""
+                args = self._tool(d.index).whole(d.arguments) if d.arguments else ""
                 if args or d.id or d.name:
                     out.append(replace(d, arguments=args))
         else:
@@ -251,10 +255,7 @@ class _AnswerFilter:
             text = self.text.feed(chunk.text)
         for d in chunk.tool_calls:
             text += self._switch(d.index, out)  # the text before a call goes out before it
-            filt = self.tools.get(d.index)
-            if filt is None:
-                filt = self.tools[d.index] = self._make()
-            args = filt.feed(d.arguments) if d.arguments else ""
+            args = self._tool(d.index).feed(d.arguments) if d.arguments else ""
             if args or d.id or d.name:
                 out.append(replace(d, arguments=args))
         if chunk.finish_reason is not None:

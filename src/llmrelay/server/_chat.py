@@ -67,38 +67,36 @@ def unexpected(exc: BaseException) -> GatewayError:
     return GatewayError("the gateway failed unexpectedly; the error was logged (retrying may help)")
 
 
-class _ThenWork(Response):
-    """A response that runs its request's deferred work (``ctx.defer``) once its last byte has
-    been handed to the server, however the sending ends."""
+class _RunsDeferred:
+    """Mixed into a response: once its sending ends (last byte handed to the server, the client
+    gone, or an error), the request's deferred work (``ctx.defer``) runs."""
 
+    __slots__ = ()
+    ctx: RequestContext
+
+    async def send(self, send: Send, receive: Receive) -> None:
+        try:
+            await super().send(send, receive)  # type: ignore[misc]
+        finally:
+            await self.ctx.run_after_response()
+
+
+class _ThenWork(_RunsDeferred, Response):
     __slots__ = ("ctx",)
 
     def __init__(self, ctx: RequestContext, status: int, body: bytes, headers: Headers) -> None:
         Response.__init__(self, status, body, headers)
         self.ctx = ctx
 
-    async def send(self, send: Send, receive: Receive) -> None:
-        try:
-            await Response.send(self, send, receive)
-        finally:
-            await self.ctx.run_after_response()
 
-
-class _StreamThenWork(StreamResponse):
-    """A stream that runs its request's deferred work after the end event (or the client's
-    disconnect, or an error event), once the pipeline has been closed."""
+class _StreamThenWork(_RunsDeferred, StreamResponse):
+    """Its deferred work runs after the end event, once the pipeline has been closed."""
 
     __slots__ = ("ctx",)
 
     def __init__(self, ctx: RequestContext, body: AsyncIterator[bytes], headers: Headers) -> None:
         StreamResponse.__init__(self, body, headers=headers)
         self.ctx = ctx
-
-    async def send(self, send: Send, receive: Receive) -> None:
-        try:
-            await StreamResponse.send(self, send, receive)
-        finally:
-            await self.ctx.run_after_response()
 
 
 async def run_chat(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
