@@ -22,11 +22,19 @@ from ._lexicon import Lexicon, combine
 from ._view import TextView
 from .linear import LinearLexicon
 
+# "<adjective> people/men/women ...": the same groups named the way ToxiGen-style generalisations
+# usually name them ("trans women", "gay men", "middle eastern people", "mentally ill people").
+_GROUP_ADJ = (
+    r"(?:black|white|brown|asian|jewish|muslim|arab|mexican|chinese|indian|african|latino|latina|hispanic|gay|lesbian|bisexual|"
+    r"trans(?:gender)?|queer|disabled|autistic|mentally\s+ill|handicapped|native(?:\s+american)?|middle\s+eastern|indigenous|immigrant|foreign)"
+)
 _GROUPS = (
     r"(?:blacks?|whites?|jews?|jewish\s+people|muslims?|arabs?|mexicans?|immigrants?|asians?|chinese|latinos?|latinas?|hispanics?|"
     r"gays?|lesbians?|trans(?:gender)?\s*(?:people|women|men)?|women|girls|females|men|indians?|natives?|native\s+americans?|"
     r"africans?|refugees?|foreigners?|disabled\s+people|christians?|catholics?|feminists?|liberals?|democrats?|republicans?|"
-    r"(?:these|those|all|most)\s+people)"
+    r"(?:these|those|all|most)\s+people|" + _GROUP_ADJ + r"\s+(?:people|persons|men|women|guys|girls|kids|children|folks|americans)|"
+    r"bisexuals|homosexuals|transsexuals|middle\s+easterners|illegals|migrants|(?:people|those|persons)\s+with\s+(?:\w+\s+)?"
+    r"(?:disabilities|disability|autism|mental\s+illness(?:es)?|down\s+syndrome)|the\s+(?:disabled|mentally\s+ill|handicapped))"
 )
 # Every word _GROUPS can start with (its anchors).
 _GROUP_WORDS = (
@@ -35,6 +43,8 @@ _GROUP_WORDS = (
     "lesbians", "pre:tran", "women", "girls", "females", "men", "indian", "indians", "native", "natives", "african", "africans", "refugee",
     "refugees", "foreigner", "foreigners", "disabled", "christian", "christians", "catholic", "catholics", "feminist", "feminists", "liberal",
     "liberals", "democrat", "democrats", "republican", "republicans", "these", "those", "all", "most",
+    "brown", "bisexual", "bisexuals", "queer", "autistic", "mentally", "handicapped", "middle", "indigenous", "immigrant", "foreign",
+    "homosexuals", "illegals", "migrants", "people", "persons", "the",
 )
 _GROUP_ANY = "|".join(_GROUP_WORDS)
 # Where _GROUPS ends the pattern it may run on into a longer word ("whitey").
@@ -65,6 +75,68 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
       "|pre:belo|pre:coun|pre:trus|pre:marr|pre:exis|pre:kill|pre:remo|pre:bann|pre:depo|pre:lock|pre:ster",)),
     (0.6, r"\b(?:go\s+back\s+to\s+(?:your|their)\s+(?:own\s+)?country|send\s+them\s+(?:all\s+)?back|(?:taking|take)\s+over\s+(?:our|the)\s+country|not\s+(?:real|true)\s+(?:americans|women|men)|(?:inferior|superior)\s+race|white\s+power|master\s+race)\b",
      ("back&country", "send&back", "over&country", "real|true&americans|women|men", "race&inferior|superior|master", "white&power")),
+    # The signals from here to the profanity ones were added for issue #7 (recall round 3). Word families come from general
+    # knowledge of English slurs and insults, cross-checked against the word list shipped in the
+    # `better-profanity` 0.7.0 wheel (MIT): only its entries that are abusive in nearly every use.
+    # Slur spellings the first signal misses: short and dialect forms of the n-word, and slurs
+    # for Jews, whites, Arabs/Muslims, Italians, Native Americans and gay people.
+    (0.9, r"\bn+[i1]+gg?(?:a+h|az|uhs?)\b|\bn+[i1]+(?:cc|gl)(?:a+h?s?|as|az|et|ets)\b|\bnigs?\b|\bkykes?\b|\bheebs?\b|\bhonk(?:y|ies)\b|\binjuns?\b|"
+     r"\bwops?\b|\bw?h?iggers?\b|\bwhiteys?\b|\bmoolies?\b|\btowel\s*heads?\b|\bmuzz(?:ie|y|ies)s?\b|\bdark(?:ie|y|ies)s?\b|\bjigaboos?\b|"
+     r"\bporch\s*monkeys?\b|\bfudge\s*packers?\b|\bpillow\s*biters?\b|\blesbos?\b|\blezz(?:ie|y|ies)s?\b|\bshemales?\b|\btrannies\b|\btrannys?\b|"
+     r"\bhomos\b|\bhomo\s+(?:ass|bitch|fag)|\b(?:white|ass|creepy\s+ass)\s+crackers?\b|\bwhite\s+trash\b",
+     ("pre:nig", "pre:nii", "pre:nni", "pre:nic", "kyke", "kykes", "heeb", "heebs", "pre:honk", "injun", "injuns", "wop", "wops", "pre:wigg",
+      "pre:whig", "pre:whit", "pre:mool", "pre:towe", "pre:muzz", "pre:dark", "pre:jiga", "porch", "pre:porc", "fudge", "pre:fudg", "pillow",
+      "pre:pill", "lesbo", "lesbos", "pre:lezz", "pre:shem", "trannies", "tranny", "trannys", "homos", "homo", "pre:crac")),
+    # "-tard" insults ("libtard", "trumptard", "fucktard"), not the ordinary words that end so.
+    (0.75, r"\b(?!(?:bas|mus|cus|leo|das|pe|cos|s|re)tard)\w+tards?\b", ("sub:tard",)),
+    # Insult nouns that are abusive in nearly every use.
+    (0.7, r"\b(?:douche\s*bags?|douch\s+bags?|dooshe?s?|a-?holes?|a\*+holes?|jackholes?|tossers?|wankers?|bell\s*ends?|knob\s*heads?|nob\s*heads?|"
+     r"fuck(?:face|head|wit|nut|stick|wad)s?|punk\s*ass|skanks?|sons?\s+of\s+(?:a\s+)?bitch(?:es)?|s\.o\.b\b|pedos|dimwits?|halfwits?|"
+     r"nitwits?|nut\s*jobs?|whack\s*jobs?|wack\s*jobs?|wackos?|crack\s*pots?|scum\s+of\s+(?:the\s+earth|humanity)|pieces?\s+of\s+(?:shit|crap|garbage|trash))",
+     ("pre:douc", "douch", "pre:doos", "pre:ahol", "sub:a-hole|sub:a*", "pre:jack", "tosser", "tossers", "pre:wank", "pre:bell", "pre:knob",
+      "pre:nobh", "nob", "pre:fuck", "punk", "pre:punk", "skank", "skanks", "son|sons&bitch|bitches", "sub:s.o.b", "pedos", "pre:dimw",
+      "pre:half", "pre:nitw", "pre:nutj", "nut", "whack", "wack", "pre:whac", "pre:wack", "pre:crac", "scum&of", "piece|pieces&of")),
+    # Weaker insult nouns: name-calling that also has a neutral sense now and then.
+    (0.55, r"\b(?:hypocrites?|psychos?|creeps|weirdos?|bigots?|traitors?|fruitcakes?|morons?|buffoons?|dunces?|dolts?|"
+     r"zealots?|scum|demons?\s+(?:from\s+hell|spawn)|degenerates|clowns|sickos?|perverts?|pigs)\b",
+     ("hypocrite", "hypocrites", "psycho", "psychos", "creeps", "weirdo", "weirdos", "bigot", "bigots",
+      "traitor", "traitors", "fruitcake", "fruitcakes", "moron", "morons", "buffoon", "buffoons", "dunce", "dunces", "dolt", "dolts",
+      "zealot", "zealots", "scum", "demon|demons&hell|spawn", "degenerates", "clowns", "sicko", "sickos", "pervert", "perverts", "pigs")),
+    # Profanity aimed at a person or group ("fuck all these ...", "#fuckliberals").
+    (0.7, r"\bf+u+c+k+(?:ing)?\s+(?:all|these|those|your|ur|ya|yall|y'all|every|the)\s+\w+|(?<=#)f+u+c+k+[a-z]{3,}|\bfu?ck\s+(?:off|you)\b",
+     ("pre:fuc|pre:fuu|pre:ffu|pre:fff|pre:fck&all|these|those|your|ur|ya|yall|y|every|the|off|you", "sub:#f")),
+    # Hatred or contempt declared for a group.
+    (0.8, r"\bi\s+(?:\w+\s+)?(?:hate|despise|loathe|detest|can'?t\s+stand)\s+(?:all\s+(?:the\s+)?|the\s+)?" + _GROUPS + r"\b|"
+     r"\b(?:no|zero)\s+tolerance\s+(?:for|when\s+it\s+comes\s+to)\s+(?:the\s+)?" + _GROUPS,
+     ("hate|despise|loathe|detest|stand&i&" + _GROUP_PREFIX, "tolerance&no|zero&" + _GROUP_PREFIX)),
+    # Dehumanising generalisations (ToxiGen style): a group, a verb of being or a generalising
+    # adverb, then a word for vermin, danger, deviance, dirt or lesser minds.
+    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:(?!not\b|never\b)\w+\s+){0,2}(?:deviants?|perverts|perverted|predators|pedophiles|paedophiles|"
+     r"molesters|abusers|brutes|barbarians|barbaric|uncivili[sz]ed|savage|crazy|insane|delusional|freaks|unnatural|abnormal|a\s+burden|"
+     r"a\s+drain|a\s+threat|a\s+menace|incapable|unintelligent|simple-?minded|less\s+intelligent|less\s+than\s+human|not\s+(?:human|normal|natural)|"
+     r"smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|an?\s+abomination|degenerates?|"
+     r"animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|"
+     r"stupid|dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backwards?|primitive)\b",
+     (_GROUP_ANY + "&pre:devi|pre:perv|pre:pred|pre:pedo|pre:paed|pre:mole|pre:abus|pre:brut|pre:barb|pre:unci|savage|crazy|insane|delusional|"
+      "freaks|unnatural|abnormal|burden|drain|threat|menace|incapable|unintelligent|pre:simp|intelligent|human|normal|natural|smelly|stinky|"
+      "untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|pre:dege|animals|savages|vermin|rats|"
+      "apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|trash|"
+      "garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive",)),
+    # An identity called an illness, a sin or unreal ("being gay is a mental disorder").
+    (0.8, r"\b(?:being\s+)?(?:gay|trans(?:gender)?|bisexual|homosexual|homosexuality|bisexuality|transgenderism|lesbianism|queer)\s+"
+     r"(?:people\s+)?(?:is|are)(?:n't|\s+not)?\s+(?:\w+\s+)?(?:mental(?:ly)?\s+(?:ill(?:ness)?|disorders?|diseases?|sick)|a\s+sin|sinful|"
+     r"unnatural|an?\s+abomination|perverted|a\s+perversion|a\s+disease)\b|\b(?:gay|trans(?:gender)?|bisexual|bi)(?:ity|uality|ness)?\s+is(?:n't|\s+not)\s+real\b",
+     ("gay|pre:tran|bisexual|homosexual|homosexuality|bisexuality|lesbianism|queer&pre:ment|sin|sinful|unnatural|abomination|perverted|perversion|disease",
+      "gay|pre:tran|bisexual|bi|bisexuality&real")),
+    # Whole groups as a burden on everyone else ("parasites to society", "a drain on society").
+    (0.7, r"\b(?:parasites?|leeches|menaces?|a\s+drain|drains|a\s+plague|a\s+cancer|vermin)\s+(?:to|on|upon|of)\s+(?:our\s+|the\s+)?(?:society|country|nation|civili[sz]ation)\b",
+     ("parasite|parasites|leeches|menace|menaces|drain|drains|plague|cancer|vermin&society|country|nation|pre:civi",)),
+    # Political name-calling blends ("libturd", "democraps", "repukes").
+    (0.7, r"\b\w+turds?\b|\bdemocraps?\b|\brepuk(?:e|es|licans?)\b|\bdemon?rats\b", ("sub:turd", "democrap", "democraps", "pre:repu", "demonrats", "demorats")),
+    # What should be done to a group: forced, banned, kept out, not allowed near children.
+    (0.75, r"\b" + _GROUPS + r"\s+(?:should|must|need\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+(?:forced|banned|barred|kept\s+(?:out|away)|segregated|"
+     r"rounded\s+up|put\s+down|shot|hanged|castrated|cured|fixed)|not\s+be\s+allowed|never\s+be\s+allowed|stay\s+(?:away|out)|go\s+back)",
+     (_GROUP_ANY + "&should|must|need|ought&forced|banned|barred|kept|segregated|rounded|put|shot|hanged|castrated|cured|fixed|allowed|stay|back",)),
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
     (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
      ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
