@@ -63,6 +63,23 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
       "writer|author|novelist|researcher|expert|character&you")),
     (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b",
      ("minecraft", "educational&purposes", "purely&research", "novel|story|movie|screenplay|book|game&for")),
+    # Issue #7 (recall round 3): PAIR-style role-play (Chao et al. 2023, "Jailbreaking black box LLMs
+    # in twenty queries"): a persona or scenario, a disclaimer that it is only fiction or research,
+    # and the answer's opening dictated. The persona and the disclaimer count only with a harmful
+    # request (indexes in _FRAMING_SIGNALS), like the framings above.
+    (0.5, r"\b(?:imagine\s+(?:that\s+)?you(?:'re|\s+are)\s+an?|you\s+are\s+an?\s+(?:\w+\s+){0,3}(?:who|tasked|working|writing|hired|asked)|"
+     r"as\s+an?\s+(?:\w+\s+){0,2}(?:expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|"
+     r"investigator|activist|theorist|scientist)|(?:i'm|i\s+am)\s+writing\s+an?\s+(?:\w+\s+)?(?:story|novel|screenplay|script|book|thriller))\b",
+     ("imagine&you|youre", "you&are&who|tasked|working|writing|hired|asked",
+      "as&pre:expe|pre:prof|pre:rese|pre:hist|pre:jour|pre:cons|pre:nove|pre:auth|pre:writ|pre:spec|pre:inve|pre:acti|pre:theo|pre:scie",
+      "writing&story|novel|screenplay|script|book|thriller")),
+    (0.5, r"\b(?:(?:purely|strictly|only|just|solely)\s+(?:for\s+)?(?:fictional|hypothetical|educational|research|academic|entertainment)\s+"
+     r"(?:purposes?|reasons|use)|(?:will|would)\s+never\s+be\s+(?:actually\s+)?(?:used|carried\s+out|acted\s+upon)|"
+     r"(?:this\s+is|it's|it\s+is)\s+(?:all\s+)?(?:purely\s+|just\s+|entirely\s+)?(?:fictional|hypothetical|for\s+a\s+(?:story|novel)))\b",
+     ("purely|strictly|only|just|solely&fictional|hypothetical|educational|research|academic|entertainment",
+      "never&used|carried|acted", "this|it|its&fictional|hypothetical|story|novel")),
+    (0.7, r"\b(?:begins?|starts?|beginning|starting)\s+with\s*[:\"'“‘`]\s*(?:sure|certainly|absolutely|of\s+course)\b",
+     ("sure|certainly|absolutely|course&begin|begins|start|starts|beginning|starting",)),
 ]
 # Harmful requests: they turn a fictional framing into an attempt; alone they are ordinary questions.
 _HARM = re.compile(
@@ -70,7 +87,9 @@ _HARM = re.compile(
     r"poison|counterfeit|phishing|steal(?:ing)?|fraud|scam|weapons?|suicide|self-harm|harass(?:ing|ment)?|defamatory|"
     r"racist|sexist|discriminat\w+|propaganda|disinformation|misinformation|blackmail|extort\w*|traffick\w*|smuggl\w*|"
     r"illegal(?:ly)?|evade\s+(?:taxes|law)|bypass\s+security|pirat\w+|child|body\s+shaming|xenophob\w*|genocide|torture|"
-    r"drugs?|cocaine|heroin|firearms?|kill|murder|violence|stalk\w*|dox\w*|insider\s+trading|gambling|cheat\w*)\b",
+    r"drugs?|cocaine|heroin|firearms?|kill|murder|violence|stalk\w*|dox\w*|insider\s+trading|gambling|cheat\w*|"
+    r"hoax|conspiracy|unauthori[sz]ed\s+access|(?:avoid|evade|evading|avoiding)\s+detection|misogyn\w*|defam\w*|vigilante|"
+    r"slot\s+machines|overdose|sabotage|ponzi|pyramid\s+scheme|embezzl\w*|bribe\w*|forge|forged|forgery|manipulat\w*\s+(?:people|someone|voters|elections?|markets?))\b",
 )
 # The words _HARM can start with: whole words, and prefixes of the ones it lets run on (\w*).
 _HARM_WORDS = frozenset((
@@ -78,10 +97,12 @@ _HARM_WORDS = frozenset((
     "methamphetamine", "poison", "counterfeit", "phishing", "steal", "stealing", "fraud", "scam", "weapon", "weapons", "suicide", "self",
     "harass", "harassing", "harassment", "defamatory", "racist", "sexist", "propaganda", "disinformation", "misinformation", "blackmail",
     "illegal", "illegally", "evade", "bypass", "child", "body", "genocide", "torture", "drug", "drugs", "cocaine", "heroin", "firearm",
-    "firearms", "kill", "murder", "violence", "insider", "gambling",
+    "firearms", "kill", "murder", "violence", "insider", "gambling", "hoax", "conspiracy", "unauthorized", "unauthorised", "avoid", "evade",
+    "evading", "avoiding", "vigilante", "slot", "overdose", "sabotage", "ponzi", "pyramid", "forge", "forged", "forgery",
 ))
-_HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea")
-_FRAMING_SIGNALS = (14, 15)  # indexes in _OVERRIDE that need a harmful request to count
+_HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea", "miso", "defa", "embe", "brib", "mani")
+_FRAMING_SIGNALS = (14, 15, 16, 17)  # indexes in _OVERRIDE that need a harmful request to count
+_PERSONA_SIGNAL = 12  # the named jailbreak personas (DAN, Mongo Tom, AntiGPT, ...)
 # Adversarial suffixes (GCG): runs of punctuation-heavy pseudo-tokens.
 _GIBBERISH = re.compile(r"(?:\S*[\\{}\[\]()<>|$%#@^~`*=+;]\S*\s+){3,}\S*[\\{}\[\]()<>|$%#@^~`*=+;]")
 
@@ -125,6 +146,9 @@ class InjectionDetector:
         best: dict[int, tuple[float, int, int]] = {}
         for h in hits:
             if h.signal in _FRAMING_SIGNALS and not harmful:
+                continue
+            # The DAN persona is written in capitals; "Dan" and "dan" are a first name and a word.
+            if h.signal == _PERSONA_SIGNAL and h.end - h.start == 3 and text[h.start : h.end] != "DAN":
                 continue
             if h.signal not in best:
                 best[h.signal] = (h.weight, h.start, h.end)
