@@ -68,9 +68,12 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     (0.9, r"\b(?:kill|shoot|hang|lynch|exterminate|gas|eradicate|wipe\s+out|get\s+rid\s+of|deport)\s+(?:all\s+(?:the\s+)?|the\s+|every\s+)?" + _GROUPS,
      ("kill|shoot|hang|lynch|exterminate|gas|eradicate|wipe|rid|deport&" + _GROUP_PREFIX,)),
     # Dehumanising generalisations about a group.
-    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:all\s+|just\s+|nothing\s+but\s+|a\s+bunch\s+of\s+|so\s+)?(?:\w+\s+)?(?:animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|a\s+disease|a\s+plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backwards?|primitive|illegal)\b",
+    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:all\s+|just\s+|nothing\s+but\s+|a\s+bunch\s+of\s+|so\s+)?(?:(?!not\b|never\b)\w+\s+)?(?:animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|a\s+disease|a\s+plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backwards?|primitive|illegal)\b",
      (_GROUP_ANY + "&animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|disease|plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backward|backwards|primitive|illegal",)),
-    (0.75, r"\b" + _GROUPS + r"\s+(?:should(?:n't|\s+not)?|need\s+to|must|can'?t|cannot|don'?t\s+deserve|do\s+not\s+deserve|have\s+no\s+place|do\s+not\s+belong|don'?t\s+belong)\s+(?:\w+\s+){0,3}(?:be\s+allowed|go\s+back|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed))",
+    # (A right denied, or harm asked for: "<group> should be able to vote" is not abuse.)
+    (0.75, r"\b" + _GROUPS + r"\s+(?:(?:should(?:n't|\s+not)|must\s+not|can'?t|cannot|don'?t\s+deserve|do\s+not\s+deserve|have\s+no\s+place|do\s+not\s+belong|"
+     r"don'?t\s+belong)\s+(?:\w+\s+){0,3}(?:be\s+allowed|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist)|"
+     r"(?:should|need\s+to|must)\s+(?:\w+\s+){0,3}(?:go\s+back|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed)))",
      (_GROUP_ANY + "&should|shouldn|need|must|can|cant|cannot|don|dont|do|have&pre:allo|pre:back|pre:vote|pre:work|pre:dese|pre:righ"
       "|pre:belo|pre:coun|pre:trus|pre:marr|pre:exis|pre:kill|pre:remo|pre:bann|pre:depo|pre:lock|pre:ster",)),
     (0.6, r"\b(?:go\s+back\s+to\s+(?:your|their)\s+(?:own\s+)?country|send\s+them\s+(?:all\s+)?back|(?:taking|take)\s+over\s+(?:our|the)\s+country|not\s+(?:real|true)\s+(?:americans|women|men)|(?:inferior|superior)\s+race|white\s+power|master\s+race)\b",
