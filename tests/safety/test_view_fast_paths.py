@@ -99,3 +99,30 @@ def test_substring_tests_with_separators_equal_the_plain_test(text: str, sub: st
     view = TextView(text)
     assert view.contains(sub) == (sub in view.low)
     assert view.contains(sub) == (sub in view.low)  # memoised
+
+
+# Many tokens (more runs than one pass each is worth) around the fragments, so the runs holding
+# a pattern's literal are what is read.
+_MANY_TOKENS = st.lists(_TOKEN_SOUP, min_size=8, max_size=20).map(" ".join)
+
+
+@given(_MANY_TOKENS)
+def test_runs_holding_a_literal_find_what_the_full_pass_finds(text: str) -> None:
+    d = _DETECTOR
+    for rx in _PATTERNS:
+        assert [(m.span(), m.lastgroup) for m in d._matches(rx, text)] == [(m.span(), m.lastgroup) for m in rx.finditer(text)]
+
+
+def test_credential_url_reads_only_the_runs_holding_its_literal() -> None:
+    rx = next(rx for t, rx in _DETECTOR._in_tokens if t == "CONNECTION_STRING")
+    lits = _DETECTOR._token_gates[rx.pattern]
+    assert lits == ("://",)
+    w = RunWindows.of(rx.pattern)
+    assert w is not None
+    words = " ".join(f"token{i}-abcdefghijkl" for i in range(10))
+    text = f"{words} see postgres://admin:s3cretpw@db.example.com:5432/app and ftp://a:bcd@h, {words} x://"
+    spans = w.spans(text, lits)
+    assert [text[s:e].rstrip() for s, e in spans] == ["postgres://admin:s3cretpw@db.example.com:5432/app", "ftp://a:bcd@h,"]
+    assert all(not text[s:e - 1].count(" ") for s, e in spans)
+    found = [m.group("v") for m in _DETECTOR._matches(rx, text)]
+    assert found == [m.group("v") for m in rx.finditer(text)] == ["s3cretpw", "bcd"]

@@ -442,7 +442,7 @@ class SecretDetector:
         if runs is None:
             yield from rx.finditer(text)
             return
-        for s, e in runs.spans(text):  # type: ignore[union-attr]
+        for s, e in runs.spans(text, self._token_gates.get(rx.pattern)):  # type: ignore[union-attr]
             yield from rx.finditer(text, s, e)
 
     @staticmethod
