@@ -239,7 +239,10 @@ def has_content(chunk: Chunk) -> bool:
 
 
 def content_chars(chunk: Chunk) -> int:
-    return len(chunk.text) + len(chunk.reasoning) + sum(len(d.arguments) + len(d.name or "") for d in chunk.tool_calls)
+    chars = len(chunk.text) + len(chunk.reasoning)
+    if chunk.tool_calls:  # most chunks have none: no generator per chunk
+        chars += sum(len(d.arguments) + len(d.name or "") for d in chunk.tool_calls)
+    return chars
 
 
 def tokens_for_chars(chars: int) -> int:

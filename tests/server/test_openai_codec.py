@@ -46,3 +46,26 @@ def test_bad_messages_name_their_field(raw: Any, param: str) -> None:
     with pytest.raises(InvalidRequestError) as err:
         decode_chat(body)
     assert err.value.param == param
+
+
+def test_text_chunk_fast_path_is_byte_identical_to_the_general_event() -> None:
+    """A text-only chunk is written without building its delta dicts; the bytes must be those of
+    the general path (the JSON of the same choice object), whatever the text and choice index."""
+    import orjson
+
+    from llmrelay.server.openai_codec import StreamEncoder
+    from llmrelay.types import Chunk
+
+    texts = ["hi", "", 'quo"te\\ and\nnew line', "é ü 中文 🙂", "\u2028\x00\x1f", "x" * 3000]
+    for index in (0, 1, 7):
+        enc = StreamEncoder("m", "req_abc", include_usage=False)
+        enc._started.add(index)  # the role event is not what is compared here
+        for text in texts:
+            got = enc.chunk(Chunk(text=text, choice=index, finish_reason="stop" if text == "hi" else None))
+            want = enc._event({"content": text}, index=index) if text else b""
+            assert got == want
+            if text:
+                parsed = orjson.loads(got.removeprefix(b"data: "))
+                assert parsed["choices"] == [{"index": index, "delta": {"content": text}, "finish_reason": None,
+                                              "logprobs": None}]
+        assert enc._finish == {index: "stop"}

@@ -101,8 +101,10 @@ class OpenAIStreamDecoder:
         delta = choice.get("delta") or {}
         text, thinking = split_content(delta.get("content"))
         reasoning = reasoning_of(delta) or thinking
-        calls = tuple(self._call(i, c) for i, c in enumerate(delta.get("tool_calls") or ()))
-        if calls:
+        raw_calls = delta.get("tool_calls")
+        calls: tuple[ToolCallDelta, ...] = ()
+        if raw_calls:
+            calls = tuple(self._call(i, c) for i, c in enumerate(raw_calls))
             self._had_calls.add(index)
         if text or reasoning or calls or ident:
             yield Chunk(text=text, reasoning=reasoning, tool_calls=calls, choice=index, **ident)

@@ -291,6 +291,11 @@ class StreamEncoder:
         if i not in self._started:
             self._started.add(i)
             out += self._event({"role": "assistant", "content": ""}, index=i)
+        if c.text and not (c.reasoning or c.tool_calls):
+            # Most chunks: text alone. The same bytes as _event({"content": text}), without the dicts.
+            out += (self._head + b'"choices":[{"index":' + str(i).encode() + b',"delta":{"content":'
+                    + orjson.dumps(c.text) + b'},"finish_reason":null,"logprobs":null}]}\n\n')
+            return self._after(c, i, out)
         delta: dict[str, Any] = {}
         if c.text:
             delta["content"] = c.text
@@ -301,6 +306,9 @@ class StreamEncoder:
             delta["tool_calls"] = [_call_delta(d) for d in c.tool_calls]
         if delta:
             out += self._event(delta, index=i)
+        return self._after(c, i, out)
+
+    def _after(self, c: Chunk, i: int, out: bytes) -> bytes:
         if c.usage is not None:
             self.usage = c.usage
         if c.finish_reason:
