@@ -44,7 +44,10 @@ _GROUP_WORDS = (
     "refugees", "foreigner", "foreigners", "disabled", "christian", "christians", "catholic", "catholics", "feminist", "feminists", "liberal",
     "liberals", "democrat", "democrats", "republican", "republicans", "these", "those", "all", "most",
     "brown", "bisexual", "bisexuals", "queer", "autistic", "mentally", "handicapped", "middle", "indigenous", "immigrant", "foreign",
-    "homosexuals", "illegals", "migrants", "people", "persons", "the",
+    "homosexuals", "illegals", "migrants",
+    # "people/those with <condition>" and "the disabled": anchored on the condition (every match
+    # holds it), not on "people" or "the", which nearly every text has.
+    "disabilities", "disability", "autism", "mental", "syndrome",
 )
 _GROUP_ANY = "|".join(_GROUP_WORDS)
 # Where _GROUPS ends the pattern it may run on into a longer word ("whitey").
@@ -116,21 +119,23 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # adverb, then a word for vermin, danger, deviance, dirt or lesser minds.
     (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:(?!not\b|never\b)\w+\s+){0,2}(?:deviants?|perverts|perverted|predators|pedophiles|paedophiles|"
      r"molesters|abusers|brutes|barbarians|barbaric|uncivili[sz]ed|savage|crazy|insane|delusional|freaks|unnatural|abnormal|a\s+burden|"
-     r"a\s+drain|a\s+threat|a\s+menace|incapable|unintelligent|simple-?minded|less\s+intelligent|less\s+than\s+human|not\s+(?:human|normal|natural)|"
+     r"a\s+drain|a\s+threat|a\s+menace|incapable|unintelligent|less\s+intelligent|less\s+than\s+human|not\s+(?:human|normal|natural)|"
      r"smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|an?\s+abomination|degenerates?|"
      r"animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|"
      r"stupid|dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backwards?|primitive)\b",
-     (_GROUP_ANY + "&pre:devi|pre:perv|pre:pred|pre:pedo|pre:paed|pre:mole|pre:abus|pre:brut|pre:barb|pre:unci|savage|crazy|insane|delusional|"
-      "freaks|unnatural|abnormal|burden|drain|threat|menace|incapable|unintelligent|pre:simp|intelligent|human|normal|natural|smelly|stinky|"
-      "untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|pre:dege|animals|savages|vermin|rats|"
-      "apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|trash|"
-      "garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive",)),
+     # Whole words, not prefixes: "pre:devi" or "pre:simp" would wake on "device" and "simple".
+     (_GROUP_ANY + "&deviant|deviants|perverts|perverted|predators|pedophiles|paedophiles|molesters|abusers|brutes|barbarians|barbaric|"
+      "uncivilized|uncivilised|savage|crazy|insane|delusional|freaks|unnatural|abnormal|burden|drain|threat|menace|incapable|unintelligent|"
+      "smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|degenerate|degenerates|"
+      "animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|"
+      "dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive",
+      _GROUP_ANY + "&not|less&human|normal|natural|intelligent")),
     # An identity called an illness, a sin or unreal ("being gay is a mental disorder").
     (0.8, r"\b(?:being\s+)?(?:gay|trans(?:gender)?|bisexual|homosexual|homosexuality|bisexuality|transgenderism|lesbianism|queer)\s+"
      r"(?:people\s+)?(?:is|are)(?:n't|\s+not)?\s+(?:\w+\s+)?(?:mental(?:ly)?\s+(?:ill(?:ness)?|disorders?|diseases?|sick)|a\s+sin|sinful|"
-     r"unnatural|an?\s+abomination|perverted|a\s+perversion|a\s+disease)\b|\b(?:gay|trans(?:gender)?|bisexual|bi)(?:ity|uality|ness)?\s+is(?:n't|\s+not)\s+real\b",
-     ("gay|pre:tran|bisexual|homosexual|homosexuality|bisexuality|lesbianism|queer&pre:ment|sin|sinful|unnatural|abomination|perverted|perversion|disease",
-      "gay|pre:tran|bisexual|bi|bisexuality&real")),
+     r"unnatural|an?\s+abomination|perverted|a\s+perversion|a\s+disease)\b|\b(?:gay(?:ness)?|trans(?:gender|ness)?|bisexual(?:ity)?|bi)\s+is(?:n't|\s+not)\s+real\b",
+     ("gay|trans|transgender|transgenderism|bisexual|homosexual|homosexuality|bisexuality|lesbianism|queer&mental|mentally|sin|sinful|unnatural|"
+      "abomination|perverted|perversion|disease", "gay|gayness|trans|transness|transgender|bisexual|bisexuality|bi&real")),
     # Whole groups as a burden on everyone else ("parasites to society", "a drain on society").
     (0.7, r"\b(?:parasites?|leeches|menaces?|a\s+drain|drains|a\s+plague|a\s+cancer|vermin)\s+(?:to|on|upon|of)\s+(?:our\s+|the\s+)?(?:society|country|nation|civili[sz]ation)\b",
      ("parasite|parasites|leeches|menace|menaces|drain|drains|plague|cancer|vermin&society|country|nation|pre:civi",)),
