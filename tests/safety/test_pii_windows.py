@@ -70,7 +70,7 @@ def test_digit_clusters_from_the_shape_equal_the_pattern(text: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "1234", "12 3456789 0", "1" + "x" * 8 + "2", "1" + "x" * 9 + "2", "x9", "9x", "",
-    " ".join(["12"] * 80),  # many digit runs: the pattern itself
+    " ".join(["12"] * 80) + " " + "9" * 30,  # many digit runs, and a long one
     "٣٤٥٦ 1234",  # non-ASCII digits: the Unicode pattern
 ])
 def test_digit_clusters_at_the_edges(text: str) -> None:
