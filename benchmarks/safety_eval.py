@@ -3,6 +3,7 @@
     python benchmarks/safety_eval.py                    # regex, regex + learned (grouped CV), latency
     python benchmarks/safety_eval.py --json             # the same as JSON
     python benchmarks/safety_eval.py --cv source,family,random --no-latency
+    python benchmarks/safety_eval.py --latency-only      # the moderate policy's overhead on a 4 KB prompt
 
 Recall: a row of ``jailbreak.jsonl`` counts as caught when the level produces a non-allow decision
 with an ``injection`` finding (``toxic`` -> toxicity, ``pii`` -> pii, ``secret`` -> secret); at
@@ -200,14 +201,24 @@ def learned_latency(n: int = 120) -> dict[str, Any] | None:
 
 def _print(result: dict[str, Any]) -> None:
     cols = [f"recall_{n}" for n in FILES] + [f"acted_{n}" for n in FILES] + ["fp_benign", "fp_benign_acted"]
-    print("| level | detectors | " + " | ".join(c.replace("recall_", "caught ").replace("acted_", "acted ") for c in cols) + " |")
-    print("|---|---|" + "---:|" * len(cols))
+    if result["quality"]:
+        print("| level | detectors | " + " | ".join(c.replace("recall_", "caught ").replace("acted_", "acted ") for c in cols) + " |")
+        print("|---|---|" + "---:|" * len(cols))
     for level, variants in result["quality"].items():
         for name, res in variants.items():
             print(f"| {level} | {name} | " + " | ".join(f"{res[c]:.3f}" if c in res else "" for c in cols) + " |")
     for key in ("latency_moderate_4kb", "learned_latency"):
         if result.get(key) is not None:
             print(f"{key}: {json.dumps(result[key], default=lambda v: round(v, 3))}")
+    lat = result.get("latency_moderate_4kb")
+    if lat is not None:
+        print(_overhead_line(lat))
+
+
+def _overhead_line(lat: dict[str, Any]) -> str:
+    """Issue #7's figure in one line: the moderate policy's overhead on a 4 KB prompt (goal < 1 ms)."""
+    return (f"moderate policy overhead on a {lat['bytes']:,}-byte prompt: p50 {lat['p50_ms']:.3f} ms, "
+            f"p95 {lat['p95_ms']:.3f} ms, min {lat['min_ms']:.3f} ms (goal: under 1 ms)")
 
 
 _LEET = str.maketrans("aeiost", "4310$7")
@@ -243,6 +254,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--latency-only", action="store_true", help="only the latency: the moderate 4 KB overhead and the learned scorer's")
     ap.add_argument("--fingerprint", action="store_true", help="print every finding on every row (and variants) instead; diff two runs")
     ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
     ap.add_argument("--lexicon-cv", default="source,random", help="CV groupings for the learned lexicon (source,family,random; '' for none)")
@@ -255,7 +267,8 @@ def main() -> int:
         fingerprint(engine)
         return 0
     groupings = [g for g in args.cv.split(",") if g]
-    result: dict[str, Any] = {"quality": evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g])}
+    quality = {} if args.latency_only else evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g])
+    result: dict[str, Any] = {"quality": quality}
     if not args.no_latency:
         result["latency_moderate_4kb"] = latency(engine)
         result["learned_latency"] = learned_latency()
