@@ -71,7 +71,8 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      r"as\s+an?\s+(?:\w+\s+){0,2}(?:expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|"
      r"investigator|activist|theorist|scientist)|(?:i'm|i\s+am)\s+writing\s+an?\s+(?:\w+\s+)?(?:story|novel|screenplay|script|book|thriller))\b",
      ("imagine&you|youre", "you&are&who|tasked|working|writing|hired|asked",
-      "as&pre:expe|pre:prof|pre:rese|pre:hist|pre:jour|pre:cons|pre:nove|pre:auth|pre:writ|pre:spec|pre:inve|pre:acti|pre:theo|pre:scie",
+      # Whole words (the alternation ends at \b): prefixes wake on research/history/specify/action.
+      "as&expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|investigator|activist|theorist|scientist",
       "writing&story|novel|screenplay|script|book|thriller")),
     (0.5, r"\b(?:(?:purely|strictly|only|just|solely)\s+(?:for\s+)?(?:fictional|hypothetical|educational|research|academic|entertainment)\s+"
      r"(?:purposes?|reasons|use)|(?:will|would)\s+never\s+be\s+(?:actually\s+)?(?:used|carried\s+out|acted\s+upon)|"
