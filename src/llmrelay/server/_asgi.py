@@ -127,6 +127,10 @@ class StreamResponse:
 
     async def send(self, send: Send, receive: Receive) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await self.send_body(send, receive)
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        """The body after the start message, in a writer task raced against the client's going away."""
         writer = asyncio.ensure_future(self._write(send))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         try:

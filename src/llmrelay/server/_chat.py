@@ -89,7 +89,30 @@ class _ThenWork(_RunsDeferred, Response):
         self.ctx = ctx
 
 
-class _StreamThenWork(_RunsDeferred, StreamResponse):
+class _FirstAtOnce(StreamResponse):
+    """A stream whose first piece is ready when it is sent (the chat edge pulls the first chunk
+    before the headers): that piece is written right after the headers, in the same step. Through
+    the writer task it went out a loop turn later, after the task pair was set up (~40-60 us of
+    the time to first chunk at one client). The rest streams as any StreamResponse does."""
+
+    __slots__ = ()
+
+    async def send(self, send: Send, receive: Receive) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        body = self.body
+        try:
+            first = await body.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await _aclose(body)
+            raise
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        await self.send_body(send, receive)
+
+
+class _StreamThenWork(_RunsDeferred, _FirstAtOnce):
     """Its deferred work runs after the end event, once the pipeline has been closed."""
 
     __slots__ = ("ctx",)
@@ -182,7 +205,7 @@ async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, req
         await _aclose(agen)
 
 
-async def _aclose(agen: AsyncIterator[Chunk]) -> None:
+async def _aclose(agen: AsyncIterator[Any]) -> None:
     aclose = getattr(agen, "aclose", None)
     if aclose is not None:
         await aclose()
