@@ -273,10 +273,13 @@ def _find_all(low: str, atom: str, kind: str, found: dict[Atom, list[int]], limi
     else:
         pos, got = low.find(atom), []
     end = len(atom)
+    last = len(low) - end  # where an occurrence ends the text
+    sub, pre = kind == "sub", kind == "pre"
     while pos != -1 and len(got) <= limit:
-        # Word edges as \b sees them; a word occurrence keeps a superset of the real ones.
-        if kind == "sub" or ((pos == 0 or not _is_wordchar(low[pos - 1]))
-                             and (kind == "pre" or pos + end == len(low) or not _is_wordchar(low[pos + end]))):
+        # Word edges as \b sees them (inline: a call per occurrence costs more than the test);
+        # a word occurrence keeps a superset of the real ones.
+        if sub or ((pos == 0 or not ((c := low[pos - 1]).isalnum() or c == "_"))
+                   and (pre or pos == last or not ((c := low[pos + end]).isalnum() or c == "_"))):
             got.append(pos)
         pos = low.find(atom, pos + 1)
     if pos == -1 or limit >= _MAX_PLACES:
@@ -284,10 +287,6 @@ def _find_all(low: str, atom: str, kind: str, found: dict[Atom, list[int]], limi
     else:
         found[kind + "~", atom] = [pos, *got]
     return got
-
-
-def _is_wordchar(c: str) -> bool:
-    return c.isalnum() or c == "_"
 
 
 def max_gaps(pattern: str) -> int | None:
