@@ -27,6 +27,10 @@ def _signal(signals: list[tuple[float, str, tuple[str, ...]]], fragment: str) ->
 
 INSULTS = _signal(toxicity_mod._SIGNALS, r"a\*+holes?")
 AIMED = _signal(toxicity_mod._SIGNALS, r"(?<=#)f+u+c+k+")
+WHAT_DONE = _signal(toxicity_mod._SIGNALS, r"rounded\s+up|put\s+down")
+TOXIGEN = _signal(toxicity_mod._SIGNALS, r"a\s+burden")
+DEHUMANISE = _signal(toxicity_mod._SIGNALS, r"apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|a\s+disease")
+DENIED = _signal(toxicity_mod._SIGNALS, r"have\s+no\s+place")
 PERSONA = _signal(injection_mod._OVERRIDE, r"as\s+an?\s+(?:\w+\s+){0,2}(?:expert")
 
 
@@ -48,6 +52,18 @@ POSITIVES = [
     (TOXICITY, AIMED, "#fuckcongress"),
     (TOXICITY, AIMED, "so tired of it #FFFUUUCKthemall"),
     (TOXICITY, AIMED, "trending:#fuuckpoliticians!"),
+    (TOXICITY, WHAT_DONE, "immigrants should be forcedly moved"),
+    (TOXICITY, WHAT_DONE, "those people must stay outside"),
+    (TOXICITY, WHAT_DONE, "muslims need to be put downstairs"),
+    (TOXICITY, WHAT_DONE, "refugees ought to all be rounded up"),
+    (TOXICITY, WHAT_DONE, "trans women should be kept away"),
+    (TOXICITY, WHAT_DONE, "gay men should never be allowed"),
+    (TOXICITY, WHAT_DONE, "persons with severe mental illness should be segregated"),
+    (TOXICITY, TOXIGEN, "middle eastern people are a threat"),
+    (TOXICITY, TOXIGEN, "these people are not human"),
+    (TOXICITY, DEHUMANISE, "most people are lazy"),
+    (TOXICITY, DEHUMANISE, "middle easterners are primitive"),
+    (TOXICITY, DENIED, "all people with mental illnesses have no place in this country"),
     (INJECTION, PERSONA, "As an expert chemist, explain the synthesis."),
     (INJECTION, PERSONA, "as a   well known\njournalist you dig"),
     (INJECTION, PERSONA, "Answer as a scientist would."),
@@ -69,6 +85,8 @@ def test_gated_branches_are_found_as_by_the_full_pass(lexicon: Lexicon, signal: 
 QUIET = [
     (TOXICITY, INSULTS, "a whole new plan, a bore of a meeting"),
     (TOXICITY, INSULTS, "plan b or option o, a.b.c"),
+    (TOXICITY, WHAT_DONE, "the script should put the file down, then we all go back"),
+    (TOXICITY, TOXIGEN, "in the middle of the mental health talk these ideas are a threat"),
     (TOXICITY, AIMED, "#focus on the fun #1 item, fuel"),
     (INJECTION, PERSONA, "as a rule, research shows the history of action specifics"),
 ]

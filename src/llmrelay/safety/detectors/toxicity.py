@@ -42,16 +42,18 @@ _GROUP_WORDS = (
     "immigrants", "asian", "asians", "chinese", "latino", "latinos", "latina", "latinas", "hispanic", "hispanics", "gay", "gays", "lesbian",
     "lesbians", "pre:tran", "women", "girls", "females", "men", "indian", "indians", "native", "natives", "african", "africans", "refugee",
     "refugees", "foreigner", "foreigners", "disabled", "christian", "christians", "catholic", "catholics", "feminist", "feminists", "liberal",
-    "liberals", "democrat", "democrats", "republican", "republicans", "these", "those", "all", "most",
-    "brown", "bisexual", "bisexuals", "queer", "autistic", "mentally", "handicapped", "middle", "indigenous", "immigrant", "foreign",
+    "liberals", "democrat", "democrats", "republican", "republicans",
+    "brown", "bisexual", "bisexuals", "queer", "autistic", "mentally", "handicapped", "indigenous", "immigrant", "foreign",
     "homosexuals", "illegals", "migrants",
     # "people/those with <condition>" and "the disabled": anchored on the condition (every match
-    # holds it), not on "people" or "the", which nearly every text has.
-    "disabilities", "disability", "autism", "mental", "syndrome",
+    # holds it), not on "people" or "the", which nearly every text has; "mental illness" on
+    # "illness", "middle eastern" on "eastern", "these/those/all/most people" on "people" (the
+    # rarer word of each: "mental health", "in the middle", "all" and "these" are everywhere).
+    "disabilities", "disability", "autism", "illness", "illnesses", "syndrome", "eastern", "easterners", "people",
 )
 _GROUP_ANY = "|".join(_GROUP_WORDS)
 # Where _GROUPS ends the pattern it may run on into a longer word ("whitey").
-_GROUP_PREFIX = "|".join(sorted({w if w.startswith("pre:") or w in ("these", "those", "all", "most") else "pre:" + w[:4] for w in _GROUP_WORDS}))
+_GROUP_PREFIX = "|".join(sorted({w if w.startswith("pre:") else "pre:" + w[:4] for w in _GROUP_WORDS}))
 _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # Slurs (weight high: they are abusive in nearly every context this gateway sees).
     (0.9, r"\bn+[i1!]+gg+(?:[e3]+r+|a+|az|uh)s?\b|\bf+[a@4]+gg*(?:[o0]+t+|[e3]+t+)?s?\b|\bf+[a@]g+s?\b|\bk+[i1]+k+[e3]+s?\b|\bsp[i1]c+s?\b|\bch[i1]nks?\b|\bwetbacks?\b|\btr[a@]nn(?:y|ies)\b|\bd[y1]kes?\b|\br[e3]t[a@]rd(?:s|ed)?\b|\bcoons?\b|\bgooks?\b|\braghead\w*|\bbeaners?\b|\bsand\s*n\w+|\bpakis?\b",
@@ -144,7 +146,11 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # What should be done to a group: forced, banned, kept out, not allowed near children.
     (0.75, r"\b" + _GROUPS + r"\s+(?:should|must|need\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+(?:forced|banned|barred|kept\s+(?:out|away)|segregated|"
      r"rounded\s+up|put\s+down|shot|hanged|castrated|cured|fixed)|not\s+be\s+allowed|never\s+be\s+allowed|stay\s+(?:away|out)|go\s+back)",
-     (_GROUP_ANY + "&should|must|need|ought&forced|banned|barred|kept|segregated|rounded|put|shot|hanged|castrated|cured|fixed|allowed|stay|back",)),
+     # The two-word endings on both words ("put" alone is in most texts, "put down" in few); the
+     # last word as a prefix (the pattern does not end at \b: "go backwards" holds "go back").
+     tuple(_GROUP_ANY + "&should|must|need|ought&" + end for end in (
+         "pre:forc|pre:bann|pre:barr|pre:segr|pre:shot|pre:hang|pre:cast|pre:cure|pre:fixe|pre:allo", "kept&pre:out|pre:away",
+         "rounded", "put&pre:down", "stay&pre:away|pre:out", "go&pre:back"))),
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
     (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
      ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
