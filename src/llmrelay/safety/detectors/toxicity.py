@@ -125,13 +125,14 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      r"smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|an?\s+abomination|degenerates?|"
      r"animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|"
      r"stupid|dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backwards?|primitive)\b",
-     # Whole words, not prefixes: "pre:devi" or "pre:simp" would wake on "device" and "simple".
-     (_GROUP_ANY + "&deviant|deviants|perverts|perverted|predators|pedophiles|paedophiles|molesters|abusers|brutes|barbarians|barbaric|"
+     # Whole words, not prefixes: "pre:devi" or "pre:simp" would wake on "device" and "simple". The
+     # predicate comes first: an anchor is looked up by its first group's words, the rarer here.
+     ("deviant|deviants|perverts|perverted|predators|pedophiles|paedophiles|molesters|abusers|brutes|barbarians|barbaric|"
       "uncivilized|uncivilised|savage|crazy|insane|delusional|freaks|unnatural|abnormal|burden|drain|threat|menace|incapable|unintelligent|"
       "smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|degenerate|degenerates|"
       "animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|"
-      "dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive",
-      _GROUP_ANY + "&not|less&human|normal|natural|intelligent")),
+      "dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive&" + _GROUP_ANY,
+      "human|normal|natural|intelligent&not|less&" + _GROUP_ANY)),
     # An identity called an illness, a sin or unreal ("being gay is a mental disorder").
     (0.8, r"\b(?:being\s+)?(?:gay|trans(?:gender)?|bisexual|homosexual|homosexuality|bisexuality|transgenderism|lesbianism|queer)\s+"
      r"(?:people\s+)?(?:is|are)(?:n't|\s+not)?\s+(?:\w+\s+)?(?:mental(?:ly)?\s+(?:ill(?:ness)?|disorders?|diseases?|sick)|a\s+sin|sinful|"
@@ -148,7 +149,7 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      r"rounded\s+up|put\s+down|shot|hanged|castrated|cured|fixed)|not\s+be\s+allowed|never\s+be\s+allowed|stay\s+(?:away|out)|go\s+back)",
      # The two-word endings on both words ("put" alone is in most texts, "put down" in few); the
      # last word as a prefix (the pattern does not end at \b: "go backwards" holds "go back").
-     tuple(_GROUP_ANY + "&should|must|need|ought&" + end for end in (
+     tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
          "pre:forc|pre:bann|pre:barr|pre:segr|pre:shot|pre:hang|pre:cast|pre:cure|pre:fixe|pre:allo", "kept&pre:out|pre:away",
          "rounded", "put&pre:down", "stay&pre:away|pre:out", "go&pre:back"))),
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
