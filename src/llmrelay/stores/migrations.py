@@ -174,6 +174,12 @@ def _coarse_rollups(week: str) -> tuple[str, ...]:
 _COARSE_SQLITE = _coarse_rollups("date(day, 'weekday 0', '-6 days')")
 _COARSE_POSTGRES = _coarse_rollups("to_char(date_trunc('week', day::date), 'YYYY-MM-DD')")
 
+# Indexes on random values that no query reads: each row put one random page of each in the
+# batch's transaction, so the ledger's per-row write cost grew with the table (issue #11). Lookups
+# by request id are not a query the gateway makes; repeated prompts are read from
+# usage_daily_repeats and usage_prompts_seen (its own primary key), never from the raw rows.
+_UNREAD_INDEXES = tuple(f"DROP INDEX IF EXISTS {name}" for name in ("usage_request", "usage_prompt", "usage_prefix"))
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: usage ledger, virtual keys, audit log, cache (SQLite)",
               sqlite=(*_LEDGER, *_KEYS, *_AUDIT, *_CACHE_SQLITE),
@@ -191,6 +197,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                         "ALTER TABLE usage_ledger ADD COLUMN IF NOT EXISTS estimated INTEGER")),
     Migration(5, "usage ledger: weekly and monthly roll-ups (model, key, user), filled from the daily ones",
               sqlite=_COARSE_SQLITE, postgres=_COARSE_POSTGRES),
+    Migration(6, "usage ledger: drop the request id and prompt/prefix hash indexes no query reads",
+              sqlite=_UNREAD_INDEXES, postgres=_UNREAD_INDEXES),
 )
 
 LATEST = MIGRATIONS[-1].version
