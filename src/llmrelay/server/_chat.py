@@ -19,7 +19,7 @@ from ..context import RequestContext
 from ..errors import GatewayError, LLMRelayError
 from ..relay import Relay
 from ..streaming import Assembler, content_chars, estimate_usage
-from ..types import ChatRequest, ChatResult, Chunk
+from ..types import ChatRequest, ChatResult, Chunk, Usage
 from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Receive, Response, Send, StreamResponse
 
 log = logging.getLogger("llmrelay.server")
@@ -146,16 +146,41 @@ async def _run(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestConte
 
 async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
                     deferred: bool = False) -> Response:
-    asm = Assembler()
-    async for chunk in relay.handle(request, ctx):
-        asm.add(chunk)
-    result = asm.result(provider=ctx.provider)
+    result = await collect(relay.handle(request, ctx), ctx)
     if ctx.usage is None:
         ctx.usage = result.usage
     ctx.status = "ok"
     body = wire.encode_result(result, request.model, ctx.request_id, ctx.cost_usd)
     headers = [JSON_TYPE, *ctx_headers(ctx)]
     return _ThenWork(ctx, 200, body, headers) if deferred else Response(200, body, headers)
+
+
+async def collect(chunks: AsyncIterator[Chunk], ctx: RequestContext) -> ChatResult:
+    """The answer the chunks make. A non-streamed answer usually arrives as one whole chunk (the
+    provider's result, a cache hit): made into the result directly, without an :class:`Assembler`
+    (the same result; ~4 us less on every plain request's critical path)."""
+    only: Chunk | None = None
+    asm: Assembler | None = None
+    async for chunk in chunks:
+        if asm is not None:
+            asm.add(chunk)
+        elif only is None:
+            only = chunk
+        else:
+            asm = Assembler()
+            asm.add(only)
+            asm.add(chunk)
+    if asm is None:
+        if only is not None and not only.choice and not only.tool_calls:
+            return ChatResult(
+                id=only.id or "", model=only.model or "", text=only.text, finish_reason=only.finish_reason or "stop",
+                usage=only.usage or Usage(), reasoning=only.reasoning, reasoning_signature=only.reasoning_signature or None,
+                provider=ctx.provider,
+            )
+        asm = Assembler()
+        if only is not None:
+            asm.add(only)
+    return asm.result(provider=ctx.provider)
 
 
 async def _stream(relay: Relay, wire: Wire, request: ChatRequest, ctx: RequestContext,
