@@ -57,7 +57,9 @@ class Recording:
         self.size = 0
         self.done = False
         self.truncated = False
-        self.changed = asyncio.Event()
+        # Made by a follower that has to wait: most recordings are never followed, and every
+        # event of every stream would otherwise set one and make the next.
+        self.changed: asyncio.Event | None = None
 
     def add(self, data: bytes) -> bytes:
         """``data`` (one or more SSE events) with an ``id:`` line on each, recorded."""
@@ -80,14 +82,16 @@ class Recording:
         self.events = []
         self.size = 0
         self.done = True
+        self._wake()  # a follower waiting on a recording evicted from the store sees the end now
 
     def finish(self) -> None:
         self.done = True
         self._wake()
 
     def _wake(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+        changed, self.changed = self.changed, None
+        if changed is not None:
+            changed.set()
 
     async def follow(self, after: int) -> AsyncIterator[bytes]:
         pos = max(0, after)
@@ -97,6 +101,8 @@ class Recording:
                 yield self.events[pos - 1]
             if self.done:
                 return
+            if self.changed is None:
+                self.changed = asyncio.Event()
             await self.changed.wait()
 
 
