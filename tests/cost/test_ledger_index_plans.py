@@ -138,3 +138,26 @@ async def test_a_ledger_opening_a_migrated_database_does_not_bring_the_dropped_i
     await ledger.aclose()
     names = {n for (n,) in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "usage_user_ts" in names and not names & {"usage_request", "usage_prompt", "usage_prefix"}
+
+
+@pytest.mark.postgres
+async def test_postgres_upgrade_drops_the_unread_indexes_and_the_ledger_keeps_them_away(postgres_url: str) -> None:
+    import asyncpg
+
+    from llmrelay.cost.ledger_postgres import PostgresLedger
+
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        for m in MIGRATIONS[:5]:   # a database at schema 5, as the previous release left it
+            for stmt in m.postgres:
+                await conn.execute(stmt)
+        assert await upgrade(postgres_url) == [m.version for m in MIGRATIONS]
+        ledger = PostgresLedger(postgres_url)
+        await ledger.write([LedgerRow(ts=T0, request_id="req_1", user_id="u")])
+        await ledger.aclose()
+        names = {r["indexname"] for r in await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'usage_ledger'")}
+    finally:
+        await conn.close()
+    assert {"usage_ts", "usage_user_ts", "usage_key_ts", "usage_session_ts"} <= names
+    assert not names & {"usage_request", "usage_prompt", "usage_prefix"}
