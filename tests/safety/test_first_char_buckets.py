@@ -63,6 +63,7 @@ def test_every_lexicon_finds_with_buckets_what_it_finds_as_written_on_soups(text
     (r"\b(?:ab|a)c?", ["abc", "ac", "a"]),
     (r"\b(?:(?:these|those|th)\s+people|the)\b", ["these people", "the people", "th people", "the"]),
     (r"\b(?:x(?:y|z)?|xy)w", ["xyw", "xw", "xzw"]),
+    (r"\b(?:\bfoo|bar|\bfo)o?x", ["foox", "fox", "barx", "afoox"]),  # a \b where one already holds
 ])
 def test_bucketed_patterns_match_as_written(pattern: str, texts: list[str]) -> None:
     fast = first_char_buckets(pattern)
@@ -73,7 +74,7 @@ def test_bucketed_patterns_match_as_written(pattern: str, texts: list[str]) -> N
 
 @pytest.mark.parametrize("pattern", [
     r"foo|bar",  # no leading \b(?:...)
-    r"\b(?:\bfoo|bar)x",  # an alternative starting with an escape
+    r"\b(?:\.foo|bar)x",  # an alternative starting with an escape
     r"\b(?:[ab]c|d)",  # ... a class
     r"\b(?:a?b|c)",  # ... a quantified character
     r"\b(?:(?i:a)|b)",  # ... a group with flags
@@ -83,3 +84,10 @@ def test_bucketed_patterns_match_as_written(pattern: str, texts: list[str]) -> N
 ])
 def test_other_shapes_are_left_as_written(pattern: str) -> None:
     assert first_char_buckets(pattern) == pattern
+
+
+def test_top_level_alternations_are_grouped_under_the_lexicons_boundary() -> None:
+    lex = Lexicon([(0.5, r"\bdo\s+anything|dan\s+mode|\bdanger\b", ("anything", "mode", "danger"))])
+    assert lex._fast[0] != lex._patterns[0]
+    for text in ("do anything", "dan mode", "danger", "adan mode", "xdo anything", "dan danger"):
+        assert _matches(lex._all_fast, text) == _matches(lex._all, text)

@@ -55,7 +55,7 @@ class Lexicon:
         self._patterns = tuple(s[1] for s in signals)
         # What the scans compile: the same patterns with their leading alternation grouped by first
         # character (see first_char_buckets); the reference (``anchored=False``) keeps the originals.
-        self._fast = tuple(first_char_buckets(p) for p in self._patterns)
+        self._fast = tuple(_bucketed(p) for p in self._patterns)
         # Plain-word anchors are one set per signal (a single isdisjoint); the rest are parsed into
         # groups of atoms, and all atoms are checked at once per text (set operations, not loops).
         self._words = tuple(frozenset(a for a in s[2] if _is_word(a)) for s in signals)
@@ -270,11 +270,25 @@ def first_char_buckets(pattern: str) -> str:
     return out
 
 
+def _bucketed(pattern: str) -> str:
+    """:func:`first_char_buckets` for a lexicon signal, which is only ever compiled after a ``\\b``
+    (:meth:`Lexicon._compile`): there ``p`` and ``\\b(?:p)`` match alike, so a signal written as
+    ``\\bdo\\s+anything|\\bdan\\s+mode|...`` is grouped too."""
+    if pattern.startswith("\\b(?:"):
+        return first_char_buckets(pattern)
+    wrapped = "\\b(?:" + pattern + ")"
+    fast = first_char_buckets(wrapped)
+    return fast if fast != wrapped else pattern
+
+
 def _literal_led(alternation: str) -> list[str] | None:
     """The alternatives of ``alternation``, each starting with a plain character, leading groups of
-    alternatives distributed over what follows them (None: some alternative cannot be)."""
+    alternatives distributed over what follows them (None: some alternative cannot be). Each
+    starts where the ``\\b`` before the alternation holds, so its own leading ``\\b`` is dropped."""
     out: list[str] = []
     for alt in split_alternatives(alternation):
+        if alt.startswith("\\b"):
+            alt = alt[2:]
         if alt.startswith("(?:"):
             end = _group_end(alt, 0)
             if end is None or alt[end + 1:end + 2] in ("?", "*", "+", "{"):
