@@ -245,8 +245,9 @@ def first_char_buckets(pattern: str) -> str:
     alternatives with different first characters never compete, and keeping the order within
     each first character keeps every match (and which alternative makes it). A leading group of
     plain alternatives is distributed first (``(?:these|those)\\s+people`` -> ``these\\s+people|
-    those\\s+people``: the same attempts in the same order). Patterns that do not have that shape
-    (an alternative starting with an escape, a class, a quantified character or other group;
+    those\\s+people``: the same attempts in the same order), and an alternative's own leading ``\\b``
+    dropped (it holds there already). Patterns that do not have that shape (an alternative
+    starting with another escape, a class, a quantified character or another kind of group;
     back-references) are returned as they are.
 
         >>> first_char_buckets(r"\\b(?:ab|b|(?:ax|c)y)z")
