@@ -14,6 +14,8 @@ conversations going on (each ~20 requests long), 20 requests/s.
 ``--breakdown`` runs the same batches through the same SQL with a CPU timer around each statement
 (the row insert, each roll-up's upsert, the last-seen lookup and upsert, the repeats upsert), and
 ``--indexes`` adds the cost of each ledger index alone (a narrow table per index, same keys).
+``--ab`` writes the same batches, in turn, into a ledger with the indexes migration 6 dropped (A)
+and one without (B), in one process (the fair comparison on a machine whose load changes).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def batches(n: int) -> Iterator[list[LedgerRow]]:
 def _at_checkpoints(costs: list[tuple[float, ...]], rows: int) -> list[tuple[int, tuple[float, ...]]]:
     """Per checkpoint, the median of each measure over the WINDOW batches from it (us per row)."""
     out = []
-    for cp in CHECKPOINTS:
+    for cp in (c for c in CHECKPOINTS if c <= rows):
         first = min(cp, rows - WINDOW * BATCH) // BATCH
         window = costs[first:first + WINDOW]
         if window:
@@ -120,6 +122,36 @@ async def through_writer(url: str, rows: int) -> list[tuple[int, tuple[float, ..
         await writer.flush()
         costs.append((time.perf_counter() - wall, time.process_time() - cpu))
     await writer.aclose()
+    return _at_checkpoints(costs, rows)
+
+
+# The usage_ledger indexes migration 6 dropped, as migration 1 made them: ``--ab`` puts them back
+# on side A to compare the schema before and after in one process.
+DROPPED = tuple(stmt for stmt in MIGRATIONS[0].sqlite
+                if any(f"EXISTS {name} ON" in stmt for name in ("usage_request", "usage_prompt", "usage_prefix")))
+
+
+async def interleaved(url_a: str, url_b: str, rows: int) -> list[tuple[int, tuple[float, ...]]]:
+    """A (the indexes before migration 6) and B (now) written batch by batch in turn, in one
+    process, so the machine's changing load falls on both alike: each batch's CPU seconds."""
+    sides = [await gateway_ledger(url_a), await gateway_ledger(url_b)]
+    await sides[0]._call(lambda conn: [conn.execute(stmt) for stmt in DROPPED])
+    writers = [LedgerWriter(ledger, batch_size=BATCH, flush_s=3600) for ledger in sides]
+    for w in writers:
+        w.acquire()
+        await w.start()
+    costs: list[tuple[float, ...]] = []
+    for n, batch in enumerate(batches(rows)):
+        cpu = [0.0, 0.0]
+        for side in ((0, 1) if n % 2 else (1, 0)):  # who goes first alternates too
+            for row in batch:
+                writers[side].submit(row)
+            t = time.process_time()
+            await writers[side].flush()
+            cpu[side] = time.process_time() - t
+        costs.append((cpu[0], cpu[1]))
+    for w in writers:
+        await w.aclose()
     return _at_checkpoints(costs, rows)
 
 
@@ -204,6 +236,8 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="an in-memory database")
     ap.add_argument("--breakdown", action="store_true", help="time each statement of a batch")
     ap.add_argument("--indexes", action="store_true", help="with --breakdown: each index alone too")
+    ap.add_argument("--ab", action="store_true", help="the indexes before migration 6 (A) and now (B), "
+                                                      "batches in turn in one process")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "ledger.db"
@@ -211,6 +245,12 @@ def main() -> None:
             raise SystemExit(f"{args.db} exists: the benchmark needs a fresh ledger")
         url = "sqlite://:memory:" if args.memory else f"sqlite:///{path}"
         print(f"{args.rows:,} rows into {'memory' if args.memory else path}, batches of {BATCH}")
+        if args.ab:
+            url_b = "sqlite://:memory:" if args.memory else f"sqlite:///{Path(tmp) / 'b.db'}"
+            print(f"{'rows in table':>14} {'A cpu us/row':>13} {'B cpu us/row':>13} {'B - A':>7}")
+            for cp, (a, b) in asyncio.run(interleaved(url, url_b, args.rows)):
+                print(f"{cp:>14,} {a:13.2f} {b:13.2f} {(b - a) / a:+7.0%}")
+            return
         if args.breakdown:
             breakdown(url, args.rows, args.indexes)
             return
