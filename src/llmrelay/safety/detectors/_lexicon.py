@@ -30,7 +30,7 @@ from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from ._literals import split_alternatives
-from ._view import TextView
+from ._view import _SHORT, TextView
 
 Signal = tuple[float, str, tuple[str, ...]]
 _MAX_COMBINATIONS = 512
@@ -71,6 +71,7 @@ class Lexicon:
         self._atom_pre4 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 4)
         self._atom_pre_long = tuple(sorted(v for k, v in atoms if k == "pre" and len(v) > 4))
         self._index_anchors()
+        self._gate_words, self._gate_pre4, self._gate_subs = self._gate()
         self._all = self._compile(tuple(range(len(signals))), self._patterns)
         self._all_fast = self._compile(tuple(range(len(signals))))
         # For the rare text whose lower-case form changes length (offsets would drift).
@@ -90,6 +91,8 @@ class Lexicon:
 
     def _awake(self, view: TextView) -> tuple[tuple[int, ...], set[Atom]]:
         """The awake signals, and the anchor atoms (words and prefixes) the text has."""
+        if self._quiet(view):
+            return (), set()
         # Asked of the view, not of its sets: a patched view answers without copying them.
         present: set[Atom] = {("w", w) for w in view.common_words(self._atom_words)}
         if self._atom_pre3:
@@ -116,6 +119,41 @@ class Lexicon:
             else:
                 awake.add(i)
         return tuple(sorted(awake)), present
+
+    def _gate(self) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+        """What a text must hold for any signal to wake (see :meth:`_quiet`): a plain-word anchor,
+        or for some anchor one option of its key group (an anchor holds only when all its groups
+        do, so any one group will do; the one least likely in ordinary prose, see :func:`_key_group`).
+        As word, 4-character word-start and substring sets: a prefix atom ``p`` is held by a word
+        whose first four characters are ``p[:4]`` (or, for a 3-character ``p``, ``p`` plus any
+        ASCII character) or, when ``p`` has 3 characters, by the word ``p``."""
+        words, pre4, subs = set(self._plain), set(), []
+        for anchors in self._complex:
+            for anchor in anchors:
+                group, gsubs = _key_group(anchor)
+                subs += gsubs
+                for kind, v in group:
+                    if kind == "w":
+                        words.add(v)
+                    elif len(v) == 3:
+                        words.add(v)
+                        pre4.update(v + chr(c) for c in range(128))
+                    else:
+                        pre4.add(v[:4])
+        return frozenset(words), frozenset(pre4), tuple(dict.fromkeys(subs))
+
+    def _quiet(self, view: TextView) -> bool:
+        """No signal can wake: a short ASCII text (most prompts) has none of the gate words, word
+        starts or substrings. Three C-speed tests where :meth:`_awake`'s general path costs
+        ~10 µs of set building and per-anchor look-ups to come to the same empty answer. Longer
+        texts keep that path: there the substrings are memoised per view (:meth:`TextView.contains`)."""
+        low = view.low
+        if len(low) > _SHORT or not low.isascii():
+            return False
+        # On ASCII text a word starting with a 3-character atom longer than it has its first four
+        # characters in _pre3_ext (see _pre3_present); one exactly the atom is in _gate_words.
+        return (view.words.isdisjoint(self._gate_words) and view.prefixes(4).isdisjoint(self._gate_pre4)
+                and not any(map(low.__contains__, self._gate_subs)))
 
     def _index_anchors(self) -> None:
         """The look-ups :meth:`_awake` starts from: which signals each plain word wakes, and which
@@ -443,6 +481,25 @@ def _only_space(items: Any) -> bool:
 
 
 Atom = tuple[str, str]  # (kind, value): ("w", "ignore"), ("pre", "foo"), ("sub", "]")
+
+
+# Words too common in ordinary prose to gate on (a text without the anchor's other words cannot
+# wake it, and those are rarer): used only to choose which group of an anchor the gate tests.
+_COMMON = frozenset((
+    "a", "all", "an", "and", "are", "as", "at", "back", "be", "by", "can", "do", "for", "go", "have", "he", "her", "here", "i",
+    "in", "is", "it", "its", "just", "let", "more", "must", "need", "new", "no", "not", "now", "of", "off", "on", "only", "out",
+    "over", "put", "say", "she", "should", "so", "that", "the", "them", "they", "this", "to", "up", "us", "we", "what",
+    "who", "will", "with", "you", "your",
+))
+
+
+def _key_group(anchor: tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]) -> tuple[frozenset[Atom], tuple[str, ...]]:
+    """The group of an anchor that a gate tests: the fewest common or very short options, then
+    the fewest options (substring options count double: each is a scan of the text)."""
+    def cost(g: tuple[frozenset[Atom], tuple[str, ...]]) -> tuple[int, int]:
+        opts = [v for _, v in g[0]] + list(g[1])
+        return sum(v in _COMMON or len(v) <= 2 for v in opts), len(g[0]) + 2 * len(g[1])
+    return min(anchor, key=cost)
 
 
 def _is_word(anchor: str) -> bool:
