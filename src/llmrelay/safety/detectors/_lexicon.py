@@ -127,7 +127,9 @@ class Lexicon:
         As word, 4-character word-start and substring sets: a prefix atom ``p`` is held by a word
         whose first four characters are ``p[:4]`` (or, for a 3-character ``p``, ``p`` plus any
         ASCII character) or, when ``p`` has 3 characters, by the word ``p``."""
-        words, pre4, subs = set(self._plain), set(), []
+        words: set[str] = set(self._plain)
+        pre4: set[str] = set()
+        subs: list[str] = []
         for anchors in self._complex:
             for anchor in anchors:
                 group, gsubs = _key_group(anchor)
