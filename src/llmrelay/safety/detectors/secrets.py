@@ -22,7 +22,7 @@ from typing import Any
 
 from ..findings import Category, Finding
 from ._literals import GatedAlternation, RunWindows, required_literals, split_alternatives
-from ._view import Joined, TextView
+from ._view import _SHORT, Joined, TextView
 
 # (type, pattern): the value is the whole match, or group "v" when the pattern has one.
 _VENDOR: tuple[tuple[str, str], ...] = (
@@ -234,6 +234,9 @@ def _looks_secret(value: str, name: str) -> float:
 
 # Names whose presence (a substring of the lower-cased text) lets a secret-named assignment exist.
 _ASSIGNMENT_GATES = ("pass", "psw", "pasw", "pw", "secret", "token", "key", "credential", "srt")
+_NET_GATES = ("credential", "directoryentry", "passw", "securestring")
+# An authorization header: the word, or an "X-" header named like a token or key.
+_AUTH_GATES = ("authorization", "x-")
 
 
 class _Gates:
@@ -272,7 +275,9 @@ class _Gates:
             return False
         if self._exact is None:
             self._exact = view.vocabulary.isprintable()
-        return self._exact and not any(map(view.contains, subs))
+        # A short text is searched directly, as TextView.contains would, without its call per gate.
+        low = view.low
+        return self._exact and not any(map(low.__contains__ if len(low) <= _SHORT else view.contains, subs))
 
 
 def _matches_space(pattern: str) -> bool:
@@ -357,6 +362,13 @@ class SecretDetector:
         # The literals one of which every match of each other token format holds (None: no gate).
         self._token_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._in_tokens}
         self._literal_gates = {rx.pattern: _literal_gate(rx.pattern) for _, rx in self._literal}
+        self._literal_gated = tuple((t, rx, self._literal_gates[rx.pattern]) for t, rx in self._literal)
+        # Every gate of the context, worded, assignment and password-phrase scans at once (see
+        # _quiet_gates): their word gates, and their substrings less those holding a shorter one.
+        words = self._context_words | {"password", "pwd"}
+        subs = {*self._context_subs, *_ASSIGNMENT_GATES, *_NET_GATES, *_AUTH_GATES}
+        self._all_words = frozenset(words)
+        self._all_subs = tuple(sorted(s for s in subs if not any(t != s and t in s for t in subs)))
         # Each token-format pattern's run windows (see RunWindows), by pattern: the gated
         # alternations make one pattern per combination of awake formats, so this is bounded too.
         self._runs: dict[str, RunWindows | None] = {}
@@ -369,21 +381,38 @@ class SecretDetector:
         text = view.text
         out: list[Finding] = []
         self._token_hits(text, view.long_tokens() if anchored else [(0, len(text))], out, gated=anchored)
-        for typ, rx in self._literal:
+        for typ, rx, lits in self._literal_gated:
             # Their literal first (C speed); the regex's own scan for it costs ~1 µs even on 200
             # characters (~4 µs on 4 KB), and most texts hold none of "-----", "$", "*".
-            lits = self._literal_gates[rx.pattern] if anchored else None
-            if lits is None or any(lit in text for lit in lits):
+            if not anchored or lits is None or any(map(text.__contains__, lits)):
                 self._vendor_hits(typ, rx.finditer(text), out)
         # Gates are substring tests (~1-3 us each on 4 KB) or word look-ups, made only when needed.
         gate = _Gates(view) if anchored else _Gates(None)
+        quiet = anchored and len(view.low) <= _SHORT and gate.none_of(self._all_words, self._all_subs)
+        if not quiet:
+            self._gated_hits(text, view, gate, anchored, out)
+        cli = not anchored or ("-" in text and (text.startswith("-") or " -" in text or "\n-" in text or "\t-" in text))
+        if cli:
+            self._phrase_hits(_CLI_FLAG, text, out)
+        if not quiet:
+            # Every alternative of these two holds "passw" (or a class name) in some case.
+            if gate.any(_NET_GATES):
+                self._phrase_hits(_NET_CREDENTIAL, text, out)
+            if gate("passw"):
+                self._phrase_hits(_PASSWORD_PHRASE, text, out)
+        return _merge(out)
+
+    def _gated_hits(self, text: str, view: TextView, gate: _Gates, anchored: bool, out: list[Finding]) -> None:
+        """The context, worded and assignment scans, each behind its word or substring gates. A
+        short text holding none of these nor the password phrases' (most prompts) skips them all
+        after one combined test (:meth:`_Gates.none_of`): ~18 gate calls cost ~8 µs."""
         for typ, gates, rx in () if gate.none_of(self._context_words, self._context_subs) else self._context:
             if gate.any(gates):
                 self._vendor_hits(typ, rx.finditer(text), out)
         for typ, rx in self._worded:
             auth = typ == "AUTH_HEADER"
             # (?i:\b(?:password|pwd)\s*=): whole words.
-            if (gate("authorization") or (gate("x-") and gate.any(("token", "key")))) if auth else gate.any(("w:password", "w:pwd")):
+            if (gate(_AUTH_GATES[0]) or (gate(_AUTH_GATES[1]) and gate.any(("token", "key")))) if auth else gate.any(("w:password", "w:pwd")):
                 self._vendor_hits(typ, rx.finditer(text), out)
         if gate.any(_ASSIGNMENT_GATES):
             present = tuple(k for k in _KEYWORDS if gate(k)) if anchored else None
@@ -392,17 +421,13 @@ class SecretDetector:
                 if score:
                     ptype = "PASSWORD" if re.search(r"(?i)pass|pwd|psw", name) else "SECRET"
                     out.append(Finding("secret", start, end, score, ptype))
-        cli = not anchored or ("-" in text and (text.startswith("-") or " -" in text or "\n-" in text or "\t-" in text))
-        # Every alternative of these two holds "passw" (or a class name) in some case.
-        net = gate.any(("credential", "directoryentry", "passw", "securestring"))
-        for rx, on in ((_CLI_FLAG, cli), (_NET_CREDENTIAL, net), (_PASSWORD_PHRASE, gate("passw"))):
-            if not on:
-                continue
-            for m in rx.finditer(text):
-                g = next(k for k, v in m.groupdict().items() if v is not None)
-                if not _REFERENCE.search(m.group(g).strip("\"' ")):
-                    out.append(Finding("secret", m.start(g), m.end(g), 0.8, "PASSWORD"))
-        return _merge(out)
+
+    @staticmethod
+    def _phrase_hits(rx: re.Pattern[str], text: str, out: list[Finding]) -> None:
+        for m in rx.finditer(text):
+            g = next(k for k, v in m.groupdict().items() if v is not None)
+            if not _REFERENCE.search(m.group(g).strip("\"' ")):
+                out.append(Finding("secret", m.start(g), m.end(g), 0.8, "PASSWORD"))
 
     def _token_hits(self, text: str, spans: list[tuple[int, int]], out: list[Finding], *, gated: bool = True) -> None:
         """The formats that lie inside one whitespace-free token, on the long tokens joined by
