@@ -258,6 +258,11 @@ def usage_from_wire(u: Any) -> Usage | None:
     """OpenAI usage (with DeepSeek's and OpenRouter's extra fields) as a Usage; None if absent."""
     if not isinstance(u, Mapping):
         return None
+    if len(u) == 3:
+        # Most answers: the three counts alone (no details, no provider extras).
+        p, c = u.get("prompt_tokens"), u.get("completion_tokens")
+        if type(p) is int and type(c) is int and "total_tokens" in u:
+            return Usage(p, c)
     prompt = u.get("prompt_tokens_details") or {}
     completion = u.get("completion_tokens_details") or {}
     cached = _int(prompt.get("cached_tokens")) or _int(u.get("prompt_cache_hit_tokens"))
@@ -311,6 +316,11 @@ def arguments_text(args: Any) -> str:
 
 def choice_from_wire(choice: Mapping[str, Any], index: int) -> Choice:
     """One ``choices[]`` entry of a non-streamed answer."""
+    return Choice(index, *_choice_fields(choice))
+
+
+def _choice_fields(choice: Mapping[str, Any]) -> tuple[str, tuple[ToolCall, ...], FinishReason, str]:
+    """(text, tool calls, finish reason, reasoning) of a ``choices[]`` entry."""
     msg = choice.get("message") or {}
     text, thinking = split_content(msg.get("content"))
     if not text and isinstance(msg.get("refusal"), str):
@@ -326,15 +336,20 @@ def choice_from_wire(choice: Mapping[str, Any], index: int) -> Choice:
     finish = finish_reason(choice.get("finish_reason")) or "stop"
     if calls and finish == "stop":
         finish = "tool_calls"
-    return Choice(index, text, calls, finish, reasoning_of(msg) or thinking)
+    return text, calls, finish, reasoning_of(msg) or thinking
 
 
 def result_from_body(body: Mapping[str, Any], provider: str | None = None) -> ChatResult:
     """A non-streamed answer as a ChatResult (``provider``: the config name that answered); with
     ``n > 1``, every choice, by index."""
     raw = body["choices"]
-    if len(raw) > 1:
-        raw = sorted(raw, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
+    usage = usage_from_wire(body.get("usage")) or Usage()
+    if len(raw) == 1:
+        # One answer (nearly every call): its fields go into the result directly, no Choice.
+        text, calls, finish, reasoning = _choice_fields(raw[0])
+        return ChatResult(str(body.get("id") or ""), str(body.get("model") or ""), text, calls, finish, usage,
+                          reasoning, None, provider)
+    raw = sorted(raw, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
     choices = tuple(choice_from_wire(c, i) for i, c in enumerate(raw))
     first = choices[0]
     return ChatResult(
@@ -343,8 +358,8 @@ def result_from_body(body: Mapping[str, Any], provider: str | None = None) -> Ch
         text=first.text,
         tool_calls=first.tool_calls,
         finish_reason=first.finish_reason,
-        usage=usage_from_wire(body.get("usage")) or Usage(),
+        usage=usage,
         reasoning=first.reasoning,
         provider=provider,
-        choices=choices if len(choices) > 1 else (),
+        choices=choices,
     )

@@ -215,7 +215,8 @@ def usage_json(usage: Usage | None, cost_usd: float | None) -> dict[str, Any]:
     return out
 
 
-def _choice_json(c: Choice) -> dict[str, Any]:
+def _choice_json(c: Choice | ChatResult, index: int) -> dict[str, Any]:
+    """One ``choices[]`` entry: a Choice, or a single-answer result as choice 0 (no Choice made)."""
     message: dict[str, Any] = {"role": "assistant", "content": c.text or None, "refusal": None}
     if c.tool_calls:
         message["tool_calls"] = [
@@ -226,7 +227,7 @@ def _choice_json(c: Choice) -> dict[str, Any]:
         message["content"] = ""
     if c.reasoning:
         message["reasoning_content"] = c.reasoning
-    return {"index": c.index, "message": message, "finish_reason": _finish(c.finish_reason, bool(c.tool_calls)),
+    return {"index": index, "message": message, "finish_reason": _finish(c.finish_reason, bool(c.tool_calls)),
             "logprobs": None}
 
 
@@ -236,7 +237,7 @@ def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: flo
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [_choice_json(c) for c in result.all_choices()],
+        "choices": [_choice_json(c, c.index) for c in result.choices] if result.choices else [_choice_json(result, 0)],
         "usage": usage_json(result.usage, cost_usd),
     })
 
