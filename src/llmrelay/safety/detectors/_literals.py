@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
+from ._view import ascii_table, translate_ascii
+
 _MAX_COMBINATIONS = 256
 
 
@@ -163,7 +165,7 @@ class RunWindows:
     __slots__ = ("_run", "_table")
 
     def __init__(self, alphabet: frozenset[str], min_len: int) -> None:
-        self._table = str.maketrans({chr(c): "x" if chr(c) in alphabet else " " for c in range(128)})
+        self._table = ascii_table(str.maketrans({chr(c): "x" if chr(c) in alphabet else " " for c in range(128)}))
         self._run = "x" * min_len
 
     @classmethod
@@ -187,7 +189,7 @@ class RunWindows:
         n = len(text)
         if not text.isascii():
             return [(0, n)]
-        shape = text.translate(self._table)
+        shape = translate_ascii(text, self._table)
         if literals is not None:
             return self._runs_with(text, shape, literals)
         run = self._run

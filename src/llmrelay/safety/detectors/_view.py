@@ -28,11 +28,29 @@ from ..findings import Finding
 _SEPARATORS = str.maketrans({c: " " for c in string.printable + "\x1c\x1d\x1e\x1f" if not c.isalnum()})
 
 
+
+
+def ascii_table(table: Mapping[int, str]) -> bytes:
+    """A ``str.maketrans`` table of one-character ASCII replacements as a ``bytes.translate``
+    table (characters it does not map map to themselves)."""
+    return bytes(ord(table[c]) if c in table else c for c in range(256))
+
+
+def translate_ascii(text: str, table: bytes) -> str:
+    """``text.translate`` for an ASCII ``text``, by a table from :func:`ascii_table`. str.translate
+    looks each distinct character up in its dict table (~2.5 µs on a 50-character prompt);
+    bytes.translate indexes a 256-byte table (~0.3 µs, encoding and decoding included)."""
+    return text.encode("ascii").translate(table).decode("ascii")
+
+
+_SEPARATOR_BYTES = ascii_table(_SEPARATORS)
+
 _LONG = 12
 # Up to this many characters, TextView.contains tests the text directly, without its memo.
 _SHORT = 256
 # An ASCII text's whitespace (what ``str.split`` splits on) as " ", any other character as "x".
 _SPACE_SHAPE = str.maketrans({chr(c): " " if chr(c).isspace() else "x" for c in range(128)})
+_SPACE_SHAPE_BYTES = ascii_table(_SPACE_SHAPE)
 _RUN = "x" * _LONG
 
 
@@ -160,10 +178,11 @@ class TextView:
         """``low`` with every character that separates words turned into a space (same length)."""
         if self._norm is None:
             low = self.low
-            if not low.isascii():
+            if low.isascii():
+                self._norm = translate_ascii(low, _SEPARATOR_BYTES)
+            else:
                 # Unicode punctuation (dashes, curly quotes) must separate words as \b does.
-                low = "".join(c if c.isalnum() else " " for c in low)
-            self._norm = low.translate(_SEPARATORS)
+                self._norm = "".join(c if c.isalnum() else " " for c in low).translate(_SEPARATORS)
         return self._norm
 
     def prefixes(self, n: int) -> frozenset[str]:
@@ -215,7 +234,7 @@ def _long_tokens_ascii(text: str) -> list[tuple[int, int]]:
     its whitespace shape (one C-speed translate) holds a run of 12 non-spaces exactly where a long
     token starts, and the leftmost such run is its first 12 characters, so only the ~15 long
     tokens of a prompt are visited."""
-    shape = text.translate(_SPACE_SHAPE)
+    shape = translate_ascii(text, _SPACE_SHAPE_BYTES)
     spans: list[tuple[int, int]] = []
     start = shape.find(_RUN)
     while start != -1:

@@ -19,7 +19,7 @@ from typing import Literal
 from ..findings import Category, Finding
 from . import linear as linear_model
 from ._lexicon import Lexicon, combine
-from ._view import TextView
+from ._view import TextView, ascii_table, translate_ascii
 from .linear import LinearLexicon
 
 # "<adjective> people/men/women ...": the same groups named the way ToxiGen-style generalisations
@@ -172,6 +172,7 @@ def _is_letter(c: str) -> bool:
 _SHAPE = str.maketrans(
     {**{chr(c): " " for c in range(128)}, **{c: "a" for c in string.ascii_lowercase}, **{c: "1" for c in "@4310!$5*7"}}
 )
+_SHAPE_BYTES = ascii_table(_SHAPE)
 
 
 def leet_spans(low: str) -> list[tuple[int, int]]:
@@ -181,7 +182,7 @@ def leet_spans(low: str) -> list[tuple[int, int]]:
     reads "1a" (one C-speed translate and substring search: a charset regex over 4 KB costs ~40 µs)."""
     if not low.isascii():
         return _leet_spans_slow(low)
-    shape = low.translate(_SHAPE)
+    shape = translate_ascii(low, _SHAPE_BYTES)
     spans: list[tuple[int, int]] = []
     last = shape.find("1a")
     while last != -1:
