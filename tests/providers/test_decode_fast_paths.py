@@ -111,3 +111,34 @@ def test_with_model_copies_every_field_but_the_model() -> None:
     assert copy.raw is req.raw
     with pytest.raises(AttributeError):
         copy.model = "other"  # type: ignore[misc]
+
+
+BODIES: list[dict[str, Any]] = [
+    {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "m", "stream": True, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]},
+    {"model": "m", "stream": False, "user": "u-1", "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "m", "stream": True, "stream_options": {"include_usage": True},
+     "messages": [{"role": "assistant", "content": None, "tool_calls": [
+         {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+         {"role": "tool", "tool_call_id": "c", "content": "r"}]},
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_simple_body_decodes_as_the_general_path(body: dict[str, Any]) -> None:
+    from llmrelay.server.openai_codec import decode_chat
+
+    # A field present as null is looked for and found empty: the general path, same meaning.
+    assert decode_chat(body) == decode_chat({**body, "temperature": None})
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]},
+    {"model": "m", "user": 5, "messages": [{"role": "user", "content": "hi"}]},
+])
+def test_simple_body_is_still_checked(body: dict[str, Any]) -> None:
+    from llmrelay.errors import InvalidRequestError
+    from llmrelay.server.openai_codec import decode_chat
+
+    with pytest.raises(InvalidRequestError):
+        decode_chat(body)

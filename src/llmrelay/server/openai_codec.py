@@ -40,6 +40,8 @@ _KNOWN = frozenset({
     "max_tokens", "max_completion_tokens", "stop", "seed", "response_format", "reasoning_effort", "n",
     "stream", "stream_options", "user", "metadata", "functions", "function_call", "top_k",
 })
+# A body with no other field than these decodes without looking for the rest (decode_chat).
+_SIMPLE = frozenset({"model", "messages", "stream", "stream_options", "user"})
 _EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
 
 
@@ -53,6 +55,10 @@ def decode_chat(body: Any) -> ChatRequest:
     if "messages" not in body:
         bad("messages", "missing required field")
     messages = tuple([_message(m, i) for i, m in enumerate(lst(body["messages"], "messages", nonempty=True))])
+    if _SIMPLE.issuperset(body):
+        # Only a model, messages and the stream switches (most calls): the other fields' checks
+        # would each find nothing; every other field keeps its default, as below.
+        return ChatRequest(model, messages, stream=bool(opt_bool(body, "stream")), user=opt_str(body, "user"))
     effort = opt_str(body, "reasoning_effort")
     if effort is not None and effort not in _EFFORTS:
         bad("reasoning_effort", f"must be one of {', '.join(_EFFORTS)}")
