@@ -167,7 +167,10 @@ class SafetyEngine:
     ) -> Decision:
         if not policy.enabled or not text:
             return Decision("allow", text=text)
-        return self.decide(text, self.scan(text, policy, direction), policy, redactor, self._custom_for(policy, direction))
+        found = self.scan(text, policy, direction)
+        if not found:
+            return Decision("allow", text=text)  # what decide() makes of no findings, without its sorting
+        return self.decide(text, found, policy, redactor, self._custom_for(policy, direction))
 
 
 def merge_learned(found: list[Finding], learned: Sequence[Finding], policy: Policy) -> list[Finding]:
