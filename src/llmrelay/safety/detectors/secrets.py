@@ -259,9 +259,7 @@ class _Gates:
             view = self._view
             if gate[2:] in view.words:
                 return True
-            if self._exact is None:
-                self._exact = view.vocabulary.isprintable()
-            return not self._exact and view.contains(gate[2:])
+            return not self._is_exact(view) and view.contains(gate[2:])
         return self._view.contains(gate)
 
     def any(self, gates: tuple[str, ...]) -> bool:
@@ -273,11 +271,17 @@ class _Gates:
         view = self._view
         if view is None or not words.isdisjoint(view.words):
             return False
-        if self._exact is None:
-            self._exact = view.vocabulary.isprintable()
         # A short text is searched directly, as TextView.contains would, without its call per gate.
         low = view.low
-        return self._exact and not any(map(low.__contains__ if len(low) <= _SHORT else view.contains, subs))
+        return self._is_exact(view) and not any(map(low.__contains__ if len(low) <= _SHORT else view.contains, subs))
+
+    def _is_exact(self, view: TextView) -> bool:
+        """No word holds a control character. The words are pieces of ``low``: a short printable
+        ``low`` (one line, most prompts) answers without joining the words into the vocabulary."""
+        if self._exact is None:
+            low = view.low
+            self._exact = (len(low) <= _SHORT and low.isprintable()) or view.vocabulary.isprintable()
+        return self._exact
 
 
 def _matches_space(pattern: str) -> bool:
