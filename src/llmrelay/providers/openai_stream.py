@@ -21,21 +21,33 @@ from typing import Any
 import orjson
 
 from ..errors import ProviderError, StreamInterruptedError
-from ..streaming import SSEDecoder, SSEEvent
+from ..streaming import SSEEvent
 from ..types import Chunk, FinishReason, ToolCallDelta, Usage
 from .openai_errors import error_from_payload
 from .openai_wire import arguments_text, finish_reason, reasoning_of, split_content, usage_from_wire
 
+# What a line that completes no event gives (most lines: every event's data line).
+_NOTHING: tuple[Chunk, ...] = ()
+
 
 class OpenAIStreamDecoder:
-    """One streamed answer's decoder; ``provider`` names the upstream in the errors it raises."""
+    """One streamed answer's decoder; ``provider`` names the upstream in the errors it raises.
 
-    __slots__ = ("_done", "_finish", "_first", "_had_calls", "_provider", "_seen", "_sse", "_usage")
+    It reads the SSE lines itself (the WHATWG rules of :class:`~llmrelay.streaming.SSEDecoder`: an
+    event's data lines are joined and dispatched at the blank line after them; comments, ids and
+    unknown fields are ignored), keeping the data as bytes: a well-formed event is parsed from the
+    bytes it came in, with no decode, no SSEEvent and no generator per line. An event whose bytes
+    do not parse (invalid UTF-8, Unicode spaces around it, not JSON) takes the text path, which
+    reads it exactly as an SSEDecoder's event."""
+
+    __slots__ = ("_data", "_done", "_event_name", "_finish", "_first", "_had_calls", "_provider", "_seen",
+                 "_usage")
     # ``_finish`` and ``_had_calls`` are per choice index (``n > 1`` answers interleave their deltas).
 
     def __init__(self, provider: str | None = None) -> None:
         self._provider = provider
-        self._sse = SSEDecoder()
+        self._data: list[bytes] = []
+        self._event_name: str | None = None
         self._finish: dict[int, FinishReason] = {}
         self._usage: Usage | None = None
         self._first = True
@@ -44,12 +56,21 @@ class OpenAIStreamDecoder:
         self._had_calls: set[int] = set()
 
     def feed(self, line: bytes) -> Iterator[Chunk]:
-        for event in self._sse.feed(line):
-            yield from self._event(event)
+        if line:
+            if line.startswith(b"data:"):
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:1] != b":":  # not a comment
+                self._field(line)
+            return iter(_NOTHING)
+        data, self._data = self._data, []
+        event, self._event_name = self._event_name, None
+        if not data:
+            return iter(_NOTHING)
+        return iter(self._dispatch(event, data[0] if len(data) == 1 else b"\n".join(data)))
 
     def close(self) -> Iterator[Chunk]:
-        for event in self._sse.flush():
-            yield from self._event(event)
+        # An event not followed by a blank line still counts (SSEDecoder.flush).
+        yield from self.feed(b"")
         if self._done:
             return
         if self._finish:
@@ -61,13 +82,37 @@ class OpenAIStreamDecoder:
 
     # ---- internals -----------------------------------------------------------------------------
 
-    def _event(self, event: SSEEvent) -> Iterator[Chunk]:
+    def _field(self, line: bytes) -> None:
+        name, _, value = line.decode("utf-8", errors="replace").partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":  # "data" alone: an empty data line
+            self._data.append(value.encode())
+        elif name == "event":
+            self._event_name = value
+
+    def _dispatch(self, event: str | None, raw: bytes) -> list[Chunk] | tuple[Chunk, ...]:
+        data = raw.strip()
+        if not data or self._done:  # ASCII spaces only: empty as text too
+            return _NOTHING
+        if data == b"[DONE]":
+            return list(self._end())
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._event(SSEEvent(event, raw.decode("utf-8", errors="replace")))
+        # Parsed from bytes: valid UTF-8 with no Unicode space around it, so the text is the same.
+        self._seen = True
+        if event == "error" or (isinstance(payload, Mapping) and payload.get("error")):
+            raise error_from_payload(payload, None, provider=self._provider)
+        return self._chunk(payload)
+
+    def _event(self, event: SSEEvent) -> list[Chunk] | tuple[Chunk, ...]:
         data = event.data.strip()
         if not data or self._done:
-            return
+            return _NOTHING
         if data == "[DONE]":
-            yield from self._end()
-            return
+            return list(self._end())
         self._seen = True
         try:
             payload = orjson.loads(data)
@@ -79,9 +124,9 @@ class OpenAIStreamDecoder:
             ) from None
         if event.event == "error" or (isinstance(payload, Mapping) and payload.get("error")):
             raise error_from_payload(payload, None, provider=self._provider)
-        yield from self._chunk(payload)
+        return self._chunk(payload)
 
-    def _chunk(self, payload: Mapping[str, Any]) -> Iterator[Chunk]:
+    def _chunk(self, payload: Mapping[str, Any]) -> list[Chunk]:
         usage = payload.get("usage") or (payload.get("x_groq") or {}).get("usage")
         if usage:
             self._usage = usage_from_wire(usage)
@@ -89,13 +134,17 @@ class OpenAIStreamDecoder:
         if self._first:
             self._first = False
             ident = {"id": payload.get("id"), "model": payload.get("model")}
+        out: list[Chunk] = []
         for choice in payload.get("choices") or ():
-            yield from self._choice(choice, ident)
+            chunk = self._choice(choice, ident)
+            if chunk is not None:
+                out.append(chunk)
             ident = {}
         if ident:
-            yield Chunk(**ident)
+            out.append(Chunk(**ident))
+        return out
 
-    def _choice(self, choice: Mapping[str, Any], ident: dict[str, Any]) -> Iterator[Chunk]:
+    def _choice(self, choice: Mapping[str, Any], ident: dict[str, Any]) -> Chunk | None:
         index = choice.get("index")
         index = index if isinstance(index, int) else 0
         delta = choice.get("delta") or {}
@@ -106,11 +155,12 @@ class OpenAIStreamDecoder:
         if raw_calls:
             calls = tuple(self._call(i, c) for i, c in enumerate(raw_calls))
             self._had_calls.add(index)
-        if text or reasoning or calls or ident:
-            yield Chunk(text=text, reasoning=reasoning, tool_calls=calls, choice=index, **ident)
         finish = finish_reason(choice.get("finish_reason"))
         if finish is not None:
             self._finish[index] = finish
+        if text or reasoning or calls or ident:
+            return Chunk(text=text, reasoning=reasoning, tool_calls=calls, choice=index, **ident)
+        return None
 
     @staticmethod
     def _call(position: int, raw: Mapping[str, Any]) -> ToolCallDelta:

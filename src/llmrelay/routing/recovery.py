@@ -93,6 +93,10 @@ def overlap(sent: str, continuation: str) -> int:
     return 0
 
 
+# Usage is immutable: one shared zero for every stream's "no earlier attempt".
+_NO_USAGE = Usage()
+
+
 class _Splice:
     """The state of one client-facing stream across its upstream attempts."""
 
@@ -107,7 +111,7 @@ class _Splice:
         self.attempt_chars = 0
         self.attempt_usage: Usage | None = None
         # Usage of the attempts that broke (reported or estimated), added to the final one's.
-        self.prior = Usage()
+        self.prior = _NO_USAGE
         self.recoveries = 0
         self.request_used = request
         self.holding = False
@@ -202,6 +206,8 @@ class StreamRecovery:
                     # The router times each attempt's first chunk (routing.timeout_s); the
                     # watchdog covers the gaps after it.
                     chunk = await anext(stream, None)
+                    # No stall watchdog (the default): the next chunk without a coroutine level each.
+                    watched = self.policy.enabled and self.policy.stall_timeout_s is not None
                     while chunk is not None:
                         now = self.clock.monotonic()
                         out = s.admit(chunk)
@@ -210,7 +216,7 @@ class StreamRecovery:
                             last = now
                             s.yielded += 1
                             yield out
-                        chunk = await self._next(stream)
+                        chunk = await (self._next(stream) if watched else anext(stream, None))
                     tail = s.flush()
                     if tail is not None:
                         yield tail
