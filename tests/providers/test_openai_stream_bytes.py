@@ -9,6 +9,7 @@ data, comments, named events, CRLF lines, a body without its last blank line).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -91,17 +92,15 @@ DONE = _ev(b"[DONE]")
 CASES: dict[str, list[bytes]] = {
     "plain": HEAD + TEXT + FINISH + USAGE + DONE,
     "invalid utf-8 in a delta": HEAD + _ev(b'{"choices":[{"index":0,"delta":{"content":"a\xff\xfeb"}}]}') + FINISH + DONE,
-    "unicode space around the data": HEAD + [b'data: \xc2\xa0{"choices":[{"index":0,"delta":{"content":"x"}}]}\xc2\xa0', b""]
-    + FINISH + DONE,
+    "unicode space around the data": [*HEAD, b'data: \xc2\xa0{"choices":[{"index":0,"delta":{"content":"x"}}]}\xc2\xa0', b"", *FINISH, *DONE],
     "unicode space around [DONE]": HEAD + TEXT + FINISH + [b"data: \xe2\x80\x83[DONE]", b""],
-    "multi-line data": HEAD + [b'data: {"choices":[{"index":0,', b'data: "delta":{"content":"two lines"}}]}', b""]
-    + FINISH + DONE,
-    "no space after the colon": HEAD + [b'data:{"choices":[{"index":0,"delta":{"content":"tight"}}]}', b""] + FINISH + DONE,
-    "comments and unknown fields": [b": keep-alive", b"retry: 100", b"id: 7"] + HEAD + [b": ping"] + TEXT + FINISH + DONE,
-    "a bare data field": HEAD + [b"data", b""] + TEXT + FINISH + DONE,
-    "blank data events": HEAD + [b"data: ", b"", b"data:   ", b""] + FINISH + DONE,
-    "named error event, JSON": HEAD + [b"event: error", b'data: {"error":{"message":"overloaded","code":529}}', b""],
-    "named error event, text": HEAD + [b"event: error", b"data: upstream exploded", b""],
+    "multi-line data": [*HEAD, b'data: {"choices":[{"index":0,', b'data: "delta":{"content":"two lines"}}]}', b"", *FINISH, *DONE],
+    "no space after the colon": [*HEAD, b'data:{"choices":[{"index":0,"delta":{"content":"tight"}}]}', b"", *FINISH, *DONE],
+    "comments and unknown fields": [b": keep-alive", b"retry: 100", b"id: 7", *HEAD, b": ping", *TEXT, *FINISH, *DONE],
+    "a bare data field": [*HEAD, b"data", b"", *TEXT, *FINISH, *DONE],
+    "blank data events": [*HEAD, b"data: ", b"", b"data:   ", b"", *FINISH, *DONE],
+    "named error event, JSON": [*HEAD, b"event: error", b'data: {"error":{"message":"overloaded","code":529}}', b""],
+    "named error event, text": [*HEAD, b"event: error", b"data: upstream exploded", b""],
     "error payload": HEAD + _ev(b'{"error":{"message":"rate limited","type":"rate_limit_error"}}'),
     "malformed JSON": HEAD + _ev(b'{"choices":[{"index":0,'),
     "ends without a blank line": HEAD + TEXT + FINISH + [b"data: [DONE]"],
@@ -132,3 +131,26 @@ def test_invalid_utf8_is_replaced_not_refused() -> None:
 def test_multi_line_data_is_one_event() -> None:
     chunks, error = by_bytes(CASES["multi-line data"])
     assert error is None and "two lines" in [c.text for c in chunks]
+
+
+def _padded(lines: list[bytes]) -> list[bytes]:
+    """The same stream with an unknown null field in every delta (which the decoder ignores), so
+    no delta is text alone: the general per-choice path instead of the text-only one."""
+    def pad(m: re.Match[bytes]) -> bytes:
+        return b'"delta":{"x_pad":null}' if m.group(1) else b'"delta":{"x_pad":null,'
+
+    return [re.sub(rb'"delta":\s*\{(\s*\})?', pad, line) for line in lines]
+
+
+TEXT_ONLY = {"plain": CASES["plain"], "two choices": CASES["two choices"],
+             "finish with text": HEAD + _ev(b'{"choices":[{"index":0,"delta":{"content":"end"},"finish_reason":"length"}]}')
+             + _ev(b'{"choices":[{"index":0,"delta":{"content":""}}]}') + DONE,
+             "content null": HEAD + _ev(b'{"choices":[{"index":0,"delta":{"content":null}}]}') + FINISH + DONE}
+
+
+@pytest.mark.parametrize("lines", [*TEXT_ONLY.values(), *(lines for _, lines in RECORDED)],
+                         ids=[*TEXT_ONLY, *(name for name, _ in RECORDED)])
+def test_text_only_deltas_decode_as_the_general_path(lines: list[bytes]) -> None:
+    padded = _padded(lines)
+    assert padded != lines or not any(b'"delta"' in line for line in lines)
+    assert by_bytes(lines) == by_bytes(padded)

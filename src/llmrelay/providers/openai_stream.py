@@ -148,6 +148,14 @@ class OpenAIStreamDecoder:
         index = choice.get("index")
         index = index if isinstance(index, int) else 0
         delta = choice.get("delta") or {}
+        if len(delta) == 1 and not ident:
+            # Text alone (most events): no reasoning or calls to look for.
+            content = delta.get("content")
+            if type(content) is str:
+                finish = finish_reason(choice.get("finish_reason"))
+                if finish is not None:
+                    self._finish[index] = finish
+                return Chunk(content, choice=index) if content else None
         text, thinking = split_content(delta.get("content"))
         reasoning = reasoning_of(delta) or thinking
         raw_calls = delta.get("tool_calls")
