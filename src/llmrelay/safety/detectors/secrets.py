@@ -275,6 +275,13 @@ class _Gates:
         low = view.low
         return self._is_exact(view) and not any(map(low.__contains__ if len(low) <= _SHORT else view.contains, subs))
 
+    def none_in_short(self, words: frozenset[str], subs: re.Pattern[str]) -> bool:
+        """:meth:`none_of` for a short text, its substrings as one literal alternation: one
+        search of ~50 characters costs about half of a ``in`` test per substring."""
+        view = self._view
+        return (view is not None and words.isdisjoint(view.words) and self._is_exact(view)
+                and subs.search(view.low) is None)
+
     def _is_exact(self, view: TextView) -> bool:
         """No word holds a control character. The words are pieces of ``low``: a short printable
         ``low`` (one line, most prompts) answers without joining the words into the vocabulary."""
@@ -373,6 +380,7 @@ class SecretDetector:
         subs = {*self._context_subs, *_ASSIGNMENT_GATES, *_NET_GATES, *_AUTH_GATES}
         self._all_words = frozenset(words)
         self._all_subs = tuple(sorted(s for s in subs if not any(t != s and t in s for t in subs)))
+        self._all_subs_rx = re.compile("|".join(map(re.escape, self._all_subs)))
         # Each token-format pattern's run windows (see RunWindows), by pattern: the gated
         # alternations make one pattern per combination of awake formats, so this is bounded too.
         self._runs: dict[str, RunWindows | None] = {}
@@ -392,7 +400,7 @@ class SecretDetector:
                 self._vendor_hits(typ, rx.finditer(text), out)
         # Gates are substring tests (~1-3 us each on 4 KB) or word look-ups, made only when needed.
         gate = _Gates(view) if anchored else _Gates(None)
-        quiet = anchored and len(view.low) <= _SHORT and gate.none_of(self._all_words, self._all_subs)
+        quiet = anchored and len(view.low) <= _SHORT and gate.none_in_short(self._all_words, self._all_subs_rx)
         if not quiet:
             self._gated_hits(text, view, gate, anchored, out)
         cli = not anchored or ("-" in text and (text.startswith("-") or " -" in text or "\n-" in text or "\t-" in text))
