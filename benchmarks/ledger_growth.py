@@ -202,13 +202,15 @@ def _index_tables(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     return out
 
 
-def breakdown(url: str, rows: int, indexes: bool) -> None:
+def breakdown(url: str, rows: int, indexes: bool, pragmas: tuple[str, ...] = ()) -> None:
     async def open_() -> tuple[SQLiteLedger, sqlite3.Connection]:
         ledger = await gateway_ledger(url)
         assert ledger._conn is not None
         return ledger, ledger._conn
 
     ledger, conn = asyncio.run(open_())
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
     narrow = _index_tables(conn) if indexes else []
     pos = {c: i for i, c in enumerate(q.ROW_COLUMNS)}
     per_batch: list[dict[str, float]] = []
@@ -223,10 +225,14 @@ def breakdown(url: str, rows: int, indexes: bool) -> None:
         per_batch.append(steps)
     names = list(per_batch[0])
     table_ = _at_checkpoints([tuple(s.get(n, 0.0) for n in names) for s in per_batch], rows)
-    print(f"{'us per row':34}" + "".join(f"{cp:>9,}" for cp, _ in table_))
+    # Medians per window hide a cost paid every few batches (a WAL checkpoint): the last column is
+    # the mean over every batch from 50k rows on (all of them for a shorter run).
+    late = per_batch[min(len(per_batch) - 1, 50_000 // BATCH):]
+    mean = [statistics.fmean(s.get(n, 0.0) for s in late) * 1e6 / BATCH for n in names]
+    print(f"{'us per row':34}" + "".join(f"{cp:>9,}" for cp, _ in table_) + f"{'mean 50k+':>10}")
     for i, n in enumerate(names):
-        print(f"{n:34}" + "".join(f"{v[i]:9.2f}" for _, v in table_))
-    print(f"{'total':34}" + "".join(f"{sum(v):9.2f}" for _, v in table_))
+        print(f"{n:34}" + "".join(f"{v[i]:9.2f}" for _, v in table_) + f"{mean[i]:10.2f}")
+    print(f"{'total':34}" + "".join(f"{sum(v):9.2f}" for _, v in table_) + f"{sum(mean):10.2f}")
 
 
 def main() -> None:
@@ -236,6 +242,8 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="an in-memory database")
     ap.add_argument("--breakdown", action="store_true", help="time each statement of a batch")
     ap.add_argument("--indexes", action="store_true", help="with --breakdown: each index alone too")
+    ap.add_argument("--pragma", action="append", default=[], help="with --breakdown: a PRAGMA run on the "
+                                                                     "connection first (name=value), repeatable")
     ap.add_argument("--ab", action="store_true", help="the indexes before migration 6 (A) and now (B), "
                                                       "batches in turn in one process")
     args = ap.parse_args()
@@ -252,7 +260,7 @@ def main() -> None:
                 print(f"{cp:>14,} {a:13.2f} {b:13.2f} {(b - a) / a:+7.0%}")
             return
         if args.breakdown:
-            breakdown(url, args.rows, args.indexes)
+            breakdown(url, args.rows, args.indexes, tuple(args.pragma))
             return
         print(f"{'rows in table':>14} {'wall us/row':>12} {'cpu us/row':>11}")
         for cp, (wall, cpu) in asyncio.run(through_writer(url, args.rows)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .ledger import COLUMNS, LedgerRow, UsageQuery
@@ -136,7 +136,7 @@ _SUMMED = tuple((i, _POS[c]) for i, c in enumerate(
 
 def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Aggregate a batch in memory first: one upsert per distinct ``dims`` in the batch."""
-    return _upsert_rows(_sums_by(rows, tuple(_POS[d] for d in dims)))
+    return _upsert_rows(_typed(_sums_by(rows, tuple(_POS[d] for d in dims))))
 
 
 def _sums_by(rows: Iterable[tuple[Any, ...]], dim_at: tuple[int, ...]) -> dict[tuple[str, ...], list[float]]:
@@ -157,30 +157,39 @@ def _sums_by(rows: Iterable[tuple[Any, ...]], dim_at: tuple[int, ...]) -> dict[t
     return acc
 
 
-def _regrouped(finest: dict[tuple[str, ...], list[float]], at: tuple[int, ...]) -> dict[tuple[str, ...], list[float]]:
-    """Sums per a coarser key (the positions ``at`` of the finest key), from the finest sums."""
-    acc: dict[tuple[str, ...], list[float]] = {}
+def _regrouped(finest: dict[tuple[str, ...], list[Any]], at: tuple[int, ...]) -> dict[tuple[str, ...], list[Any]]:
+    """Sums per a coarser key (the positions ``at`` of the finest key), from the finest sums.
+
+    A key's first sums are shared, not copied (most keys of a batch occur once): a repeat makes a
+    new list, never adds into one in place. Added in the same order as ever, so the same floats."""
+    acc: dict[Any, list[Any]] = {}
+    project = itemgetter(*at)
     for key, sums in finest.items():
-        k = tuple([key[i] for i in at])
+        k = project(key)
         m = acc.get(k)
-        if m is None:
-            acc[k] = list(sums)
-        else:
-            for i, x in enumerate(sums):
-                m[i] += x
+        acc[k] = sums if m is None else [a + b for a, b in zip(m, sums, strict=True)]
+    if len(at) == 1:  # itemgetter of one position gives the value, not a 1-tuple
+        return {(k,): m for k, m in acc.items()}
     return acc
 
 
 _FLOAT_MEASURES = frozenset(i for i, name in enumerate(_MEASURES) if name in ("cost_usd", "cost_saved_usd", "latency_ms"))
+_INT_AT = tuple(i for i in range(len(_MEASURES)) if i not in _FLOAT_MEASURES)
 
 
-def _upsert_rows(acc: dict[tuple[str, ...], list[float]]) -> list[tuple[Any, ...]]:
+def _typed(acc: dict[tuple[str, ...], list[float]]) -> dict[tuple[str, ...], list[Any]]:
+    """The sums as stored: counts and tokens as ints (the float sums of ints are exact, so adding
+    the ints later gives what converting the float sum would), money and latency as floats."""
+    for m in acc.values():
+        for i in _INT_AT:
+            m[i] = int(m[i])
+    return acc
+
+
+def _upsert_rows(acc: dict[tuple[str, ...], list[Any]]) -> list[tuple[Any, ...]]:
     # Sorted by key: concurrent writers (several gateways on one PostgreSQL) then take the rows'
     # locks in the same order and cannot deadlock each other.
-    return [
-        (*k, *(x if i in _FLOAT_MEASURES else int(x) for i, x in enumerate(m)))
-        for k, m in sorted(acc.items())
-    ]
+    return [(*k, *m) for k, m in sorted(acc.items())]
 
 
 def coarser_values(daily: Iterable[tuple[Any, ...]], grain: str) -> list[tuple[Any, ...]]:
@@ -191,7 +200,7 @@ def coarser_values(daily: Iterable[tuple[Any, ...]], grain: str) -> list[tuple[A
         n = len(v) - len(_MEASURES)
         label = labels.get(v[0])
         if label is None:
-            label = labels[v[0]] = v[0][:7] if grain == "month" else week_of(v[0])
+            label = labels[v[0]] = _label(v[0], grain)
         key = (label, *v[1:n])
         m = acc.get(key)
         if m is None:
@@ -200,6 +209,24 @@ def coarser_values(daily: Iterable[tuple[Any, ...]], grain: str) -> list[tuple[A
             for i, x in enumerate(v[n:]):
                 m[i] += x
     return [(*k, *m) for k, m in sorted(acc.items())]
+
+
+def _label(day: str, grain: str) -> str:
+    return day[:7] if grain == "month" else week_of(day)
+
+
+def _coarser_all(daily: dict[str, list[tuple[Any, ...]]], days: Iterable[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every weekly and monthly roll-up's rows from the daily ones. When no two days of the batch
+    share a week (a month), each daily row is one coarse row under its label, in the same order
+    (labels rise with days): relabelled without summing. Otherwise summed (coarser_values)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for grain, tables in COARSER.items():
+        labels = {day: _label(day, grain) for day in days}
+        if len(set(labels.values())) == len(labels):
+            out.update({tables[t]: [(labels[v[0]], *v[1:]) for v in rows] for t, rows in daily.items()})
+        else:
+            out.update({tables[t]: coarser_values(rows, grain) for t, rows in daily.items()})
+    return out
 
 
 # Every roll-up dimension's row position, and each daily roll-up's dimensions within that key.
@@ -211,12 +238,9 @@ def rollups_of(values: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, .
     """Every roll-up's upsert rows for a batch of ``row_values``: daily, then weekly and monthly.
     Each row's measures are summed once, per its key over every roll-up's dimensions; the daily
     roll-ups are regrouped from those few sums (was: each roll-up walked every row)."""
-    finest = _sums_by(values, _FINEST_AT)
+    finest = _typed(_sums_by(values, _FINEST_AT))
     daily = {table: _upsert_rows(_regrouped(finest, at)) for table, at in _PROJECTIONS.items()}
-    out = dict(daily)
-    for grain, tables in COARSER.items():
-        out.update({tables[t]: coarser_values(rows, grain) for t, rows in daily.items()})
-    return out
+    return {**daily, **_coarser_all(daily, {key[0] for key in finest})}
 
 
 _AGG_RAW = (
