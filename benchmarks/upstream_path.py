@@ -14,7 +14,6 @@ For an A/B run it alternately with ``PYTHONPATH=A/src`` and ``PYTHONPATH=B/src``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
