@@ -258,6 +258,9 @@ class H1Response:
         return None
 
     async def read(self) -> bytes:
+        if self._done and self._err is None and self._decoder is None:
+            # The whole body came with the head (most answers): nothing to wait for or decode.
+            return self._take() if self._chunks else b""
         parts: list[bytes] = []
         try:
             while (data := await self._next()) is not None:

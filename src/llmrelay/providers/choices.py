@@ -13,7 +13,7 @@ reproducibly.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 
 from ..types import ChatRequest, ChatResult, Chunk, FinishReason, Usage
@@ -33,9 +33,14 @@ def single(request: ChatRequest, i: int) -> ChatRequest:
     return replace(request, n=1, seed=seed)
 
 
-async def provider_complete(provider: Provider, request: ChatRequest) -> ChatResult:
+def provider_complete(provider: Provider, request: ChatRequest) -> Awaitable[ChatResult]:
+    # The provider's own coroutine when it answers alone: no coroutine level around it.
     if not fans_out(provider, request):
-        return await provider.complete(request)
+        return provider.complete(request)
+    return _fanned_out(provider, request)
+
+
+async def _fanned_out(provider: Provider, request: ChatRequest) -> ChatResult:
     results = await asyncio.gather(*(provider.complete(single(request, i)) for i in range(request.n)))
     return merge_results(results)
 
