@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
-from ._literals import split_alternatives
+from ._literals import split_alternatives, structure
 from ._view import _SHORT, TextView
 
 Signal = tuple[float, str, tuple[str, ...]]
@@ -347,24 +347,9 @@ def _literal_led(alternation: str) -> list[str] | None:
 
 def _group_end(pattern: str, start: int) -> int | None:
     """The index of the ``)`` closing the group opened at ``start`` (escapes and classes skipped)."""
-    depth = 0
-    in_class = escaped = False
-    for i in range(start, len(pattern)):
-        ch = pattern[i]
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]" or pattern[i - 1] == "["
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+    for i, ch, depth in structure(pattern, start):
+        if ch == ")" and depth == 0:
+            return i
     return None
 
 

@@ -18,7 +18,7 @@ branch that matches is still the same one.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
 
@@ -80,12 +80,14 @@ class GatedAlternation:
         return self._prefix + "(?:" + "|".join(f"(?P<{n}>{'|'.join(a)})" for n, a in groups) + ")"
 
 
-def split_alternatives(pattern: str) -> list[str]:
-    """The top-level ``|`` branches of a pattern (outside groups, classes and escapes)."""
-    out: list[str] = []
-    depth = start = 0
+def structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """``(index, character, depth)`` of each character of ``pattern`` from ``start`` that is not
+    escaped nor inside a character class; ``depth`` counts the groups open after the character (a
+    ``(`` is reported at its group's depth, a ``)`` at the depth outside it)."""
+    depth = 0
     in_class = escaped = False
-    for i, ch in enumerate(pattern):
+    for i in range(start, len(pattern)):
+        ch = pattern[i]
         if escaped:
             escaped = False
         elif ch == "\\":
@@ -94,11 +96,17 @@ def split_alternatives(pattern: str) -> list[str]:
             in_class = ch != "]" or pattern[i - 1] == "["
         elif ch == "[":
             in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
+        else:
+            depth += (ch == "(") - (ch == ")")
+            yield i, ch, depth
+
+
+def split_alternatives(pattern: str) -> list[str]:
+    """The top-level ``|`` branches of a pattern (outside groups, classes and escapes)."""
+    out: list[str] = []
+    start = 0
+    for i, ch, depth in structure(pattern):
+        if ch == "|" and depth == 0:
             out.append(pattern[start:i])
             start = i + 1
     out.append(pattern[start:])
