@@ -37,23 +37,37 @@ class SSEDecoder:
 
     def __init__(self) -> None:
         self._event: str | None = None
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._id: str | None = None
 
     def feed(self, line: bytes) -> Iterator[SSEEvent]:
-        if not line:
-            if self._data:
-                yield SSEEvent(self._event, "\n".join(self._data), self._id)
-            self._event, self._data = None, []
-            return
-        if line[:1] == b":":
-            return
-        text = line.decode("utf-8", errors="replace")
-        name, sep, value = text.partition(":")
+        done = self.feed_data(line)
+        if done is not None:
+            yield SSEEvent(done[0], done[1].decode("utf-8", errors="replace"), self._id)
+
+    def feed_data(self, line: bytes) -> tuple[str | None, bytes] | None:
+        """The bytes-level step of :meth:`feed`: ``(event name, data)`` when ``line`` (a blank one)
+        completes an event, else None. The data stays the bytes it came in (the lines joined by
+        ``\n``), so a decoder that parses JSON from bytes needs no decode and no SSEEvent; decoded
+        with ``errors="replace"`` it is the SSEEvent's data."""
+        if line:
+            if line.startswith(b"data:"):  # nearly every line: no decode
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:1] != b":":  # not a comment
+                self._field(line)
+            return None
+        data, event = self._data, self._event
+        self._event, self._data = None, []
+        if not data:
+            return None
+        return event, data[0] if len(data) == 1 else b"\n".join(data)
+
+    def _field(self, line: bytes) -> None:
+        name, sep, value = line.decode("utf-8", errors="replace").partition(":")
         if sep and value.startswith(" "):
             value = value[1:]
-        if name == "data":
-            self._data.append(value)
+        if name == "data":  # "data" alone: an empty data line
+            self._data.append(value.encode())
         elif name == "event":
             self._event = value
         elif name == "id":

@@ -1,8 +1,9 @@
 """The OpenAI stream decoder's byte path gives what decoding each SSE event as text gives.
 
 The reference reads the lines with :class:`~llmrelay.streaming.SSEDecoder` (the WHATWG rules) and
-hands every event to the decoder's text path (``_event``); the decoder under test reads the same
-lines itself. Both must produce the same chunks, and fail with the same error, on every recorded
+hands every event to the decoder's text path (``_event``); the decoder under test takes the same
+lines' events as bytes (``SSEDecoder.feed_data``) and parses them from those. Both must produce the
+same chunks, and fail with the same error, on every recorded
 OpenAI-compatible stream and on hand-made edge cases (invalid UTF-8, Unicode spaces, multi-line
 data, comments, named events, CRLF lines, a body without its last blank line).
 """
@@ -49,7 +50,6 @@ def by_text(lines: list[bytes]) -> Outcome:
 
     def close() -> list[Chunk]:
         out = [c for ev in sse.flush() for c in dec._event(ev)]
-        dec._data = []  # already flushed through the reference SSEDecoder
         return out + list(dec.close())
 
     return _run(step, close, lines)

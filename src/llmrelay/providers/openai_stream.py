@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from ..errors import ProviderError, StreamInterruptedError
-from ..streaming import SSEEvent
+from ..streaming import SSEDecoder, SSEEvent
 from ..types import Chunk, FinishReason, ToolCallDelta, Usage
 from .openai_errors import error_from_payload
 from .openai_wire import arguments_text, finish_reason, reasoning_of, split_content, usage_from_wire
@@ -33,21 +33,17 @@ _NOTHING: tuple[Chunk, ...] = ()
 class OpenAIStreamDecoder:
     """One streamed answer's decoder; ``provider`` names the upstream in the errors it raises.
 
-    It reads the SSE lines itself (the WHATWG rules of :class:`~llmrelay.streaming.SSEDecoder`: an
-    event's data lines are joined and dispatched at the blank line after them; comments, ids and
-    unknown fields are ignored), keeping the data as bytes: a well-formed event is parsed from the
-    bytes it came in, with no decode, no SSEEvent and no generator per line. An event whose bytes
+    It takes each event's data as bytes (:meth:`SSEDecoder.feed_data`): a well-formed event is
+    parsed from the bytes it came in, with no decode, no SSEEvent and no generator per line. An event whose bytes
     do not parse (invalid UTF-8, Unicode spaces around it, not JSON) takes the text path, which
     reads it exactly as an SSEDecoder's event."""
 
-    __slots__ = ("_data", "_done", "_event_name", "_finish", "_first", "_had_calls", "_provider", "_seen",
-                 "_usage")
+    __slots__ = ("_done", "_finish", "_first", "_had_calls", "_provider", "_seen", "_sse", "_usage")
     # ``_finish`` and ``_had_calls`` are per choice index (``n > 1`` answers interleave their deltas).
 
     def __init__(self, provider: str | None = None) -> None:
         self._provider = provider
-        self._data: list[bytes] = []
-        self._event_name: str | None = None
+        self._sse = SSEDecoder()
         self._finish: dict[int, FinishReason] = {}
         self._usage: Usage | None = None
         self._first = True
@@ -56,17 +52,10 @@ class OpenAIStreamDecoder:
         self._had_calls: set[int] = set()
 
     def feed(self, line: bytes) -> Iterator[Chunk]:
-        if line:
-            if line.startswith(b"data:"):
-                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line[:1] != b":":  # not a comment
-                self._field(line)
+        done = self._sse.feed_data(line)
+        if done is None:  # most lines: every event's data line
             return iter(_NOTHING)
-        data, self._data = self._data, []
-        event, self._event_name = self._event_name, None
-        if not data:
-            return iter(_NOTHING)
-        return iter(self._dispatch(event, data[0] if len(data) == 1 else b"\n".join(data)))
+        return iter(self._dispatch(*done))
 
     def close(self) -> Iterator[Chunk]:
         # An event not followed by a blank line still counts (SSEDecoder.flush).
@@ -81,15 +70,6 @@ class OpenAIStreamDecoder:
         raise StreamInterruptedError(f"the upstream sent {what}", provider=self._provider)
 
     # ---- internals -----------------------------------------------------------------------------
-
-    def _field(self, line: bytes) -> None:
-        name, _, value = line.decode("utf-8", errors="replace").partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":  # "data" alone: an empty data line
-            self._data.append(value.encode())
-        elif name == "event":
-            self._event_name = value
 
     def _dispatch(self, event: str | None, raw: bytes) -> list[Chunk] | tuple[Chunk, ...]:
         data = raw.strip()
