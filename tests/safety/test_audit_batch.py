@@ -36,6 +36,15 @@ def test_the_batch_sealer_gives_the_documented_mac(entry: NewEntry) -> None:
     assert batch(43, prev, entry) != expected
 
 
+@pytest.mark.parametrize("length", [0, 1, 31, 63, 64, 65, 128, 200])
+def test_the_batch_sealer_matches_hmac_for_any_secret_length(length: int) -> None:
+    # HMAC pads a key up to SHA-256's 64-byte block and hashes a longer one first: both cases,
+    # and the boundary, must give the standard MAC (a configured audit_secret can be any length).
+    secret = bytes((i * 37 + length) % 256 for i in range(length))
+    entry = NewEntry(1_700_000_000.5, "request", None, '{"status":"cached"}')
+    assert sealer(secret)(7, "cd" * 32, entry) == reference_mac(secret, 7, "cd" * 32, entry)
+
+
 async def test_many_batches_many_users_verify_and_drain_on_shutdown(tmp_path: Path, secret: bytes) -> None:
     store = open_store(f"sqlite:///{tmp_path}/a.db")
     lookups: list[str] = []

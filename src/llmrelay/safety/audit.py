@@ -59,15 +59,26 @@ def seal(secret: bytes, entry_id: int, prev: str, e: NewEntry) -> str:
     return hmac.new(secret, _message(entry_id, prev, e), hashlib.sha256).hexdigest()
 
 
+_BLOCK = 64  # SHA-256's block size, which HMAC pads the key to (RFC 2104)
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 def sealer(secret: bytes) -> Callable[[int, str, NewEntry], str]:
-    """:func:`seal` for a whole batch: the key is set up once and copied per entry (every request's
-    summary is sealed; this is about a third of the per-entry HMAC cost)."""
-    keyed = hmac.new(secret, digestmod=hashlib.sha256)
+    """:func:`seal` for a whole batch. Every request's summary is sealed, so the keyed inner and
+    outer SHA-256 states of HMAC (RFC 2104) are computed once and copied per entry: the same MAC
+    as ``hmac.new(secret, msg, sha256)``, without the ``hmac`` module's Python-level object per
+    entry (~2.0 instead of ~3.4 us)."""
+    key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
+    key = key.ljust(_BLOCK, b"\0")
+    inner, outer = hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
     def seal_one(entry_id: int, prev: str, e: NewEntry) -> str:
-        h = keyed.copy()
+        h = inner.copy()
         h.update(_message(entry_id, prev, e))
-        return h.hexdigest()
+        o = outer.copy()
+        o.update(h.digest())
+        return o.hexdigest()
 
     return seal_one
 
