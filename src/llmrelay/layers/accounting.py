@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..context import RequestContext
-from ..cost.ledger import LedgerRow
+from ..cost.ledger import COLUMNS, LedgerRow
 from ..errors import LLMRelayError
 from ..pipeline import Handler
 from ..services import Services
@@ -148,28 +148,39 @@ def audit_summary(audit: Any, model: str, ctx: RequestContext, status: str | Non
                  user=ctx.user)
 
 
+# LedgerRow's slots, set directly: a frozen dataclass's __init__ goes through object.__setattr__
+# once per field (27 of them), about twice what the slot descriptors cost, on every request's row.
+_ROW_SETTERS = tuple(getattr(LedgerRow, name).__set__ for name in COLUMNS)
+
+
+def _new_row(values: tuple[Any, ...]) -> LedgerRow:
+    """``LedgerRow(*values)`` (values in field order), without the frozen __init__. ``strict``:
+    a field added to LedgerRow fails loudly here (and in the tests) instead of a short row."""
+    row: LedgerRow = object.__new__(LedgerRow)
+    for put, value in zip(_ROW_SETTERS, values, strict=True):
+        put(row, value)
+    return row
+
+
 def ledger_row(request: ChatRequest, ctx: RequestContext, model: str, end: End | None = None,
                hashes: HitHashes | None = None) -> LedgerRow:
     """The request's usage-ledger row; ``end`` is (status, usage) as they were when it ended
     (an edge may change ``ctx`` while the answer is written), else read from ``ctx``."""
     status, u = end if end is not None else (ctx.status, ctx.usage)
-    latency, ttft = ctx.latency_s, ctx.ttft_s
+    latency, ttft, error = ctx.latency_s, ctx.ttft_s, ctx.error
     whole, prefix, prefix_tokens = hashes.get(request, ctx) if hashes is not None else prompt_hashes(request)
-    return LedgerRow(
-        ts=ctx.started_at, request_id=ctx.request_id, status=status,
-        error_code=ctx.error.code if ctx.error is not None else None,
-        key_id=ctx.key_id, user_id=ctx.user, team=ctx.team, session=ctx.session,
-        model_group=model, provider=ctx.provider, model=ctx.upstream_model,
-        input_tokens=u.input_tokens if u else 0, output_tokens=u.output_tokens if u else 0,
-        cache_read_tokens=u.cache_read_tokens if u else 0, cache_write_tokens=u.cache_write_tokens if u else 0,
-        reasoning_tokens=u.reasoning_tokens if u else 0,
-        cost_usd=ctx.cost_usd, cost_saved_usd=ctx.cost_saved_usd, unpriced=ctx.unpriced,
-        latency_ms=latency * 1000 if latency is not None else None,
-        ttft_ms=ttft * 1000 if ttft is not None else None,
-        cache_status=ctx.cache_status, joined=ctx.joined,
-        prompt_hash=whole, prefix_hash=prefix, prefix_tokens=prefix_tokens,
-        estimated=bool(u is not None and ctx.notes.get("usage_estimated")),
-    )
+    if u is None:
+        tokens: tuple[int, ...] = (0, 0, 0, 0, 0)
+    else:
+        tokens = (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.reasoning_tokens)
+    return _new_row((
+        ctx.started_at, ctx.request_id, status, error.code if error is not None else None,
+        ctx.key_id, ctx.user, ctx.team, ctx.session, model, ctx.provider, ctx.upstream_model, *tokens,
+        ctx.cost_usd, ctx.cost_saved_usd, ctx.unpriced,
+        latency * 1000 if latency is not None else None, ttft * 1000 if ttft is not None else None,
+        ctx.cache_status, ctx.joined, whole, prefix, prefix_tokens,
+        bool(u is not None and ctx.notes.get("usage_estimated")),
+    ))
 
 
 def final_status(exc: BaseException | None, ctx: RequestContext) -> str:
