@@ -48,6 +48,12 @@ class ServerConfig(_Section):
     # the `granian` extra), or auto = the one measured to spend less CPU per request (uvicorn today,
     # benchmarks/results/PROFILE.md round five).
     http_server: Literal["auto", "uvicorn", "granian"] = "auto"
+    # `llmrelay serve` only (never a library user's process): once the app is built, move its
+    # start-up heap out of every later garbage collection (gc.freeze; llmrelay.server.gc_tuning).
+    gc_freeze: bool = True
+    # `llmrelay serve` only: the collector's young-generation threshold (None: Python's 700). Higher
+    # means fewer collector passes; reference cycles (an error response leaves one) wait longer.
+    gc_gen0_threshold: int | None = Field(10_000, ge=1)
 
 
 class StorageConfig(_Section):

@@ -58,6 +58,7 @@ def command(config_path: Path | None, host: str | None, port: int | None, worker
 
     from ..relay import Relay
     from ..server.app import check_bind, create_app, with_env_master_key
+    from ..server.gc_tuning import tune_gc
 
     if demo:
         _run_demo(host or "127.0.0.1", 4000 if port is None else port, log_level)
@@ -80,7 +81,9 @@ def command(config_path: Path | None, host: str | None, port: int | None, worker
         return
     options = _uvicorn_options(settings, log_level)
     if workers == 1:
-        uvicorn.run(create_app(Relay(settings)), host=host, port=port, **options)
+        app = create_app(Relay(settings))
+        tune_gc(settings.server)  # once the app is built: its heap is the start-up heap
+        uvicorn.run(app, host=host, port=port, **options)
         return
     _export_config(config_path, workers)
     uvicorn.run("llmrelay.server.app:create_app_from_env", factory=True, host=host, port=port,
@@ -124,4 +127,8 @@ def _run_demo(host: str, port: int, log_level: str) -> None:
     with _simulator() as sim_url:
         settings = Settings.from_dict(demo_settings(sim_url), source="demo")
         click.echo(banner(f"http://{host}:{port}", list(settings.models)))
-        uvicorn.run(create_app(Relay(settings)), host=host, port=port, **_uvicorn_options(settings, log_level))
+        app = create_app(Relay(settings))
+        from ..server.gc_tuning import tune_gc
+
+        tune_gc(settings.server)
+        uvicorn.run(app, host=host, port=port, **_uvicorn_options(settings, log_level))

@@ -225,7 +225,11 @@ def create_app_from_env() -> Gateway:
     from ..ops.logging import configure_logging
 
     configure_logging(settings.logging)
-    return create_app(Relay(with_env_master_key(settings)))
+    app = create_app(Relay(with_env_master_key(settings)))
+    from .gc_tuning import tune_gc
+
+    tune_gc(settings.server)  # a worker process serves: its start-up heap out of later collections
+    return app
 
 
 def with_env_master_key(settings: Settings, env: Mapping[str, str] | None = None) -> Settings:
