@@ -13,6 +13,9 @@ immutable (frozen dataclasses, tuples), so callers share it safely.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import Any
+
 from ..types import Chunk
 from .entry import CachedAnswer, decode, replay
 
@@ -23,15 +26,35 @@ _MAX_BYTES = 16 << 20
 _MAX_ENTRY_BYTES = 256 << 10
 
 
-class Decoded:
-    """One stored value, decoded, with its replay for each kind of caller built on first use."""
+# Where the cache layer leaves the entry a hit was served from (``ctx.notes``), for an edge that
+# renders it (:attr:`Decoded.rendered`).
+HIT_NOTE = "cache.hit"
+# Bound on what edges keep rendered per entry (a handful of keys in practice).
+_MAX_RENDERED = 16
 
-    __slots__ = ("_plain", "_streamed", "answer", "raw")
+
+class Decoded:
+    """One stored value, decoded, with its replay for each kind of caller built on first use.
+
+    ``rendered`` is for an edge: what it made from this answer that does not change from one hit to
+    the next (the collected result, the encoded body's constant part), under a key of its own that
+    names everything else the value depends on. Values must be immutable; see :meth:`remember`.
+    """
+
+    __slots__ = ("_plain", "_streamed", "answer", "raw", "rendered")
 
     def __init__(self, raw: bytes, answer: CachedAnswer) -> None:
         self.raw, self.answer = raw, answer
         self._plain: tuple[Chunk, ...] | None = None
         self._streamed: tuple[Chunk, ...] | None = None
+        self.rendered: dict[Hashable, Any] = {}
+
+    def remember(self, key: Hashable, value: Any) -> Any:
+        """Keep ``value`` under ``key`` (bounded: an unexpected variety of keys starts afresh)."""
+        if len(self.rendered) >= _MAX_RENDERED:
+            self.rendered.clear()
+        self.rendered[key] = value
+        return value
 
     def chunks(self, stream: bool) -> tuple[Chunk, ...]:
         if stream:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
+from ..caching.decoded import HIT_NOTE
 from ..caching.entry import CachedAnswer
 from ..caching.fleet import STORED_NOTE
 from ..caching.service import ResponseCache, response_cache
@@ -68,6 +69,7 @@ def build(services: Services, next: Handler) -> Handler | None:
             if hot is not None:
                 answer = hot.answer
                 serve_hit(ctx, answer)
+                ctx.notes[HIT_NOTE] = hot
                 cache.record("hit", answer.cost_usd)
                 # The same immutable chunks on every hit of this entry (caching.decoded).
                 for chunk in hot.chunks(request.stream):

@@ -32,6 +32,7 @@ WIRE = Wire(
     new_encoder=codec.StreamEncoder,
     error_body=_error_body,
     error_event=codec.error_event,
+    encode_hit=codec.encode_hit,
 )
 
 

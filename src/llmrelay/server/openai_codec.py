@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -33,6 +33,9 @@ from ..types import (
     Usage,
 )
 from ._validate import bad, lst, model_name, obj, opt_bool, opt_int, opt_num, opt_str, stops, string
+
+if TYPE_CHECKING:
+    from ..caching.decoded import Decoded
 
 # Fields read into ChatRequest; anything else in the body is passed to the provider untouched.
 _KNOWN = frozenset({
@@ -246,6 +249,23 @@ def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: flo
         "choices": [_choice_json(c, c.index) for c in result.choices] if result.choices else [_choice_json(result, 0)],
         "usage": usage_json(result.usage, cost_usd),
     })
+
+
+def encode_hit(result: ChatResult, model: str, request_id: str, cost_usd: float | None, entry: Decoded) -> bytes:
+    """:func:`encode_result`'s bytes for an answer served from the cache. Everything after
+    ``model`` (choices and usage) depends only on the answer and the cost, so it is encoded once
+    and kept on the cache entry; the id, ``created`` and model are written per response, as
+    :func:`encode_result` writes them."""
+    key = (_HIT_TAIL, cost_usd)
+    tail = entry.rendered.get(key)
+    if tail is None:
+        choices = [_choice_json(c, c.index) for c in result.choices] if result.choices else [_choice_json(result, 0)]
+        tail = entry.remember(key, b"," + orjson.dumps({"choices": choices, "usage": usage_json(result.usage, cost_usd)})[1:])
+    return (b'{"id":' + orjson.dumps(_completion_id(result.id, request_id)) + b',"object":"chat.completion","created":'
+            + str(int(time.time())).encode() + b',"model":' + orjson.dumps(model) + tail)
+
+
+_HIT_TAIL = "openai.result_tail"
 
 
 def _finish(reason: str, has_calls: bool) -> str:
