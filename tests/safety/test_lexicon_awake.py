@@ -4,6 +4,7 @@ definition evaluated signal by signal (a word anchor, or every group of some anc
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -28,10 +29,15 @@ def by_definition(lex: Lexicon, view: TextView) -> tuple[int, ...]:
             out.append(i)
             continue
         for anchor in lex._complex[i]:
-            if all(any(_has(view, kind, v) for kind, v in group) or any(s in view.low for s in subs) for group, subs in anchor):
+            if all(any(_has(view, kind, v) for kind, v in group) or any(_sub(view, s) for s in subs) for group, subs in anchor):
                 out.append(i)
                 break
     return tuple(out)
+
+
+def _sub(view: TextView, s: str) -> bool:
+    """A substring of the text, or (after a NUL) a regex gate that matches in it."""
+    return re.search(s[1:], view.low) is not None if s.startswith("\0") else s in view.low
 
 
 def _has(view: TextView, kind: str, value: str) -> bool:
@@ -66,7 +72,9 @@ def test_awake_equals_the_definition_on_public_rows(name: str) -> None:
 
 
 ATOMS = ["ignore", "previous", "instructions", "you", "now", "system", "mode", ">", "]", "no", "restrictions",
-         "without", "does", "have", "ethics", "sure", "here", "act", "ai", "classic", "dan", "kill", "idiot", "shut", "up"]
+         "without", "does", "have", "ethics", "sure", "here", "act", "ai", "classic", "dan", "kill", "idiot", "shut", "up",
+         # the regex gates' words: adjacent or apart, the index and the definition must agree
+         "prompt", "what", "show", "bound", "by", "not", "doesn't", "follow", "end", "of", "new", "instruction", "text", "above"]
 
 
 @settings(max_examples=300, deadline=None)

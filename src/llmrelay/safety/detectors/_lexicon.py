@@ -9,13 +9,20 @@ look-ups instead of a regex pass. The signals that are awake are compiled into o
 
 An anchor is a word (``"ignore"``: the text has that word), ``"pre:"`` + at least 3 letters (a
 word starts with them) or ``"sub:"`` + a string (it occurs anywhere in the lower-cased text);
-``"a|b"`` is either, ``"a&b"`` both (``&`` binds looser: ``"kill|shoot&we|lets"``):
+``"a|b"`` is either, ``"a&b"`` both (``&`` binds looser: ``"kill|shoot&we|lets"``). A group
+``"re:<regex>"`` (the whole group, so the regex may hold ``|`` but not ``&``) is a gate: the regex
+must match somewhere in the lower-cased text. It says what the words alone cannot (that two of them
+are adjacent: ``"system&prompt&re:system\\s+prompt"``), is tested last and once per view, and
+must start with at least two plain characters (the engine then skips to them at C speed):
 
     >>> lex = Lexicon([(0.9, r"\\bignore\\s+previous\\b", ("ignore",)), (0.5, r"\\bfoo\\w*\\s+bar", ("pre:foo&bar",))])
     >>> [h.signal for h in lex.hits(TextView("Please ignore previous notes"))]
     [0]
     >>> lex.hits(TextView("nothing to see")), lex.awake(TextView("food bar"))
     ([], (1,))
+    >>> gated = Lexicon([(0.5, r"\\bsystem\\s+prompt", ("system&prompt&re:system\\s+prompt",))])
+    >>> gated.awake(TextView("the system reads the prompt")), gated.awake(TextView("a system  prompt"))
+    ((), (0,))
 
 Anchors are a promise about the pattern; ``tests/safety/test_detector_speed.py`` checks that the
 anchored scan finds exactly what the full pattern finds on every row of the public data.
@@ -60,6 +67,8 @@ class Lexicon:
         # groups of atoms, and all atoms are checked at once per text (set operations, not loops).
         self._words = tuple(frozenset(a for a in s[2] if _is_word(a)) for s in signals)
         self._complex = tuple(tuple(_parse(a) for a in s[2] if not _is_word(a)) for s in signals)
+        # The regex gates ("re:" groups), compiled once; a group holds one, marked by a leading NUL.
+        self._rx = {g: re.compile(g[1:]) for sig in self._complex for anchor in sig for _, subs in anchor for g in subs if g[:1] == _GATE}
         atoms = {o for sig in self._complex for anchor in sig for group, _ in anchor for o in group}
         self._atom_words = frozenset(v for k, v in atoms if k == "w")
         self._atom_pre3 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 3)
@@ -110,11 +119,12 @@ class Lexicon:
         by_atom = self._by_atom
         for atom in present:
             maybe.update(by_atom.get(atom, ()))
+        rx = self._rx
         for i, j in sorted(maybe):
             if i in awake:
                 continue
             for group, subs in self._complex[i][j]:
-                if present.isdisjoint(group) and not (subs and any(map(contains, subs))):
+                if present.isdisjoint(group) and not (subs and (view.search(rx[subs[0]]) if subs[0][:1] == _GATE else any(map(contains, subs)))):
                     break
             else:
                 awake.add(i)
@@ -265,6 +275,11 @@ class Lexicon:
         for anchor in self._complex[i]:
             held: list[list[tuple[str, str]]] = []
             for group, subs in anchor:
+                if subs and subs[0][:1] == _GATE:
+                    # A gate gives no places (the anchor's other groups do); it only has to hold.
+                    if not view.search(self._rx[subs[0]]):
+                        break
+                    continue
                 # ``present`` (from :meth:`_awake`) holds every word and prefix atom the text has.
                 atoms = [*group.intersection(present), *(("sub", v) for v in subs if view.contains(v))]
                 if not atoms:
@@ -484,6 +499,8 @@ def _key_group(anchor: tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]) -> t
     """The group of an anchor that a gate tests: the fewest common or very short options, then
     the fewest options (substring options count double: each is a scan of the text)."""
     def cost(g: tuple[frozenset[Atom], tuple[str, ...]]) -> tuple[int, int]:
+        if g[1][:1] and g[1][0][:1] == _GATE:
+            return 1 << 30, 0  # a regex: never the gate's key (an anchor always has another group)
         opts = [v for _, v in g[0]] + list(g[1])
         return sum(v in _COMMON or (len(v) <= 2 and v.isalnum()) for v in opts), len(g[0]) + 2 * len(g[1])
     return min(anchor, key=cost)
@@ -504,9 +521,13 @@ def _is_word(anchor: str) -> bool:
 
 def _parse(anchor: str) -> tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]:
     """"a|b&c" -> groups (a, b) and (c,): all of the groups, any option within one; each group
-    split into its set-checked atoms and its substrings; groups with substrings go last."""
+    split into its set-checked atoms and its substrings; groups with substrings go last, then the
+    regex gates (``"re:..."``: no atoms, the regex after :data:`_GATE` as the one "substring")."""
     groups = []
     for group in anchor.split("&"):
+        if group.startswith("re:"):
+            groups.append((frozenset(), (_GATE + _gate_regex(group[3:], anchor),)))
+            continue
         options: list[Atom] = []
         for o in group.split("|"):
             kind, _, value = o.rpartition(":")
@@ -514,7 +535,25 @@ def _parse(anchor: str) -> tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]:
                 raise ValueError(f"bad anchor {o!r} in {anchor!r}")
             options.append((kind or "w", value))
         groups.append((frozenset(o for o in options if o[0] != "sub"), tuple(v for k, v in options if k == "sub")))
-    return tuple(sorted(groups, key=lambda g: len(g[1]) > 0))
+    if all(subs[:1] and subs[0][:1] == _GATE for _, subs in groups):
+        raise ValueError(f"anchor {anchor!r} has only regex gates: it needs a group of words to place its windows")
+    return tuple(sorted(groups, key=lambda g: 0 if not g[1] else 2 if g[1][0][:1] == _GATE else 1))
+
+
+# Marks a group's regex gate among substrings (no anchor substring holds a NUL).
+_GATE = "\0"
+
+
+def _gate_regex(rx: str, anchor: str) -> str:
+    """``rx`` if it compiles and starts with two plain characters, which the engine finds at C
+    speed before trying the rest (a gate without them would cost a regex pass over the text)."""
+    try:
+        items = list(_parser.parse(rx))
+    except re.error as exc:
+        raise ValueError(f"bad regex gate {rx!r} in {anchor!r}: {exc}") from None
+    if len(items) < 2 or any(op is not _constants.LITERAL for op, _ in items[:2]):
+        raise ValueError(f"regex gate {rx!r} in {anchor!r} must start with two plain characters")
+    return rx
 
 
 def combine(weights: Sequence[float]) -> float:

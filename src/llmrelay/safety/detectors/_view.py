@@ -14,6 +14,7 @@ The view computes each fact once, when the first detector asks for it.
 
 from __future__ import annotations
 
+import re
 import string
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence, Set
@@ -94,6 +95,15 @@ class TextView:
             else:
                 hit = sub in self.vocabulary
             self._has[sub] = hit
+        return hit
+
+    def search(self, rx: re.Pattern[str]) -> bool:
+        """``rx`` matches somewhere in ``low``, looked for once per view whichever detector asks
+        (memoised beside the substrings, keyed by the pattern with a NUL no substring holds)."""
+        key = "\0" + rx.pattern
+        hit = self._has.get(key)
+        if hit is None:
+            hit = self._has[key] = rx.search(self.low) is not None
         return hit
 
     @property
