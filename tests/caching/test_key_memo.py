@@ -1,6 +1,6 @@
-"""The cache key of a request that still carries the caller's bytes is remembered by those bytes
-(with the edge, the model and the scope): always the key the canonical form gives, never shared
-between bodies, models, edges or scopes that would key differently."""
+"""The cache/dedup key of a request that still carries the caller's bytes is remembered by those
+bytes (with the edge, the model and the scope): always the key the canonical form gives, never
+shared between bodies, models, edges or scopes that would key differently; bounded."""
 
 from __future__ import annotations
 
@@ -60,4 +60,30 @@ async def test_a_changed_request_is_keyed_by_what_it_now_says(tmp_path: Path) ->
     redacted = replace(original, messages=(Message.user("my email is [EMAIL]"),))
     assert redacted.raw is None
     assert cache.key(redacted, ctx) == entry_key("m", request_key(redacted)) != cache.key(original, ctx)
+    await relay.aclose()
+
+
+def test_the_memo_is_bounded_and_skips_large_bodies() -> None:
+    from llmrelay.caching.key_memo import KeyMemo
+
+    memo = KeyMemo(max_keys=4, max_body=200)
+    for i in range(10):
+        request = _decoded(_body(f"q{i}"))
+        assert memo.key(request, "openai", "") == entry_key("m", request_key(request))
+        assert len(memo) <= 4
+    big = _decoded(_body("x" * 300))
+    before = len(memo)
+    assert memo.key(big, "openai", "") == entry_key("m", request_key(big))
+    assert len(memo) == before  # not remembered
+
+
+async def test_dedup_without_the_cache_keys_by_the_memo_too(tmp_path: Path) -> None:
+    from llmrelay.layers.dedup import Deduplicator
+
+    relay = make_relay(tmp_path, cache={"enabled": False})
+    dedup = Deduplicator(relay.services, lambda r, c: None)  # type: ignore[arg-type, return-value]
+    ctx = RequestContext(protocol="openai")
+    request = _decoded(_body("hi"))
+    assert dedup.key(request, ctx) == entry_key("m", request_key(request)) == dedup.key(_decoded(_body("hi")), ctx)
+    assert len(dedup.keys) == 1
     await relay.aclose()

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import RequestContext
 from ..types import ChatRequest, ChatResult
-from .backends import CacheBackend, MemoryBackend, entry_key, open_backend
+from .backends import CacheBackend, MemoryBackend, open_backend
 from .decoded import Decoded, DecodedMemo
 from .entry import CachedAnswer, encode, storable
-from .request_key import request_key
+from .key_memo import KeyMemo
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -30,9 +30,6 @@ log = logging.getLogger("llmrelay.cache")
 
 Decision = Literal["off", "lookup", "refresh"]
 _SLOT = "cache.service"
-# Bounds of the memo of keys by request body: entries, and the largest body remembered.
-_MAX_KEYS = 1024
-_MAX_KEYED_BODY = 16 << 10
 
 
 def scope_of(scope: str, ctx: RequestContext) -> str:
@@ -52,8 +49,7 @@ class ResponseCache:
         self.backend = backend
         self.semantic = semantic
         self.decoded = DecodedMemo()
-        # (caller's body bytes, edge, model, scope) -> key; see key().
-        self._keys: dict[tuple[bytes, str, str, str], str] = {}
+        self.keys = KeyMemo()
         self._bound: tuple[Any, dict[str, Any]] | None = None
         # Background writes (non-inline backends) held here so they are not garbage-collected.
         self._pending: set[asyncio.Task[None]] = set()
@@ -69,23 +65,7 @@ class ResponseCache:
         return "refresh" if ctx.cache_mode == "refresh" else "lookup"
 
     def key(self, request: ChatRequest, ctx: RequestContext) -> str:
-        scope = scope_of(self.cfg.scope, ctx)
-        raw = request.raw
-        if raw is None:
-            return entry_key(request.model, request_key(request, scope))
-        # The request still carries the caller's bytes, so it is exactly what they decode to (a
-        # layer that changes a request drops them; only the model may differ, and is part of the
-        # memo's key, as are the edge that decoded them and the scope). A hot prompt sent again
-        # byte for byte skips the canonical serialisation and hash (~4 us -> ~0.5 us).
-        memo_key = (raw.data, ctx.protocol, request.model, scope)
-        key = self._keys.get(memo_key)
-        if key is None:
-            key = entry_key(request.model, request_key(request, scope))
-            if len(self._keys) >= _MAX_KEYS:
-                self._keys.clear()
-            if len(raw.data) <= _MAX_KEYED_BODY:
-                self._keys[memo_key] = key
-        return key
+        return self.keys.key(request, ctx.protocol, scope_of(self.cfg.scope, ctx))
 
     def ttl(self, group: str) -> float:
         return self.cfg.ttl_by_model.get(group, self.cfg.ttl_s)

@@ -28,11 +28,11 @@ import asyncio
 import copy
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from typing import Any
 
-from ..caching.backends import entry_key
 from ..caching.fanout import Flight, Subscriber
 from ..caching.fleet import STORED_NOTE, FleetFlights, fleet_flights
-from ..caching.request_key import request_key
+from ..caching.key_memo import KeyMemo
 from ..caching.service import scope_of
 from ..context import RequestContext
 from ..pipeline import Handler
@@ -52,6 +52,9 @@ class Deduplicator:
         self.metrics = services.metrics
         self.next = next
         self.fleet = fleet
+        # Without the cache layer the key is made here (remembered by the caller's bytes).
+        self.keys = KeyMemo()
+        self._saved: Any = None  # the dedup child of cache_saved, bound on first use
         # Shared across settings generations, so a request during a reload still joins.
         self.flights: dict[str, Flight] = services.state.setdefault("dedup.flights", {})
 
@@ -60,7 +63,7 @@ class Deduplicator:
 
     def key(self, request: ChatRequest, ctx: RequestContext) -> str:
         key = ctx.notes.get(KEY_NOTE)
-        return key if isinstance(key, str) else entry_key(request.model, request_key(request, scope_of(self.scope, ctx)))
+        return key if isinstance(key, str) else self.keys.key(request, ctx.protocol, scope_of(self.scope, ctx))
 
     def start(self, key: str, request: ChatRequest, ctx: RequestContext) -> Flight:
         flight = Flight(self.cfg.buffer_chunks)
@@ -152,7 +155,9 @@ class Deduplicator:
         saved = inner.cost_saved_usd if inner.joined else inner.cost_usd
         ctx.cost_usd, ctx.cost_saved_usd = 0.0, saved
         if self.metrics is not None and saved:
-            self.metrics.cache_saved.labels(source="dedup").inc(saved)
+            if self._saved is None:
+                self._saved = self.metrics.cache_saved.labels(source="dedup")
+            self._saved.inc(saved)
         return cancelled
 
 
