@@ -523,7 +523,7 @@ def _parse(anchor: str) -> tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]:
     """"a|b&c" -> groups (a, b) and (c,): all of the groups, any option within one; each group
     split into its set-checked atoms and its substrings; groups with substrings go last, then the
     regex gates (``"re:..."``: no atoms, the regex after :data:`_GATE` as the one "substring")."""
-    groups = []
+    groups: list[tuple[frozenset[Atom], tuple[str, ...]]] = []
     for group in anchor.split("&"):
         if group.startswith("re:"):
             groups.append((frozenset(), (_GATE + _gate_regex(group[3:], anchor),)))

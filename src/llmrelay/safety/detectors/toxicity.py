@@ -36,6 +36,9 @@ _GROUPS = (
     r"bisexuals|homosexuals|transsexuals|middle\s+easterners|illegals|migrants|(?:people|those|persons)\s+with\s+(?:\w+\s+)?"
     r"(?:disabilities|disability|autism|mental\s+illness(?:es)?|down\s+syndrome)|the\s+(?:disabled|mentally\s+ill|handicapped))"
 )
+# What a group is denied, or what is asked done to it (the ends of the "should not" signal).
+_RIGHTS = r"(?:be\s+allowed|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist)"
+_HARMS = r"(?:go\s+back|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed))"
 # Every word _GROUPS can start with (its anchors).
 _GROUP_WORDS = (
     "black", "blacks", "white", "whites", "jew", "jews", "jewish", "muslim", "muslims", "arab", "arabs", "mexican", "mexicans", "immigrant",
@@ -77,10 +80,17 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      (_GROUP_ANY + "&animals|savages|vermin|rats|dogs|pigs|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|dumb|disgusting|evil|disease|plague|cancer|trash|garbage|worthless|useless|ugly|violent|dangerous|greedy|backward|backwards|primitive|illegal",)),
     # (A right denied, or harm asked for: "<group> should be able to vote" is not abuse.)
     (0.75, r"\b" + _GROUPS + r"\s+(?:(?:should(?:n't|\s+not)|must\s+not|can'?t|cannot|don'?t\s+deserve|do\s+not\s+deserve|have\s+no\s+place|do\s+not\s+belong|"
-     r"don'?t\s+belong)\s+(?:\w+\s+){0,3}(?:be\s+allowed|vote|work|deserve|rights|belong|in\s+(?:this|our)\s+country|be\s+trusted|marry|exist)|"
-     r"(?:should|need\s+to|must)\s+(?:\w+\s+){0,3}(?:go\s+back|be\s+(?:killed|removed|banned|deported|locked\s+up|sterili[sz]ed)))",
-     (_GROUP_ANY + "&should|shouldn|need|must|can|cant|cannot|don|dont|do|have&pre:allo|pre:back|pre:vote|pre:work|pre:dese|pre:righ"
-      "|pre:belo|pre:coun|pre:trus|pre:marr|pre:exis|pre:kill|pre:remo|pre:bann|pre:depo|pre:lock|pre:ster",)),
+     r"don'?t\s+belong)\s+(?:\w+\s+){0,3}" + _RIGHTS + "|"
+     r"(?:should|need\s+to|must)\s+(?:\w+\s+){0,3}" + _HARMS + ")",
+     # One anchor per modal, gated on the modal and what it governs (each a superset of its branches):
+     # a group word, a modal and a verb are in most 4 KB of prose, the phrase is not.
+     tuple(_GROUP_ANY + "&" + modal + "&pre:allo|pre:back|pre:vote|pre:work|pre:dese|pre:righ|pre:belo|pre:coun|pre:trus|pre:marr"
+           "|pre:exis|pre:kill|pre:remo|pre:bann|pre:depo|pre:lock|pre:ster&re:" + gate for modal, gate in (
+               ("should|shouldn", r"should(?:n't|\s+not)?\s+(?:\w+\s+){0,3}(?:" + _RIGHTS + "|" + _HARMS + ")"),
+               ("must", r"must(?:\s+not)?\s+(?:\w+\s+){0,3}(?:" + _RIGHTS + "|" + _HARMS + ")"),
+               ("can|cant|cannot", r"can(?:'?t|not)\s+(?:\w+\s+){0,3}" + _RIGHTS),
+               ("don|dont|do", r"do(?:n'?t|\s+not)\s+(?:deserve|belong)\s+(?:\w+\s+){0,3}" + _RIGHTS),
+               ("have", r"have\s+no\s+place\s+(?:\w+\s+){0,3}" + _RIGHTS), ("need", r"need\s+to\s+(?:\w+\s+){0,3}" + _HARMS)))),
     (0.6, r"\b(?:go\s+back\s+to\s+(?:your|their)\s+(?:own\s+)?country|send\s+them\s+(?:all\s+)?back|(?:taking|take)\s+over\s+(?:our|the)\s+country|not\s+(?:real|true)\s+(?:americans|women|men)|(?:inferior|superior)\s+race|white\s+power|master\s+race)\b",
      ("back&country", "send&back", "over&country", "real|true&americans|women|men", "race&inferior|superior|master", "white&power")),
     # The signals from here to the profanity ones were added for issue #7 (recall round 3). Word families come from general
@@ -132,7 +142,8 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
       "smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|degenerate|degenerates|"
       "animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|"
       "dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive&" + _GROUP_ANY,
-      "human|normal|natural|intelligent&not|less&" + _GROUP_ANY)),
+      "human|normal|natural&not&" + _GROUP_ANY + "&re:not\\s+(?:human|normal|natural)",
+      "human|intelligent&less&" + _GROUP_ANY + "&re:less\\s+(?:intelligent|than\\s+human)")),
     # An identity called an illness, a sin or unreal ("being gay is a mental disorder").
     (0.8, r"\b(?:being\s+)?(?:gay|trans(?:gender)?|bisexual|homosexual|homosexuality|bisexuality|transgenderism|lesbianism|queer)\s+"
      r"(?:people\s+)?(?:is|are)(?:n't|\s+not)?\s+(?:\w+\s+)?(?:mental(?:ly)?\s+(?:ill(?:ness)?|disorders?|diseases?|sick)|a\s+sin|sinful|"
@@ -149,9 +160,12 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      r"rounded\s+up|put\s+down|shot|hanged|castrated|cured|fixed)|not\s+be\s+allowed|never\s+be\s+allowed|stay\s+(?:away|out)|go\s+back)",
      # The two-word endings on both words ("put" alone is in most texts, "put down" in few); the
      # last word as a prefix (the pattern does not end at \b: "go backwards" holds "go back").
-     tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
-         "pre:forc|pre:bann|pre:barr|pre:segr|pre:shot|pre:hang|pre:cast|pre:cure|pre:fixe|pre:allo", "kept&pre:out|pre:away",
-         "rounded", "put&pre:down", "stay&pre:away|pre:out", "go&pre:back"))),
+     # Each gated on its ending as a phrase (the words apart are everywhere).
+     tuple(end + "&should|must|need|ought&" + _GROUP_ANY + "&re:" + gate for end, gate in (
+         ("pre:forc|pre:bann|pre:barr|pre:segr|pre:shot|pre:hang|pre:cast|pre:cure|pre:fixe|pre:allo",
+          r"be\s+(?:forced|banned|barred|segregated|shot|hanged|castrated|cured|fixed|allowed)"),
+         ("kept&pre:out|pre:away", r"be\s+kept\s+(?:out|away)"), ("rounded", r"be\s+rounded\s+up"), ("put&pre:down", r"be\s+put\s+down"),
+         ("stay&pre:away|pre:out", r"stay\s+(?:away|out)"), ("go&pre:back", r"go\s+back")))),
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
     (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
      ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
