@@ -56,20 +56,24 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
       "does|doesnt|doesn|doesnot&have|follow&pre:ethi|pre:mora|pre:rule|pre:guid|pre:filt|sub:restriction&re:does\\s*n[o']?t\\s+(?:have|follow)\\s")),
     (0.75, r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?(?:policy|policies|guidelines|rules)", ("openai", "anthropic")),
     (0.7, r"\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b|\bnever\s+refuse\b|\bcan(?:not|'t)\s+refuse\b|\bwill\s+never\s+(?:refuse|decline|say\s+no)",
-     ("character", "refuse", "never&decline|say")),
+     ("character&re:in\\s+character\\b", "character&re:break(?:ing)?\\s+character\\b", "refuse&re:never\\s+refuse",
+      "refuse&re:can(?:not|'t)\\s+refuse", "never&decline|say&re:never\\s+(?:decline|say\\s+no)")),
     (0.7, r"\b(?:begin|start)\s+(?:your\s+)?(?:reply|response|answer|output)\s+with\s*[:\"'“]|\bsure,?\s+here\s+is\b|\bexact\s+structure\b",
-     ("begin|start&with", "sure&here", "exact&structure")),
+     (*(w + "&with&re:" + w + r"\s+(?:your\s+)?(?:reply|response|answer|output)\s+with" for w in ("begin", "start")),
+      "sure&here&re:sure,?\\s+here\\s+is\\b", "exact&structure&re:exact\\s+structure\\b")),
     (0.6, r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will|must|shall)\b|\byou\s+are\s+(?:now|no\s+longer)\b|\bact\s+as\s+(?:an?\s+)?(?:ai|chatbot|model)\s+(?:with|without|that)",
-     ("you&now|longer", "act&ai|chatbot|model")),
+     ("you&now|longer&re:you\\s+(?:are|will|must|shall)\\b", "act&ai|chatbot|model&re:act\\s+as\\s")),
     (0.6, r"(?:classic|jailbreak|dan|gpt|chatgpt|aim|stan|dude)\s*\]|\b(?:dan|mongo\s+tom|betterdan|antigpt|evil\s*bot)\b(?!\w)",
-     ("sub:]&sub:classic|sub:jailbreak|sub:dan|sub:gpt|sub:aim|sub:stan|sub:dude", "dan", "mongo", "betterdan", "antigpt", "evil", "evilbot")),
+     (*(f"sub:]&sub:{w}&re:{w}\\s*\\]" for w in ("classic", "jailbreak", "dan", "gpt", "aim", "stan", "dude")),
+      "dan", "mongo", "betterdan", "antigpt", "evil", "evilbot")),
     (0.55, r"\b(?:illegal|immoral|unethical|harmful|explicit|nsfw|offensive)\s+(?:content|acts|things|requests|or\s+\w+)\s+(?:is|are)?\s*(?:allowed|permitted|fine|ok)",
      ("illegal", "immoral", "unethical", "harmful", "explicit", "nsfw", "offensive")),
     (0.5, r"\b(?:hypothetical(?:ly)?|fictional|imaginary|role-?play|simulat(?:e|ion)|pretend|imagine\s+you\s+are|you\s+are\s+a\s+(?:\w+\s+){0,2}(?:writer|author|novelist|researcher|expert|character))\b",
-     ("hypothetical", "hypothetically", "fictional", "imaginary", "role", "roleplay", "simulate", "simulation", "pretend", "imagine&you",
-      "writer|author|novelist|researcher|expert|character&you")),
+     ("hypothetical", "hypothetically", "fictional", "imaginary", "role&re:role-?play", "roleplay", "simulate", "simulation", "pretend",
+      "imagine&you&re:imagine\\s+you\\s+are", "writer|author|novelist|researcher|expert|character&you&re:you\\s+are\\s+a\\s")),
     (0.5, r"\b(?:in\s+minecraft|for\s+educational\s+purposes|purely\s+for\s+research|for\s+a\s+(?:novel|story|movie|screenplay|book|game))\b",
-     ("minecraft", "educational&purposes", "purely&research", "novel|story|movie|screenplay|book|game&for")),
+     ("minecraft", "educational&purposes&re:for\\s+educational\\s+purposes", "purely&research&re:purely\\s+for\\s+research",
+      "novel|story|movie|screenplay|book|game&for&re:for\\s+a\\s+(?:novel|story|movie|screenplay|book|game)")),
     # Issue #7 (recall round 3): PAIR-style role-play (Chao et al. 2023, "Jailbreaking black box LLMs
     # in twenty queries"): a persona or scenario, a disclaimer that it is only fiction or research,
     # and the answer's opening dictated. The persona and the disclaimer count only with a harmful
@@ -77,17 +81,19 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.5, r"\b(?:imagine\s+(?:that\s+)?you(?:'re|\s+are)\s+an?|you\s+are\s+an?\s+(?:\w+\s+){0,3}(?:who|tasked|working|writing|hired|asked)|"
      r"as\s+an?\s+(?:\w+\s+){0,2}(?:expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|"
      r"investigator|activist|theorist|scientist)|(?:i'm|i\s+am)\s+writing\s+an?\s+(?:\w+\s+)?(?:story|novel|screenplay|script|book|thriller))\b",
-     ("imagine&you|youre", "you&are&who|tasked|working|writing|hired|asked",
+     ("imagine&you|youre&re:imagine\\s+(?:that\\s+)?you", "you&are&who|tasked|working|writing|hired|asked&re:you\\s+are\\s+an?\\s",
       # Whole words (the alternation ends at \b): prefixes wake on research/history/specify/action.
-      "as&expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|investigator|activist|theorist|scientist",
-      "writing&story|novel|screenplay|script|book|thriller")),
+      "as&expert|professional|researcher|historian|journalist|consultant|novelist|author|writer|specialist|investigator|activist|theorist|scientist"
+      "&re:as\\s+an?\\s", "writing&story|novel|screenplay|script|book|thriller&re:writing\\s+an?\\s")),
     (0.5, r"\b(?:(?:purely|strictly|only|just|solely)\s+(?:for\s+)?(?:fictional|hypothetical|educational|research|academic|entertainment)\s+"
      r"(?:purposes?|reasons|use)|(?:will|would)\s+never\s+be\s+(?:actually\s+)?(?:used|carried\s+out|acted\s+upon)|"
      r"(?:this\s+is|it's|it\s+is)\s+(?:all\s+)?(?:purely\s+|just\s+|entirely\s+)?(?:fictional|hypothetical|for\s+a\s+(?:story|novel)))\b",
-     ("purely|strictly|only|just|solely&fictional|hypothetical|educational|research|academic|entertainment",
-      "never&used|carried|acted", "this|it|its&fictional|hypothetical|story|novel")),
+     (*(w + "&fictional|hypothetical|educational|research|academic|entertainment&re:" + w
+        + r"\s+(?:for\s+)?(?:fictional|hypothetical|educational|research|academic|entertainment)\s" for w in ("purely", "strictly", "only", "just", "solely")),
+      "never&used|carried|acted&re:never\\s+be\\s", "this&fictional|hypothetical|story|novel&re:this\\s+is\\s",
+      "it|its&fictional|hypothetical|story|novel&re:it(?:'s|\\s+is)\\s")),
     (0.7, r"\b(?:begins?|starts?|beginning|starting)\s+with\s*[:\"'“‘`]\s*(?:sure|certainly|absolutely|of\s+course)\b",
-     ("sure|certainly|absolutely|course&begin|begins|start|starts|beginning|starting",)),
+     ("sure|certainly|absolutely|course&begin|begins|start|starts|beginning|starting&re:with\\s*[:\"'“‘`]\\s*(?:sure|certainly|absolutely|of\\s+course)\\b",)),
 ]
 # Harmful requests: they turn a fictional framing into an attempt; alone they are ordinary questions.
 _HARM = re.compile(
