@@ -53,6 +53,12 @@ def build(services: Services, next: Handler) -> Handler | None:
     lazy = services.settings.cache.enabled
 
     def budget(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
+        if not manager.rules and manager.brake is None:
+            # No configured budget and no brake: only the key's own budget can apply (what
+            # applicable() would find, without building its per-caller lookup key).
+            key = ctx.key
+            if key is None or not getattr(key, "budget_usd", None):
+                return next(request, ctx)
         applied = manager.applicable(ctx, request.model)
         # No budget applies: the inner stream itself, no generator level per chunk.
         if not applied and manager.brake is None:
