@@ -57,7 +57,7 @@ class TokenBucket:
     def try_take(self, n: float = 1.0) -> float:
         wait = self.wait_for(n)
         if wait == 0.0:
-            self.take(n)
+            self._tokens -= n  # wait_for has just refilled: one clock reading decides and takes
         return wait
 
     def adjust(self, delta: float) -> None:
@@ -114,9 +114,14 @@ class Limit:
             self.tpm.take(tokens)
 
     def try_acquire(self, tokens: float) -> float:
+        # Every request of a limited key comes here: each bucket is refilled once (in wait_for),
+        # and the same reading that decided is the one taken from (take() would refill again).
         wait = self.wait_for(tokens)
         if wait == 0.0:
-            self.take(tokens)
+            if self.rpm is not None:
+                self.rpm._tokens -= 1
+            if self.tpm is not None:
+                self.tpm._tokens -= tokens
         return wait
 
     async def acquire(self, tokens: float) -> float:
