@@ -59,7 +59,7 @@ _RUN = "x" * _LONG
 
 
 class TextView:
-    __slots__ = ("_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_vocab", "_words", "text")
+    __slots__ = ("_found", "_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_vocab", "_words", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -72,6 +72,7 @@ class TextView:
         self._patch: _Patch | None = None
         self._has: dict[str, bool] = {}
         self._vocab: str | None = None
+        self._found: dict[re.Pattern[str], bool] | None = None  # search(): regex gates, made on first use
 
     def contains(self, sub: str) -> bool:
         """``sub`` occurs in ``low``: each substring is looked for once per view, whichever
@@ -99,11 +100,12 @@ class TextView:
 
     def search(self, rx: re.Pattern[str]) -> bool:
         """``rx`` matches somewhere in ``low``, looked for once per view whichever detector asks
-        (memoised beside the substrings, keyed by the pattern with a NUL no substring holds)."""
-        key = "\0" + rx.pattern
-        hit = self._has.get(key)
+        (a lexicon asks again when it places the windows of a signal the gate woke)."""
+        if self._found is None:
+            self._found = {}
+        hit = self._found.get(rx)
         if hit is None:
-            hit = self._has[key] = rx.search(self.low) is not None
+            hit = self._found[rx] = rx.search(self.low) is not None
         return hit
 
     @property
