@@ -26,7 +26,7 @@ def _atoms(lex: Lexicon) -> list[str]:
     for anchors in lex._complex:
         for anchor in anchors:
             for group, subs in anchor:
-                out.update(subs)
+                out.update(s for s in subs if not s.startswith("\0"))  # not the regex gates
                 for kind, v in group:
                     out.update((v, v + "s", v + "ing") if kind == "pre" else (v,))
     return sorted(out)
