@@ -81,7 +81,7 @@ MATCHES = {
     "toxicity": [
         "women shouldn't be allowed to vote", "men must not work", "muslims can't be trusted", "black people don't deserve rights",
         "women have no place in this country", "men need to go back", "women should be banned", "these people should be kept out",
-        "men must stay away", "black people should go back", "muslims are not human", "women are less intelligent",
+        "men must stay away", "black people should go back", "women should not be allowed near", "men must never be allowed", "muslims are not human", "women are less intelligent",
     ],
 }
 APART = {
@@ -103,6 +103,26 @@ def test_gated_phrases_wake_and_their_words_apart_do_not(name: str) -> None:
             _check(name, t)
     assert woken & gated  # the hand cases reach gated signals
     assert not set(lex.awake(_view(name, APART[name] * 4))) & gated
+
+
+@pytest.mark.parametrize("name", sorted(LEXICONS))
+@settings(max_examples=600, deadline=None)
+@given(data=st.data())
+def test_a_gate_never_shuts_a_matching_variant_of_a_gated_phrase(name: str, data: st.DataObject) -> None:
+    """The phrases that match, their words kept in order but each separator redrawn, some words
+    dropped and others inserted: matches and near misses of every gated phrase."""
+    phrase = data.draw(st.sampled_from(MATCHES[name])).split(" ")
+    parts: list[str] = []
+    for word in phrase:
+        if data.draw(st.integers(0, 9)) == 0:
+            parts.append(data.draw(st.sampled_from(WORDS[name])))
+        if data.draw(st.integers(0, 9)) != 0:
+            parts.append(word)
+    # Mostly a space (so the phrase often still matches), else any separator.
+    seps = data.draw(st.lists(st.sampled_from([" "] * 7 + SEPARATORS), min_size=len(parts), max_size=len(parts)))
+    text = data.draw(st.sampled_from(["", "well, ", "so "])) + "".join(p + s for p, s in zip(parts, seps, strict=True))
+    _check(name, text)
+    _check(name, PAD + " " + text + " " + PAD)
 
 
 @pytest.mark.parametrize("bad", ["(?:a|b)c", "\\sab", "a", "x[yz"])
