@@ -79,6 +79,13 @@ class Lexicon:
         self._pre3_ext = frozenset(self._pre3_by_ext)
         self._atom_pre4 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 4)
         self._atom_pre_long = tuple(sorted(v for k, v in atoms if k == "pre" and len(v) > 4))
+        # The longer prefix atoms by their first four characters: only those whose four the text's
+        # words start with are looked for (one set intersection, then a search each).
+        by4: dict[str, list[str]] = {}
+        for v in self._atom_pre_long:
+            by4.setdefault(v[:4], []).append(v)
+        self._pre_long_by4 = {k: tuple(v) for k, v in by4.items()}
+        self._pre_long4 = frozenset(by4)
         self._index_anchors()
         self._gate_words, self._gate_pre4, self._gate_subs = self._gate()
         self._all = self._compile(tuple(range(len(signals))), self._patterns)
@@ -108,7 +115,9 @@ class Lexicon:
             present.update([("pre", p) for p in self._pre3_present(view)])
         if self._atom_pre4:
             present.update([("pre", p) for p in view.common_prefixes(self._atom_pre4, 4)])
-        present.update([("pre", p) for p in self._atom_pre_long if view.has_prefix(p)])
+        if self._pre_long4:
+            by4 = self._pre_long_by4
+            present.update([("pre", p) for p4 in view.common_prefixes(self._pre_long4, 4) for p in by4[p4] if view.has_prefix(p)])
         # Substrings cost a scan of the text each, so they are looked for only when the rest of
         # their anchor holds (they come last in it) and each at most once per view.
         contains = view.contains

@@ -65,7 +65,10 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      ("pre:cunt", "pre:cunn", "pre:cuun", "pre:cuuu", "pre:ccun", "pre:ccuu", "pre:cccu", "pre:cccc", "pre:whor", "pre:slut", "pre:sluu", "pre:sllu", "pre:slll", "pre:hoe", "pre:bitc", "pre:bitt", "pre:biit", "pre:biii", "pre:bbit", "pre:bbii", "pre:bbbi", "pre:bbbb", "pre:puss", "twat", "twats", "sub:motherf", "pre:mofo", "pre:cock")),
     # Insults aimed at someone.
     (0.75, r"\b(?:you(?:'re|\s+are|r)?|u\s+r|ur|he'?s|she'?s|they'?re|what\s+an?)\s+(?:\w+\s+){0,2}(?:idiot|moron|stupid|dumb(?:ass)?|retard|loser|scum(?:bag)?|pathetic|worthless|trash|garbage|piece\s+of\s+(?:shit|crap|garbage)|ignorant|clown|imbecile|disgusting|pig|animal|filth|dick|asshole|jerk|bitch)\w*",
-     ("pre:idio|pre:moro|pre:stup|pre:dumb|pre:reta|pre:lose|pre:scum|pre:path|pre:wort|pre:tras|pre:garb|piece|pre:igno|pre:clow|pre:imbe|pre:disg""|pre:pig|pre:anim|pre:filt|pre:dick|pre:assh|pre:jerk|pre:bitc&you|youre|your|u|ur|he|hes|she|shes|they|theyre|what",)),
+     # Each insult as a whole prefix: its first four letters start "path", "lose", "worth", "ignore", "filter".
+     ("pre:idiot|pre:moron|pre:stupid|pre:dumb|pre:retard|pre:loser|pre:scum|pre:pathetic|pre:worthless|pre:trash|pre:garbage|piece"
+      "|pre:ignorant|pre:clown|pre:imbecile|pre:disgusting|pre:pig|pre:animal|pre:filth|pre:dick|pre:asshole|pre:jerk|pre:bitch"
+      "&you|youre|your|u|ur|he|hes|she|shes|they|theyre|what",)),
     (0.7, r"\b(?:idiots?|morons?|imbeciles?|scumbags?|dumbass(?:es)?|assholes?|dickheads?|douche(?:bag)?s?|jackass(?:es)?|libtards?|shitheads?|dipshits?|numbnuts|cretins?|degenerates?|lowlifes?|sub-?humans?)\b",
      ("pre:idio", "pre:moro", "pre:imbe", "pre:scum", "pre:dumb", "pre:assh", "pre:dick", "pre:douc", "pre:jack", "pre:libt", "pre:shit", "pre:dips", "numbnuts", "pre:cret", "pre:dege", "pre:lowl", "sub&human|humans", "pre:subh")),
     (0.7, r"\b(?:shut\s+(?:the\s+f\w*\s+)?up|go\s+(?:to\s+hell|die|kill\s+yourself)|kys|f+u+c+k+\s+(?:you|off|u|them|him|her|this\s+guy)|stfu|gtfo|screw\s+you|eat\s+shit)\b",
