@@ -117,7 +117,7 @@ class Lexicon:
             present.update([("pre", p) for p in view.common_prefixes(self._atom_pre4, 4)])
         if self._pre_long4:
             by4 = self._pre_long_by4
-            present.update([("pre", p) for p4 in view.common_prefixes(self._pre_long4, 4) for p in by4[p4] if view.has_prefix(p)])
+            present.update([("pre", p) for p4 in view.common_prefixes(self._pre_long4, 4) for p in by4[p4] if view.starts_word(p)])
         # Substrings cost a scan of the text each, so they are looked for only when the rest of
         # their anchor holds (they come last in it) and each at most once per view.
         contains = view.contains

@@ -218,8 +218,11 @@ class TextView:
         n = min(len(prefix), 4)
         if not self.common_prefixes(frozenset((prefix[:n],)), n):
             return False
-        if len(prefix) <= 4:
-            return True
+        return len(prefix) <= 4 or self.starts_word(prefix)
+
+    def starts_word(self, prefix: str) -> bool:
+        """Some word starts with ``prefix`` (any length; :meth:`has_prefix` without its test of
+        the first four characters, for a caller that knows they start a word)."""
         if self._patch is None or self._words is not None:
             return self._starts_word(prefix)
         return self._patch.has_word_starting(prefix, self)
@@ -228,6 +231,10 @@ class TextView:
         """Some word starts with ``prefix``: in the distinct words joined by spaces, at the start or
         after a space (one C-speed search, memoised; a loop over ~300 words cost ~10 µs). Keyed
         apart from the substrings by a leading \x01, which no anchor or gate string holds."""
+        norm = self.normalised
+        if len(norm) <= _SHORT:
+            # In the normalised text a word starts at 0 or after a space, as in the vocabulary.
+            return norm.startswith(prefix) or (" " + prefix) in norm
         key = "\x01" + prefix
         hit = self._has.get(key)
         if hit is None:
