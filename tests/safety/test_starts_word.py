@@ -12,7 +12,8 @@ from llmrelay.safety.detectors.toxicity import _full_clean_view, clean_view
 
 WORDS = ["pathetic", "path", "paths", "p4thetic", "pa7hetic", "worthless", "worth", "w0rthless", "idiot", "idi0t", "loser",
          "l0ser", "animal", "animation", "x", "ab_cd", "naïve", "pathé"]
-PREFIXES = ["pathetic", "pathe", "worthl", "worthless", "idiot", "loser", "animal", "anima", "ab", "cd", "naïv", "path"]
+PREFIXES = ["pathetic", "pathe", "worthl", "worthless", "idiot", "loser", "animal", "anima", "ab", "cd", "naïv", "path",
+            "thetic", "thless", "oser", "mation"]  # the last ones only inside words
 PAD = " ".join(["lorem", "ipsum", "dolor", "sit", "amet"] * 12)
 
 
