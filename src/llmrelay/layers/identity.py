@@ -8,6 +8,7 @@ any other with 404 ``model_not_found``, as OpenAI answers for a model the caller
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 from ..context import PRIORITY_RANK, RequestContext
@@ -55,8 +56,8 @@ def build(services: Services, next: Handler) -> Handler | None:
     if auth is None:
         return None
 
-    async def check(request: ChatRequest, ctx: RequestContext) -> None:
-        await identify(auth, request, ctx)
+    # identify() itself is the check (no coroutine level around it per request).
+    check = functools.partial(identify, auth)
 
     def handler(request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Chunk]:
         # No generator level per chunk: the work is all before the first chunk.
