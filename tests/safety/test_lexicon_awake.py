@@ -36,8 +36,11 @@ def by_definition(lex: Lexicon, view: TextView) -> tuple[int, ...]:
 
 
 def _sub(view: TextView, s: str) -> bool:
-    """A substring of the text, or (after a NUL) a regex gate that matches in it."""
-    return re.search(s[1:], view.low) is not None if s.startswith("\0") else s in view.low
+    """A substring of the text, or (after a NUL and "l" or "n") a regex gate that matches in the
+    lower-cased or the normalised text."""
+    if s.startswith("\0"):
+        return re.search(s[2:], view.normalised if s[1] == "n" else view.low) is not None
+    return s in view.low
 
 
 def _has(view: TextView, kind: str, value: str) -> bool:

@@ -35,7 +35,7 @@ WORDS = {
         "black", "people", "women", "men", "muslims", "should", "shouldn't", "must", "need", "to", "can't", "cannot", "don't",
         "do", "have", "no", "place", "deserve", "belong", "be", "allowed", "vote", "work", "rights", "go", "back", "killed",
         "banned", "kept", "out", "away", "rounded", "up", "put", "down", "stay", "forced", "not", "less", "human", "normal",
-        "natural", "intelligent", "than", "are", "is", "all", "in", "this", "country", "n0t",
+        "natural", "intelligent", "than", "are", "is", "all", "in", "this", "country", "n0t", "a", "threat", "burden", "immigrants",
     ],
 }
 SEPARATORS = [" ", " ", " ", "  ", "\n", "\t", ", ", "-", "'", ": ", ""]
@@ -81,7 +81,8 @@ MATCHES = {
     "toxicity": [
         "women shouldn't be allowed to vote", "men must not work", "muslims can't be trusted", "black people don't deserve rights",
         "women have no place in this country", "men need to go back", "women should be banned", "these people should be kept out",
-        "men must stay away", "black people should go back", "women should not be allowed near", "men must never be allowed", "muslims are not human", "women are less intelligent",
+        "men must stay away", "black people should go back", "women should not be allowed near", "men must never be allowed",
+        "muslims are not human", "women are less intelligent", "immigrants are a threat", "refugees are just a burden",
     ],
 }
 APART = {

@@ -11,7 +11,8 @@ An anchor is a word (``"ignore"``: the text has that word), ``"pre:"`` + at leas
 word starts with them) or ``"sub:"`` + a string (it occurs anywhere in the lower-cased text);
 ``"a|b"`` is either, ``"a&b"`` both (``&`` binds looser: ``"kill|shoot&we|lets"``). A group
 ``"re:<regex>"`` (the whole group, so the regex may hold ``|`` but not ``&``) is a gate: the regex
-must match somewhere in the lower-cased text. It says what the words alone cannot (that two of them
+must match somewhere in the lower-cased text (``"nre:"``: in the normalised text, where every
+separator is a space, so ``" a +threat"`` says "a" then "threat" as whole words). It says what the words alone cannot (that two of them
 are adjacent: ``"system&prompt&re:system\\s+prompt"``), is tested last and once per view, and
 must start with at least two plain characters (the engine then skips to them at C speed):
 
@@ -68,7 +69,7 @@ class Lexicon:
         self._words = tuple(frozenset(a for a in s[2] if _is_word(a)) for s in signals)
         self._complex = tuple(tuple(_parse(a) for a in s[2] if not _is_word(a)) for s in signals)
         # The regex gates ("re:" groups), compiled once; a group holds one, marked by a leading NUL.
-        self._rx = {g: re.compile(g[1:]) for sig in self._complex for anchor in sig for _, subs in anchor for g in subs if g[:1] == _GATE}
+        self._rx = {g: (re.compile(g[2:]), g[1] == "n") for sig in self._complex for anchor in sig for _, subs in anchor for g in subs if g[:1] == _GATE}
         atoms = {o for sig in self._complex for anchor in sig for group, _ in anchor for o in group}
         self._atom_words = frozenset(v for k, v in atoms if k == "w")
         self._atom_pre3 = frozenset(v for k, v in atoms if k == "pre" and len(v) == 3)
@@ -133,7 +134,7 @@ class Lexicon:
             if i in awake:
                 continue
             for group, subs in self._complex[i][j]:
-                if present.isdisjoint(group) and not (subs and (view.search(rx[subs[0]]) if subs[0][:1] == _GATE else any(map(contains, subs)))):
+                if present.isdisjoint(group) and not (subs and (view.search(*rx[subs[0]]) if subs[0][:1] == _GATE else any(map(contains, subs)))):
                     break
             else:
                 awake.add(i)
@@ -286,7 +287,7 @@ class Lexicon:
             for group, subs in anchor:
                 if subs and subs[0][:1] == _GATE:
                     # A gate gives no places (the anchor's other groups do); it only has to hold.
-                    if not view.search(self._rx[subs[0]]):
+                    if not view.search(*self._rx[subs[0]]):
                         break
                     continue
                 # ``present`` (from :meth:`_awake`) holds every word and prefix atom the text has.
@@ -534,8 +535,10 @@ def _parse(anchor: str) -> tuple[tuple[frozenset[Atom], tuple[str, ...]], ...]:
     regex gates (``"re:..."``: no atoms, the regex after :data:`_GATE` as the one "substring")."""
     groups: list[tuple[frozenset[Atom], tuple[str, ...]]] = []
     for group in anchor.split("&"):
-        if group.startswith("re:"):
-            groups.append((frozenset(), (_GATE + _gate_regex(group[3:], anchor),)))
+        if group.startswith(("re:", "nre:")):
+            # The gate's key: the NUL, "l" (searched in the lower-cased text) or "n" (normalised), the regex.
+            kind, _, rx = group.partition(":")
+            groups.append((frozenset(), (_GATE + ("n" if kind == "nre" else "l") + _gate_regex(rx, anchor),)))
             continue
         options: list[Atom] = []
         for o in group.split("|"):

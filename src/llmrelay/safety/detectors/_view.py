@@ -72,7 +72,7 @@ class TextView:
         self._patch: _Patch | None = None
         self._has: dict[str, bool] = {}
         self._vocab: str | None = None
-        self._found: dict[re.Pattern[str], bool] | None = None  # search(): regex gates, made on first use
+        self._found: dict[tuple[re.Pattern[str], bool], bool] | None = None  # search(): regex gates, made on first use
 
     def contains(self, sub: str) -> bool:
         """``sub`` occurs in ``low``: each substring is looked for once per view, whichever
@@ -98,14 +98,16 @@ class TextView:
             self._has[sub] = hit
         return hit
 
-    def search(self, rx: re.Pattern[str]) -> bool:
-        """``rx`` matches somewhere in ``low``, looked for once per view whichever detector asks
-        (a lexicon asks again when it places the windows of a signal the gate woke)."""
+    def search(self, rx: re.Pattern[str], normalised: bool = False) -> bool:
+        """``rx`` matches somewhere in ``low`` (or in :attr:`normalised`), looked for once per view
+        whichever detector asks (a lexicon asks again when it places the windows of a signal the
+        gate woke)."""
         if self._found is None:
             self._found = {}
-        hit = self._found.get(rx)
+        key = (rx, normalised)
+        hit = self._found.get(key)
         if hit is None:
-            hit = self._found[rx] = rx.search(self.low) is not None
+            hit = self._found[key] = rx.search(self.normalised if normalised else self.low) is not None
         return hit
 
     @property

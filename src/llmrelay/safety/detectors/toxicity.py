@@ -141,10 +141,12 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      # Whole words, not prefixes: "pre:devi" or "pre:simp" would wake on "device" and "simple". The
      # predicate comes first: an anchor is looked up by its first group's words, the rarer here.
      ("deviant|deviants|perverts|perverted|predators|pedophiles|paedophiles|molesters|abusers|brutes|barbarians|barbaric|"
-      "uncivilized|uncivilised|savage|crazy|insane|delusional|freaks|unnatural|abnormal|burden|drain|threat|menace|incapable|unintelligent|"
+      "uncivilized|uncivilised|savage|crazy|insane|delusional|freaks|unnatural|abnormal|incapable|unintelligent|"
       "smelly|stinky|untrustworthy|liars|thieves|drunks|alcoholics|druggies|leeches|freeloaders|invaders|abomination|degenerate|degenerates|"
       "animals|savages|vermin|rats|apes|monkeys|parasites|criminals|terrorists|rapists|thugs|inferior|subhuman|filthy|dirty|lazy|stupid|"
       "dumb|disgusting|evil|trash|garbage|worthless|useless|violent|dangerous|greedy|backward|backwards|primitive&" + _GROUP_ANY,
+      # "a burden/drain/threat/menace" only with its "a" ("threat level" is not one).
+      "burden|drain|threat|menace&" + _GROUP_ANY + "&nre: a +(?:burden|drain|threat|menace)",
       "human|normal|natural&not&" + _GROUP_ANY + "&re:not\\s+(?:human|normal|natural)",
       "human|intelligent&less&" + _GROUP_ANY + "&re:less\\s+(?:intelligent|than\\s+human)")),
     # An identity called an illness, a sin or unreal ("being gay is a mental disorder").
