@@ -87,7 +87,8 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      r"(?:should|need\s+to|must)\s+(?:\w+\s+){0,3}" + _HARMS + ")",
      # One anchor per modal, gated on the modal and what it governs (each a superset of its branches):
      # a group word, a modal and a verb are in most 4 KB of prose, the phrase is not.
-     tuple(_GROUP_ANY + "&" + modal + "&pre:allo|pre:back|pre:vote|pre:work|pre:dese|pre:righ|pre:belo|pre:coun|pre:trus|pre:marr"
+     # The modal first: an anchor is looked up by its first group's words, and group words ("people") are common.
+     tuple(modal + "&" + _GROUP_ANY + "&pre:allo|pre:back|pre:vote|pre:work|pre:dese|pre:righ|pre:belo|pre:coun|pre:trus|pre:marr"
            "|pre:exis|pre:kill|pre:remo|pre:bann|pre:depo|pre:lock|pre:ster&re:" + gate for modal, gate in (
                ("should|shouldn", r"should(?:n't|\s+not)?\s+(?:\w+\s+){0,3}(?:" + _RIGHTS + "|" + _HARMS + ")"),
                ("must", r"must(?:\s+not)?\s+(?:\w+\s+){0,3}(?:" + _RIGHTS + "|" + _HARMS + ")"),
