@@ -45,9 +45,12 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.85, r"\b(?:free|freed|broken\s+free)\s+(?:of|from)\s+(?:all\s+|any\s+|the\s+typical\s+)?(?:restrictions|limitations|filters|confines|rules|constraints|guidelines|censorship)",
      ("free", "freed")),
     (0.85, r"\b(?:no|without\s+(?:any)?)\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s+(?:whatsoever|at\s+all|of\s+any\s+kind)?",
-     (*(w + "&sub:restrictions|sub:filters|sub:censorship|sub:limitations|sub:guidelines|sub:morals|sub:ethics|sub:boundaries&re:" + w + g
+     # The gate holds one of the nouns: "without" needs no substring group of its own (~8 scans of 2 KB); "no" keeps it,
+     # the word short prompts are gated on otherwise (Lexicon._quiet cannot read a regex, and "no" is in most prompts).
+     (*(a + "&re:" + w + g
        + r"\s*(?:ethical|moral|content)?\s*(?:restrictions|filters|censorship|limitations|guidelines|morals|ethics|boundaries)\s"
-       for w, g in (("no", ""), ("without", r"\s+(?:any)?"))),
+       for a, w, g in (("no&sub:restrictions|sub:filters|sub:censorship|sub:limitations|sub:guidelines|sub:morals|sub:ethics|sub:boundaries", "no", ""),
+                       ("without", "without", r"\s+(?:any)?"))),
       "pre:nore|pre:nofi|pre:noce|pre:noli|pre:nogu|pre:nomo|pre:noet|pre:nobo|pre:noco")),
     (0.8, r"\b(?:unfiltered|uncensored|amoral|unrestricted|unethical)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|model|assistant|response|version|mode|character|bot|answers?)",
      ("unfiltered", "uncensored", "amoral", "unrestricted", "unethical")),
