@@ -83,11 +83,16 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      ("sure|certainly|absolutely|course&begin|begins|start|starts|beginning|starting",)),    # Issue #7 (recall round 4), from counting the in-the-wild rows still missed: a persona's lack
     # of morals said in other words ("without moral principles", "no ethical code", "not restrained
     # by any morals", "regardless of the ethical or legal implications").
-    (0.85, r"\b(?:no|without(?:\s+any)?|not\s+(?:restrained|bound|limited|confined)\s+(?:by|to)\s+(?:any\s+)?|regardless\s+of\s+(?:its\s+|any\s+|the\s+)?)\s*"
+    # Alone (a novel's character may be "without moral principles") it is only flagged; the forms
+    # that speak of the model's rules (restrained by, regardless of, confined to) are blocked.
+    (0.6, r"\b(?:no|without(?:\s+any)?)\s+(?:moral\s+principles|ethical\s+(?:code|principles)|code\s+of\s+ethics|moral\s+compass|content\s+filters?|"
+     r"morals|prohibitions|regard\s+(?:to|for)\s+(?:the\s+)?(?:morality|legality|ethics))",
+     ("principles|code|compass|filter|filters|morals|prohibitions|morality|legality&no|without",)),
+    (0.85, r"\b(?:not\s+(?:restrained|bound|limited|confined)\s+(?:by|to)\s+(?:any\s+)?|regardless\s+of\s+(?:its\s+|any\s+|the\s+)?)\s*"
      r"(?:moral\s+principles|ethical\s+(?:code|principles)|code\s+of\s+ethics|moral\s+compass|content\s+filters?|morals|ethics|"
-     r"ethical\s+or\s+legal\s+implications|prohibitions|regard\s+(?:to|for)\s+(?:the\s+)?(?:morality|legality|ethics))"
+     r"ethical\s+or\s+legal\s+implications|prohibitions)"
      r"|\bno\s+long(?:er)?\s+confined\s+to|\bno\s+rules\s+or\s+limitations|\bbreaks?\s+(?:all\s+)?(?:ai|openai)\s+rules",
-     ("principles|code|compass|filter|filters|morals|ethics|implications|prohibitions|morality|legality&no|without|restrained|bound|limited|confined|regardless|regard",
+     ("principles|code|compass|filter|filters|morals|ethics|implications|prohibitions&restrained|bound|limited|confined|regardless",
       "confined&longer|long", "rules&limitations", "rules&breaks|break&ai|openai")),
     # Forgetting everything before: the override without naming instructions.
     (0.85, r"\bforget\s+(?:everything|all)\s+(?:(?:that\s+)?you\s+(?:have\s+|'ve\s+)?(?:learned|learnt|know|were\s+told)|from\s+before|(?:that\s+)?(?:came\s+|happened\s+)?before)\b",
@@ -99,7 +104,7 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.6, r"(?:(?<=simulate\s)|(?<=stay\sin\s)|(?<=remain\sin\s)|(?<=activate\s)|(?<=enable\s)|(?<=enter\s)|(?<=entering\s)|(?<=switch\sto\s))\w+\s+mode\b",
      ("mode",)),  # the verb lies before the match, so it cannot be an anchor
 ]
-_MORALS, _FORGET, _DOES_ANYTHING, _NAMED_MODE = range(len(_OVERRIDE) - 4, len(_OVERRIDE))
+_NAMED_MODE = len(_OVERRIDE) - 1  # the last signal: kept only for a persona's mode (see _persona_mode)
 # Modes that are settings, not personas ("enable JSON mode", "enter DEBUG mode").
 _TECH_MODES = frozenset((
     "json", "html", "xml", "csv", "sql", "api", "cli", "gui", "tui", "debug", "vim", "vi", "edit", "insert", "normal", "visual", "safe",
@@ -131,7 +136,7 @@ _HARM_WORDS = frozenset((
 # framing signal is awake, so it needs no word gate.
 _HARM_MORE = re.compile(
     r"\b(?:erotic\w*|pornograph\w*|sexually\s+explicit|explicit\s+(?:images|photos|pictures|content|scenes?)|sedatives?|"
-    r"crack(?:ing)?\s+passwords?|nazis?|revisionis\w+|hurtful|derogatory|offensive|slurs?|misconduct|cover-?up|fraudulent\w*|"
+    r"crack(?:ing)?\s+passwords?|nazis?|revisionis\w+|hurtful|derogatory|slurs?|misconduct|cover-?up|fraudulent\w*|"
     r"cannibal\w*|human\s+flesh|extremis\w+|radicali[sz]\w*|without\s+(?:their|the\s+\w+'s|his|her|anyone's|the\s+owner's)\s+consent|"
     r"fake\s+(?:reviews|ratings|news)|politically\s+incorrect|bully(?:ing)?|bullied|stereotyp\w*|(?:ethnic|minority|racial)\s+groups?)\b"
 )

@@ -88,7 +88,9 @@ _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
     # A person cast as a devil, a paedophile or worse than the Nazis.
     (0.6, r"\b(?:is|are|be|he's|she's|you're|they're|was)\s+(?:\w+\s+){0,3}?(?:a\s+demon|the\s+devil|the\s+antichrist|an?\s+antichrist|satan|"
      r"pure\s+evil|a\s+maggot|maggots|a\s+representative\s+of\s+satan)\b|\bsold\s+(?:his|her|their)\s+souls?\s+to\s+(?:satan|the\s+devil)\b|"
-     r"\b(?:worse|no\s+better)\s+than\s+(?:the\s+)?(?:nazis|hitler)\b|\b(?:pedo|pedophile|paedophile)s?\b|\bpedo\s+island\b",
+     r"\b(?:worse|no\s+better)\s+than\s+(?:the\s+)?(?:nazis|hitler)\b|"
+     r"\b(?:you|damn|fucking|creepy|sick|filthy|dirty|disgusting|these|those|is|are|such)\s+(?:\w+\s+)?(?:pedo|pedophile|paedophile)s?\b"
+     r"|\bpedo(?:phile)?\s+(?:island|convention|joe)\b",
      ("demon|devil|antichrist|satan|evil|maggot|maggots&is|are|be|he|hes|she|shes|you|youre|they|theyre|was", "sold&soul|souls",
       "nazis|hitler&worse|better", "pedo|pedos|pedophile|pedophiles|paedophile|paedophiles")),
     # A person's mind insulted.
@@ -103,9 +105,9 @@ _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
     (0.6, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:(?!not\b|never\b)\w+\s+){0,2}(?:annoying|unpleasant|immoral|incompetent|indecisive|sick|abusive|"
      r"a\s+mental\s+disorder)\b",
      ("annoying|unpleasant|immoral|incompetent|indecisive|sick|abusive|disorder&" + _GROUP_ANY,)),
-    (0.8, r"\b(?:reproduce|breed|multiply|behave|act|live|spread)\s+like\s+(?:rats|rabbits|animals|cockroaches|roaches|vermin|insects|locusts)\b|"
-     r"\b(?:world|country|society|america|we)\s+(?:would|will)\s+be\s+(?:a\s+)?(?:\w+\s+)?better\s+(?:off\s+)?without\s+(?:\w+\s+)?(?:them|those|these|\w+s)\b",
-     ("rats|rabbits|animals|cockroaches|roaches|vermin|insects|locusts&like", "without&better&world|country|society|america|we")),
+    (0.8, r"\b(?:reproduce|breed|multiply|spread)\s+like\s+(?:rats|rabbits|cockroaches|roaches|vermin|insects|locusts)\b|"
+     r"\b(?:world|country|society|america|we)\s+(?:would|will)\s+be\s+(?:a\s+)?(?:\w+\s+){0,2}better\s+(?:off\s+)?without\s+(?:\w+\s+)?(?:them|those|these|\w+s)\b",
+     ("rats|rabbits|cockroaches|roaches|vermin|insects|locusts&like", "without&better&world|country|society|america|we")),
     (0.6, r"\b(?:steal(?:ing)?|tak(?:e|ing))\s+(?:all\s+)?(?:of\s+)?our\s+(?:jobs|women|country|land)\b|\bdrain\s+(?:on\s+)?our\s+(?:economy|resources|welfare)\b|"
      r"\blive\s+(?:off|on)\s+(?:our\s+)?(?:taxpayer|welfare|benefits)\b|\b(?:yellow|brown|black|muslim|islamic|immigrant|migrant)\s+invasion\b",
      ("our&steal|stealing|take|taking&jobs|women|country|land", "drain&our", "live&off|on&taxpayer|welfare|benefits", "invasion")),
