@@ -32,7 +32,7 @@ def _score(det: ToxicityDetector | InjectionDetector, text: str) -> float:
     ("F*ck Marlowe", 0.75),
     ("F**k Priya, she lied to all of us", 0.75),
     ("FUCK RANDALL", 0.75),
-    ("F@!# Boris and the horse he rode in on", 0.75),
+    ("Fu*k Boris and the horse he rode in on", 0.75),
     # Coded forms.
     ("Let's go Brandon!!", 0.6),
     ("FJB 2024", 0.6),

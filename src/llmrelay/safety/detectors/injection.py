@@ -85,9 +85,11 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     # by any morals", "regardless of the ethical or legal implications").
     # Alone (a novel's character may be "without moral principles") it is only flagged; the forms
     # that speak of the model's rules (restrained by, regardless of, confined to) are blocked.
-    (0.6, r"\b(?:no|without(?:\s+any)?)\s+(?:moral\s+principles|ethical\s+(?:code|principles)|code\s+of\s+ethics|moral\s+compass|content\s+filters?|"
+    (0.6, r"\b(?:no|without(?:\s+any)?)\s+(?:moral\s+principles|ethical\s+(?:code|principles)|moral\s+compass|content\s+filters?|"
      r"morals|prohibitions|regard\s+(?:to|for)\s+(?:the\s+)?(?:morality|legality|ethics))",
-     ("principles|code|compass|filter|filters|morals|prohibitions|morality|legality&no|without",)),
+     # Two words of each phrase ("content" and "ethics" alone are in many ordinary prompts).
+     tuple(a + "&no|without" for a in ("principles|compass&moral|ethical", "code&ethical", "filter|filters&content", "morals|prohibitions",
+                                       "regard&morality|legality|ethics"))),
     (0.85, r"\b(?:not\s+(?:restrained|bound|limited|confined)\s+(?:by|to)\s+(?:any\s+)?|regardless\s+of\s+(?:its\s+|any\s+|the\s+)?)\s*"
      r"(?:moral\s+principles|ethical\s+(?:code|principles)|code\s+of\s+ethics|moral\s+compass|content\s+filters?|morals|ethics|"
      r"ethical\s+or\s+legal\s+implications|prohibitions)"

@@ -64,14 +64,17 @@ _STOP_AFTER_FUCK = frozenset((
     "and", "or", "but", "is", "was", "a", "an", "so", "what", "why", "how", "now", "then", "again", "ever", "there", "here", "we",
     "they", "he", "she", "your", "ur", "yourself", "myself", "ok", "okay", "lol", "lmao", "omg", "jesus", "god", "christ", "in", "on",
 ))
-# Profanity aimed at a named person ("Fuck Zuckerberg", "F*ck <name>", "F@!# JOE"), plain or masked:
+# Profanity aimed at a named person ("Fuck Zuckerberg", "F*ck <name>", "FUCK JOE"), plain or masked:
 # the pattern is the profanity alone; ToxicityDetector reads the next word in the original text and
 # keeps the weight only when it is capitalised and not a common word ("Fuck it", "FUCK THIS"); any
 # other hit counts as the weak profanity signal that follows it in _SIGNALS.
+# Masked spellings as the clean view reads them ("f*ck" -> "fick", "f**k" -> "fiik", "fu*k" -> "fuik"):
+# whole words, so "fiction" does not wake the signal (a prefix anchor would). Spellings that keep a
+# mark at the end ("f@!#", "f----") would need substring anchors, a text scan each on every prompt.
+_MASKED_FUCK = tuple(m + end for m in ("fik", "fick", "fiak", "fiack", "fiik", "fiick", "fiiak", "fiiack", "fuik", "fuick")
+                     for end in ("", "ing", "in", "ed"))
 _NAMED: tuple[float, str, tuple[str, ...]] = (
-    0.75, r"\b(?:fu+c+k+|fck|fui+c?k|fi+a?c*k|fu?[#%@!*]+c?k|f[#%@!*]{2,}|f-{2,})(?:ing|in|ed)?(?!\S)",
-    ("pre:fuc", "pre:fuu", "pre:fck", "pre:fui", "pre:fic", "pre:fii", "pre:fik", "pre:fia", "sub:fu#", "sub:fu%", "sub:fu@", "sub:fu!",
-     "sub:fu*", "sub:f#", "sub:f%", "sub:f@", "sub:f!", "sub:f*", "sub:f--"))
+    0.75, r"\b(?:fu+c+k+|fck|fuic?k|fi{1,2}a?c?k)(?:ing|in|ed)?(?!\S)", ("pre:fuc", "pre:fuu", "fck", "fcking", "fckin", "fcked", *_MASKED_FUCK))
 _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
     # The coded forms of the same ("let's go Brandon", "FJB").
     (0.6, r"\blet(?:'|’)?s\s+go,?\s+brandon\b|\bfjb\b", ("brandon&go", "fjb")),
@@ -113,7 +116,9 @@ _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
      ("our&steal|stealing|take|taking&jobs|women|country|land", "drain&our", "live&off|on&taxpayer|welfare|benefits", "invasion")),
     (0.75, r"\b" + _GROUPS + r"\s+(?:should|must|need\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+)?(?:treated\s+as\s+(?:a\s+)?(?:threat|criminals|animals)|"
      r"kept\s+in\s+(?:jail|cages?|prison)|imprisoned|locked\s+away|pitied)\b",
-     ("threat|criminals|animals|jail|cage|cages|prison|imprisoned|locked|pitied&should|must|need|ought&" + _GROUP_ANY,)),
+     # The rare word of each ending first ("threat", "people", "should" are in most long texts).
+     tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
+         "treated&threat|criminals|animals", "kept&jail|cage|cages|prison", "imprisoned|pitied", "locked&away"))),
 ]
 _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # Slurs (weight high: they are abusive in nearly every context this gateway sees).
