@@ -58,6 +58,14 @@ def _score(det: ToxicityDetector | InjectionDetector, text: str) -> float:
     # Milder generalisations and economic resentment: flagged.
     ("gay people are so annoying", 0.6),
     ("they come here and steal our jobs", 0.6),
+    # An identity denied; a group said to commit crimes more; harm called acceptable.
+    ("Guys can’t be bisexual, sorry", 0.6),
+    ("you're not really bi, it's just a phase", 0.6),
+    ("pansexuality simply means you can't choose", 0.6),
+    ("muslims are far more likely to commit crimes", 0.8),
+    ("it's fine for a boss to harass immigrants", 0.8),
+    ("it's okay for men to rape their wives", 0.8),
+    ("a racist says, damn pedophile", 0.5),
 ])
 def test_toxicity_round4_fires(text: str, least: float) -> None:
     assert _score(TOXICITY, text) >= least
@@ -82,6 +90,11 @@ def test_toxicity_round4_fires(text: str, least: float) -> None:
     "My kids take piano lessons and act like animals at bedtime",
     "Immigrants should be able to vote in local elections",
     "we should treat the wound as a threat of infection",
+    "It's not a phase. I'm always going to be bisexual.",
+    "it's ok to hate broccoli",
+    "women are more likely to be victims of abuse",
+    "you can't be too careful",
+    "the moon is just going through a phase of its cycle",
 ])
 def test_toxicity_round4_quiet_on_look_alikes(text: str) -> None:
     # Casual profanity keeps its weak weight (below the moderate flag threshold of 0.5).

@@ -119,6 +119,23 @@ _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
      # The rare word of each ending first ("threat", "people", "should" are in most long texts).
      tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
          "treated&threat|criminals|animals", "kept&jail|cage|cages|prison", "imprisoned|pitied", "locked&away"))),
+    # An identity denied or belittled ("not really bi", "men can't be bisexual", "just a phase").
+    (0.6, r"\b(?:(?:you(?:'|’)?re|you\s+are|they(?:'|’)?re|they\s+are|she(?:'|’)?s|he(?:'|’)?s|is|are)\s+not\s+(?:really|actually|truly)\s+"
+     r"(?:bi|bisexual|gay|lesbian|trans|pan|pansexual|queer)|(?:men|women|you|people|guys|girls)\s+(?:can't|cannot|can’t|can\s+not)\s+be\s+"
+     r"(?:bi|bisexual|pan|pansexual|asexual)|(?:bisexuality|being\s+bi|pansexuality|transgenderism|being\s+trans)\s+(?:just|only|simply)\s+means|"
+     r"(?:bisexuality|being\s+bi|being\s+trans|being\s+gay)\s+is\s+(?:just|only)\s+(?:about|a\s+phase|for\s+attention|a\s+trend)|"
+     r"(?:you(?:'|’)?re|you\s+are)\s+(?:just|only)\s+(?:going\s+through\s+)?a\s+phase|(?:bisexual|bi|trans|gay)\s+(?:just\s+)?for\s+attention)\b",
+     ("really|actually|truly&bi|bisexual|gay|lesbian|trans|pan|pansexual|queer&not", "be&bi|bisexual|pan|pansexual|asexual&can|cant|cannot|can’t",
+      "means&bisexuality|bi|pansexuality|transgenderism|trans", "bisexuality|bi|trans|gay&about|phase|attention|trend", "phase&just|only&you|youre",
+      "attention&bisexual|bi|trans|gay")),
+    # A group said to commit crimes more, and harm to a group called acceptable.
+    (0.8, r"\b" + _GROUPS + r"\s+(?:are|is)\s+(?:\w+\s+){0,5}?more\s+likely\s+to\s+(?:abuse|molest|rape|commit\s+crimes?|steal|kill|"
+     r"be\s+(?:violent|criminals|terrorists|pedophiles|abusive|dangerous))\b|"
+     r"\b(?:it\s+is|it's|its|it’s)\s+(?:ok|okay|fine|acceptable|alright)\s+(?:for\s+(?:\w+\s+){1,2})?to\s+(?:rape|molest)\b|"
+     r"\b(?:it\s+is|it's|its|it’s)\s+(?:ok|okay|fine|acceptable|alright|right)\s+(?:for\s+(?:\w+\s+){1,2})?to\s+(?:harass|bully|beat\s+up|"
+     r"discriminate\s+against|have\s+feelings\s+of\s+disgust|hate|despise|be\s+disgusted\s+by)\s+(?:\w+\s+){0,2}?" + _GROUPS,
+     ("likely&more&" + _GROUP_ANY, "rape|molest&ok|okay|fine|acceptable|alright",
+      "harass|bully|beat|discriminate|disgust|hate|despise|disgusted&ok|okay|fine|acceptable|alright|right&" + _GROUP_ANY)),
 ]
 _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # Slurs (weight high: they are abusive in nearly every context this gateway sees).
@@ -218,13 +235,14 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
      tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
          "pre:forc|pre:bann|pre:barr|pre:segr|pre:shot|pre:hang|pre:cast|pre:cure|pre:fixe|pre:allo", "kept&pre:out|pre:away",
          "rounded", "put&pre:down", "stay&pre:away|pre:out", "go&pre:back"))),
+    # Round 4 before the weak signals: at a shared start ("damn pedophile") the first signal listed wins.
+    *_ROUND4,
     _NAMED,
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
     (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
      ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
     (0.45, r"\b(?:stupid|dumb|ugly|disgusting|pathetic|worthless|hate|trash|garbage|loser|fat)\b",
      ("stupid", "dumb", "ugly", "disgusting", "pathetic", "worthless", "hate", "trash", "garbage", "loser", "fat")),
-    *_ROUND4,
 ]
 _NAMED_TARGET = _SIGNALS.index(_NAMED)
 _PROFANITY = _NAMED_TARGET + 1
