@@ -100,6 +100,13 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
     (0.85, r"\bforget\s+(?:everything|all)\s+(?:(?:that\s+)?you\s+(?:have\s+|'ve\s+)?(?:learned|learnt|know|were\s+told)|from\s+before|(?:that\s+)?(?:came\s+|happened\s+)?before)\b",
      ("forget&everything|all&learned|learnt|know|told|before",)),
     (0.95, r"\bdoes\s+anything\s+now\b", ("does&anything&now",)),
+    # A jailbreak template's slot for the user's request ("[INSERT PROMPT HERE]", "[Your prompt here]"): a
+    # template, not a request; bare "[prompt]" is left out (CLI usage lines: "llm [OPTIONS] [PROMPT]").
+    # The match starts inside the bracket: the lexicon puts a \b first, which a "[" after a space fails.
+    (0.6, r"(?:(?<=\[)|(?<=\[\s))(?:(?:insert|enter|type|paste)\s+(?:your\s+|the\s+|a\s+)?(?:own\s+)?(?:prompt|question|request|query)"
+     r"(?:\s+here)?|your\s+(?:prompt|question|request|query)\s+here|prompt\s+here)\s*\]",
+     # "your", "prompt" and "question" are in many ordinary prompts: "here" or a verb must be there too.
+     ("prompt|question|request|query&insert|enter|type|paste|here",)),
     # A named "mode" to enter or stay in ("simulate APOPHIS Mode"); kept only when the name is
     # written in capitals and is not a technical mode (InjectionDetector reads the original text).
     # The match starts at the name (a verb-led match would lose to the framing signals on "simulate").
