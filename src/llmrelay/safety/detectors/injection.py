@@ -96,7 +96,47 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
       "it|its&fictional|hypothetical|story|novel&re:it(?:'s|\\s+is)\\s")),
     (0.7, r"\b(?:begins?|starts?|beginning|starting)\s+with\s*[:\"'“‘`]\s*(?:sure|certainly|absolutely|of\s+course)\b",
      ("sure|certainly|absolutely|course&begin|begins|start|starts|beginning|starting&re:with\\s*[:\"'“‘`]\\s*(?:sure|certainly|absolutely|of\\s+course)\\b",)),
+    # Issue #7 (recall round 4), from counting the in-the-wild rows still missed: a persona's lack
+    # of morals said in other words ("without moral principles", "no ethical code", "not restrained
+    # by any morals", "regardless of the ethical or legal implications").
+    # Alone (a novel's character may be "without moral principles") it is only flagged; the forms
+    # that speak of the model's rules (restrained by, regardless of, confined to) are blocked.
+    (0.6, r"\b(?:no|without(?:\s+any)?)\s+(?:moral\s+principles|ethical\s+(?:code|principles)|moral\s+compass|content\s+filters?|"
+     r"morals|prohibitions|regard\s+(?:to|for)\s+(?:the\s+)?(?:morality|legality|ethics))",
+     # Two words of each phrase ("content" and "ethics" alone are in many ordinary prompts).
+     tuple(a + "&no|without" for a in ("principles|compass&moral|ethical", "code&ethical", "filter|filters&content", "morals|prohibitions",
+                                       "regard&morality|legality|ethics"))),
+    (0.85, r"\b(?:not\s+(?:restrained|bound|limited|confined)\s+(?:by|to)\s+(?:any\s+)?|regardless\s+of\s+(?:its\s+|any\s+|the\s+)?)\s*"
+     r"(?:moral\s+principles|ethical\s+(?:code|principles)|code\s+of\s+ethics|moral\s+compass|content\s+filters?|morals|ethics|"
+     r"ethical\s+or\s+legal\s+implications|prohibitions)"
+     r"|\bno\s+long(?:er)?\s+confined\s+to|\bno\s+rules\s+or\s+limitations|\bbreaks?\s+(?:all\s+)?(?:ai|openai)\s+rules",
+     ("principles|code|compass|filter|filters|morals|ethics|implications|prohibitions&restrained|bound|limited|confined|regardless",
+      "confined&longer|long", "rules&limitations", "rules&breaks|break&ai|openai")),
+    # Forgetting everything before: the override without naming instructions.
+    (0.85, r"\bforget\s+(?:everything|all)\s+(?:(?:that\s+)?you\s+(?:have\s+|'ve\s+)?(?:learned|learnt|know|were\s+told)|from\s+before|(?:that\s+)?(?:came\s+|happened\s+)?before)\b",
+     ("forget&everything|all&learned|learnt|know|told|before",)),
+    (0.95, r"\bdoes\s+anything\s+now\b", ("does&anything&now",)),
+    # A jailbreak template's slot for the user's request ("[INSERT PROMPT HERE]", "[Your prompt here]"): a
+    # template, not a request; bare "[prompt]" is left out (CLI usage lines: "llm [OPTIONS] [PROMPT]").
+    # The match starts inside the bracket: the lexicon puts a \b first, which a "[" after a space fails.
+    (0.6, r"(?:(?<=\[)|(?<=\[\s))(?:(?:insert|enter|type|paste)\s+(?:your\s+|the\s+|a\s+)?(?:own\s+)?(?:prompt|question|request|query)"
+     r"(?:\s+here)?|your\s+(?:prompt|question|request|query)\s+here|prompt\s+here)\s*\]",
+     # "your", "prompt" and "question" are in many ordinary prompts: "here" or a verb must be there too.
+     ("prompt|question|request|query&insert|enter|type|paste|here",)),
+    # A named "mode" to enter or stay in ("simulate APOPHIS Mode"); kept only when the name is
+    # written in capitals and is not a technical mode (InjectionDetector reads the original text).
+    # The match starts at the name (a verb-led match would lose to the framing signals on "simulate").
+    (0.6, r"(?:(?<=simulate\s)|(?<=stay\sin\s)|(?<=remain\sin\s)|(?<=activate\s)|(?<=enable\s)|(?<=enter\s)|(?<=entering\s)|(?<=switch\sto\s))\w+\s+mode\b",
+     ("mode",)),  # the verb lies before the match, so it cannot be an anchor
 ]
+_NAMED_MODE = len(_OVERRIDE) - 1  # the last signal: kept only for a persona's mode (see _persona_mode)
+# Modes that are settings, not personas ("enable JSON mode", "enter DEBUG mode").
+_TECH_MODES = frozenset((
+    "json", "html", "xml", "csv", "sql", "api", "cli", "gui", "tui", "debug", "vim", "vi", "edit", "insert", "normal", "visual", "safe",
+    "dark", "light", "read", "write", "test", "dev", "prod", "usb", "auto", "eco", "gps", "uefi", "bios", "raid", "ahci", "ide", "dfu",
+    "sport", "kiosk", "admin", "root", "user", "ap", "sta", "ftp", "pdf", "fips", "strict", "quiet", "verbose", "offline", "online",
+))
+_MODE_NAME = re.compile(r"(\w+)\s+mode\b", re.IGNORECASE)
 # Harmful requests: they turn a fictional framing into an attempt; alone they are ordinary questions.
 _HARM = re.compile(
     r"\b(?:launder(?:ing)?|ransomware|malware|keylogger|exploit|hack(?:ing)?\s+into|bomb|explosives?|meth(?:amphetamine)?|"
@@ -116,6 +156,15 @@ _HARM_WORDS = frozenset((
     "firearms", "kill", "murder", "violence", "insider", "gambling", "hoax", "conspiracy", "unauthorized", "unauthorised", "avoid", "evade",
     "evading", "avoiding", "vigilante", "slot", "overdose", "sabotage", "ponzi", "pyramid", "forge", "forged", "forgery",
 ))
+# Issue #7 (recall round 4): what PAIR's role-play framings ask for that _HARM does not name
+# (Chao et al. 2023): sexual content, hate and harassment, deception, extremism. Read only when a
+# framing signal is awake, so it needs no word gate.
+_HARM_MORE = re.compile(
+    r"\b(?:erotic\w*|pornograph\w*|sexually\s+explicit|explicit\s+(?:images|photos|pictures|content|scenes?)|sedatives?|"
+    r"crack(?:ing)?\s+passwords?|nazis?|revisionis\w+|hurtful|derogatory|slurs?|misconduct|cover-?up|fraudulent\w*|"
+    r"cannibal\w*|human\s+flesh|extremis\w+|radicali[sz]\w*|without\s+(?:their|the\s+\w+'s|his|her|anyone's|the\s+owner's)\s+consent|"
+    r"fake\s+(?:reviews|ratings|news)|politically\s+incorrect|bully(?:ing)?|bullied|stereotyp\w*|(?:ethnic|minority|racial)\s+groups?)\b"
+)
 _HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea", "miso", "defa", "embe", "brib", "mani")
 _FRAMING_SIGNALS = (14, 15, 16, 17)  # indexes in _OVERRIDE that need a harmful request to count
 _PERSONA_SIGNAL = 12  # the named jailbreak personas (DAN, Mongo Tom, AntiGPT, ...)
@@ -159,6 +208,8 @@ class InjectionDetector:
         # texts have none of its words, which saves two regex passes.
         harmful = (not anchored or bool(self._harm_words.intersection(view.words)) or any(view.has_prefix(p) for p in _HARM_PREFIXES)) and (
             _HARM.search(view.low if view.lowered else text.lower()) is not None)
+        if not harmful and any(h.signal in _FRAMING_SIGNALS for h in hits):
+            harmful = _HARM_MORE.search(view.low if view.lowered else text.lower()) is not None
         best: dict[int, tuple[float, int, int]] = {}
         for h in hits:
             if h.signal in _FRAMING_SIGNALS and not harmful:
@@ -166,9 +217,19 @@ class InjectionDetector:
             # The DAN persona is written in capitals; "Dan" and "dan" are a first name and a word.
             if h.signal == _PERSONA_SIGNAL and h.end - h.start == 3 and text[h.start : h.end] != "DAN":
                 continue
+            if h.signal == _NAMED_MODE and not _persona_mode(text, h.start, h.end):
+                continue
             if h.signal not in best:
                 best[h.signal] = (h.weight, h.start, h.end)
         g = _GIBBERISH.search(text) if harmful else None
         if g is not None:
             best[-1] = (0.8, g.start(), g.end())
         return best
+
+
+def _persona_mode(text: str, start: int, end: int) -> bool:
+    """Whether the mode named in ``text[start:end]`` is a persona: written in capitals (at least
+    three letters) and not a technical setting such as JSON or DEBUG."""
+    m = _MODE_NAME.search(text, start, end)
+    name = m.group(1) if m is not None else ""
+    return len(name) >= 3 and name.isupper() and name.lower() not in _TECH_MODES

@@ -18,7 +18,7 @@ from typing import Literal
 
 from ..findings import Category, Finding
 from . import linear as linear_model
-from ._lexicon import Lexicon, combine
+from ._lexicon import Hit, Lexicon, combine
 from ._view import TextView, ascii_table, translate_ascii
 from .linear import LinearLexicon
 
@@ -57,6 +57,89 @@ _GROUP_WORDS = (
 _GROUP_ANY = "|".join(_GROUP_WORDS)
 # Where _GROUPS ends the pattern it may run on into a longer word ("whitey").
 _GROUP_PREFIX = "|".join(sorted({w if w.startswith("pre:") else "pre:" + w[:4] for w in _GROUP_WORDS}))
+# Issue #7 (recall round 4). Kinds of abuse chosen by counting what the earlier signals missed
+# (Surge comments, ToxiGen): profanity aimed at a named person, its coded forms, wishes of death
+# or harm, a person cast as a devil or a paedophile, insults to a person's mind, and more
+# generalisations about groups. Word families from general knowledge; no row's phrase.
+_STOP_AFTER_FUCK = frozenset((
+    "i", "it", "its", "it's", "that", "this", "the", "yeah", "yes", "yea", "no", "me", "my", "off", "you", "u", "them", "em", "him",
+    "her", "us", "all", "everything", "around", "up", "out", "outta", "sake", "right", "man", "dude", "bro", "oh", "wow", "ya", "yah",
+    "and", "or", "but", "is", "was", "a", "an", "so", "what", "why", "how", "now", "then", "again", "ever", "there", "here", "we",
+    "they", "he", "she", "your", "ur", "yourself", "myself", "ok", "okay", "lol", "lmao", "omg", "jesus", "god", "christ", "in", "on",
+))
+# Profanity aimed at a named person ("Fuck Zuckerberg", "F*ck <name>", "FUCK JOE"), plain or masked:
+# the pattern is the profanity alone; ToxicityDetector reads the next word in the original text and
+# keeps the weight only when it is capitalised and not a common word ("Fuck it", "FUCK THIS"); any
+# other hit counts as the weak profanity signal that follows it in _SIGNALS.
+# Masked spellings as the clean view reads them ("f*ck" -> "fick", "f**k" -> "fiik", "fu*k" -> "fuik"):
+# whole words, so "fiction" does not wake the signal (a prefix anchor would). Spellings that keep a
+# mark at the end ("f@!#", "f----") would need substring anchors, a text scan each on every prompt.
+_MASKED_FUCK = tuple(m + end for m in ("fik", "fick", "fiak", "fiack", "fiik", "fiick", "fiiak", "fiiack", "fuik", "fuick")
+                     for end in ("", "ing", "in", "ed"))
+_NAMED: tuple[float, str, tuple[str, ...]] = (
+    0.75, r"\b(?:fu+c+k+|fck|fuic?k|fi{1,2}a?c?k)(?:ing|in|ed)?(?!\S)", ("pre:fuc", "pre:fuu", "fck", "fcking", "fckin", "fcked", *_MASKED_FUCK))
+_ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
+    # The coded forms of the same ("let's go Brandon", "FJB").
+    (0.6, r"\blet(?:'|’)?s\s+go,?\s+brandon\b|\bfjb\b", ("brandon&go", "fjb")),
+    # Wishes of death or harm on someone.
+    (0.85, r"\b(?:rot|burn)\s+in\s+hell\b|\b(?:go\s+)?hang\s+(?:yourself|yourselves|himself|herself|themselves)\b|\b(?:just\s+)?die\s+already\b|"
+     r"\bdrop\s+dead\b|\b(?:flayed|skinned|burned|burnt)\s+alive\b|\b(?:you|you'd|they|they'd|he|he'd|she|she'd)\s+(?:would\s+)?(?:be\s+)?better\s+off\s+dead\b|"
+     r"\bdeserves?\s+(?:\d+|a|a\s+good)\s+(?:lashes|bullet|beating|lashing|whipping)\b|"
+     r"\b(?:hope|wish)\s+(?:he|she|they|you|u)\s+(?:dies?|rots?|burns?|chokes?|gets?\s+(?:raped|cancer|killed|shot|hanged))\b",
+     ("rot|burn&hell", "hang&yourself|yourselves|himself|herself|themselves", "die&already", "drop&dead", "alive&flayed|skinned|burned|burnt",
+      "dead&better&off", "deserve|deserves&lashes|bullet|beating|lashing|whipping", "hope|wish&die|dies|rot|rots|burn|burns|choke|chokes|raped|cancer|killed|shot|hanged")),
+    (0.85, r"\b(?:he|she|they|you|who|people|them|him|her|everyone|anyone|guy|man|woman|men|women|bitch|bastards?|traitors?)\s+(?:\w+\s+){0,4}?"
+     r"(?:should|must|needs?\s+to|ought\s+to|deserves?\s+to)\s+(?:all\s+)?(?:be\s+)?(?:shot|hanged|lynched|castrated|beheaded|tortured|flayed|strung\s+up|gassed)\b",
+     ("shot|hanged|lynched|castrated|beheaded|tortured|flayed|strung|gassed&should|must|need|needs|ought|deserve|deserves",)),
+    # A person cast as a devil, a paedophile or worse than the Nazis.
+    (0.6, r"\b(?:is|are|be|he's|she's|you're|they're|was)\s+(?:\w+\s+){0,3}?(?:a\s+demon|the\s+devil|the\s+antichrist|an?\s+antichrist|satan|"
+     r"pure\s+evil|a\s+maggot|maggots|a\s+representative\s+of\s+satan)\b|\bsold\s+(?:his|her|their)\s+souls?\s+to\s+(?:satan|the\s+devil)\b|"
+     r"\b(?:worse|no\s+better)\s+than\s+(?:the\s+)?(?:nazis|hitler)\b|"
+     r"\b(?:you|damn|fucking|creepy|sick|filthy|dirty|disgusting|these|those|is|are|such)\s+(?:\w+\s+)?(?:pedo|pedophile|paedophile)s?\b"
+     r"|\bpedo(?:phile)?\s+(?:island|convention|joe)\b",
+     ("demon|devil|antichrist|satan|evil|maggot|maggots&is|are|be|he|hes|she|shes|you|youre|they|theyre|was", "sold&soul|souls",
+      "nazis|hitler&worse|better", "pedo|pedos|pedophile|pedophiles|paedophile|paedophiles")),
+    # A person's mind insulted.
+    (0.55, r"\b(?:brain\s+damaged?|senile(?!\s+(?:dementia|plaques?|osteoporosis|cataracts?))|demented|(?:net\s+)?zero\s+iq|dumbest|airheads?|loonies|"
+     r"lunatics|nutcases?|brainless|brain\s*dead|lack\s+of\s+a\s+brain)\b",
+     ("brain&damage|damaged|lack", "senile", "demented", "iq&zero", "dumbest", "airhead", "airheads", "loonies", "lunatics", "nutcase", "nutcases",
+      "brainless", "braindead", "brain&dead")),
+    # More ToxiGen-style generalisations: a group called vermin-like, deviant or less than others.
+    (0.85, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:(?!not\b|never\b)\w+\s+){0,2}(?:snakes|brutes|sissies|moochers|diseased|cursed|child\s+molesters|"
+     r"sexual\s+predators|brainwashed)\b|\btrans(?:gender)?\s+women\s+are\s+(?:just\s+|really\s+|actually\s+|still\s+|biologically\s+)?(?:men|males)\b",
+     ("snakes|brutes|sissies|moochers|diseased|cursed|molesters|predators|brainwashed&" + _GROUP_ANY, "men|males&women&pre:tran")),
+    (0.6, r"\b" + _GROUPS + r"\s+(?:are|is|r)\s+(?:(?!not\b|never\b)\w+\s+){0,2}(?:annoying|unpleasant|immoral|incompetent|indecisive|sick|abusive|"
+     r"a\s+mental\s+disorder)\b",
+     ("annoying|unpleasant|immoral|incompetent|indecisive|sick|abusive|disorder&" + _GROUP_ANY,)),
+    (0.8, r"\b(?:reproduce|breed|multiply|spread)\s+like\s+(?:rats|rabbits|cockroaches|roaches|vermin|insects|locusts)\b|"
+     r"\b(?:world|country|society|america|we)\s+(?:would|will)\s+be\s+(?:a\s+)?(?:\w+\s+){0,2}better\s+(?:off\s+)?without\s+(?:\w+\s+)?(?:them|those|these|\w+s)\b",
+     ("rats|rabbits|cockroaches|roaches|vermin|insects|locusts&like", "without&better&world|country|society|america|we")),
+    (0.6, r"\b(?:steal(?:ing)?|tak(?:e|ing))\s+(?:all\s+)?(?:of\s+)?our\s+(?:jobs|women|country|land)\b|\bdrain\s+(?:on\s+)?our\s+(?:economy|resources|welfare)\b|"
+     r"\blive\s+(?:off|on)\s+(?:our\s+)?(?:taxpayer|welfare|benefits)\b|\b(?:yellow|brown|black|muslim|islamic|immigrant|migrant)\s+invasion\b",
+     ("our&steal|stealing|take|taking&jobs|women|country|land", "drain&our", "live&off|on&taxpayer|welfare|benefits", "invasion")),
+    (0.75, r"\b" + _GROUPS + r"\s+(?:should|must|need\s+to|ought\s+to)\s+(?:all\s+)?(?:be\s+)?(?:treated\s+as\s+(?:a\s+)?(?:threat|criminals|animals)|"
+     r"kept\s+in\s+(?:jail|cages?|prison)|imprisoned|locked\s+away|pitied)\b",
+     # The rare word of each ending first ("threat", "people", "should" are in most long texts).
+     tuple(end + "&should|must|need|ought&" + _GROUP_ANY for end in (
+         "treated&threat|criminals|animals", "kept&jail|cage|cages|prison", "imprisoned|pitied", "locked&away"))),
+    # An identity denied or belittled ("not really bi", "men can't be bisexual", "just a phase").
+    (0.6, r"\b(?:(?:you(?:'|’)?re|you\s+are|they(?:'|’)?re|they\s+are|she(?:'|’)?s|he(?:'|’)?s|is|are)\s+not\s+(?:really|actually|truly)\s+"
+     r"(?:bi|bisexual|gay|lesbian|trans|pan|pansexual|queer)|(?:men|women|you|people|guys|girls)\s+(?:can't|cannot|can’t|can\s+not)\s+be\s+"
+     r"(?:bi|bisexual|pan|pansexual|asexual)|(?:bisexuality|being\s+bi|pansexuality|transgenderism|being\s+trans)\s+(?:just|only|simply)\s+means|"
+     r"(?:bisexuality|being\s+bi|being\s+trans|being\s+gay)\s+is\s+(?:just|only)\s+(?:about|a\s+phase|for\s+attention|a\s+trend)|"
+     r"(?:you(?:'|’)?re|you\s+are)\s+(?:just|only)\s+(?:going\s+through\s+)?a\s+phase|(?:bisexual|bi|trans|gay)\s+(?:just\s+)?for\s+attention)\b",
+     ("really|actually|truly&bi|bisexual|gay|lesbian|trans|pan|pansexual|queer&not", "be&bi|bisexual|pan|pansexual|asexual&can|cant|cannot|can’t",
+      "means&bisexuality|bi|pansexuality|transgenderism|trans", "bisexuality|bi|trans|gay&about|phase|attention|trend", "phase&just|only&you|youre",
+      "attention&bisexual|bi|trans|gay")),
+    # A group said to commit crimes more, and harm to a group called acceptable.
+    (0.8, r"\b" + _GROUPS + r"\s+(?:are|is)\s+(?:\w+\s+){0,5}?more\s+likely\s+to\s+(?:abuse|molest|rape|commit\s+crimes?|steal|kill|"
+     r"be\s+(?:violent|criminals|terrorists|pedophiles|abusive|dangerous))\b|"
+     r"\b(?:it\s+is|it's|its|it’s)\s+(?:ok|okay|fine|acceptable|alright)\s+(?:for\s+(?:\w+\s+){1,2})?to\s+(?:rape|molest)\b|"
+     r"\b(?:it\s+is|it's|its|it’s)\s+(?:ok|okay|fine|acceptable|alright|right)\s+(?:for\s+(?:\w+\s+){1,2})?to\s+(?:harass|bully|beat\s+up|"
+     r"discriminate\s+against|have\s+feelings\s+of\s+disgust|hate|despise|be\s+disgusted\s+by)\s+(?:\w+\s+){0,2}?" + _GROUPS,
+     ("likely&more&" + _GROUP_ANY, "rape|molest&ok|okay|fine|acceptable|alright",
+      "harass|bully|beat|discriminate|disgust|hate|despise|disgusted&ok|okay|fine|acceptable|alright|right&" + _GROUP_ANY)),
+]
 _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
     # Slurs (weight high: they are abusive in nearly every context this gateway sees).
     (0.9, r"\bn+[i1!]+gg+(?:[e3]+r+|a+|az|uh)s?\b|\bf+[a@4]+gg*(?:[o0]+t+|[e3]+t+)?s?\b|\bf+[a@]g+s?\b|\bk+[i1]+k+[e3]+s?\b|\bsp[i1]c+s?\b|\bch[i1]nks?\b|\bwetbacks?\b|\btr[a@]nn(?:y|ies)\b|\bd[y1]kes?\b|\br[e3]t[a@]rd(?:s|ed)?\b|\bcoons?\b|\bgooks?\b|\braghead\w*|\bbeaners?\b|\bsand\s*n\w+|\bpakis?\b",
@@ -172,12 +255,17 @@ _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
           r"be\s+(?:forced|banned|barred|segregated|shot|hanged|castrated|cured|fixed|allowed)"),
          ("kept&pre:out|pre:away", r"be\s+kept\s+(?:out|away)"), ("rounded", r"be\s+rounded\s+up"), ("put&pre:down", r"be\s+put\s+down"),
          ("stay&pre:away|pre:out", r"stay\s+(?:away|out)"), ("go&pre:back", r"go\s+back")))),
+    # Round 4 before the weak signals: at a shared start ("damn pedophile") the first signal listed wins.
+    *_ROUND4,
+    _NAMED,
     # Profanity: weak alone (casual swearing is not abuse), evidence when combined.
     (0.45, r"\bf+u+c+k+\w*|\bsh[i1!]+t+(?:ty|s|head)?\b|\bd[i1]+c+k+s?\b|\bass(?:es)?\b|\bcrap\b|\bdamn\b|\bbastards?\b|\bwtf\b|\bhell\b|\bpiss\w*",
      ("pre:fuc", "pre:fuu", "pre:ffu", "pre:fff", "pre:shit", "pre:shii", "pre:dick", "pre:dicc", "pre:diic", "pre:diii", "ass", "asses", "crap", "damn", "bastard", "bastards", "wtf", "hell", "pre:piss")),
     (0.45, r"\b(?:stupid|dumb|ugly|disgusting|pathetic|worthless|hate|trash|garbage|loser|fat)\b",
      ("stupid", "dumb", "ugly", "disgusting", "pathetic", "worthless", "hate", "trash", "garbage", "loser", "fat")),
 ]
+_NAMED_TARGET = _SIGNALS.index(_NAMED)
+_PROFANITY = _NAMED_TARGET + 1
 
 # Undo common obfuscation without changing string length, so offsets stay valid.
 _LEET = str.maketrans({"@": "a", "4": "a", "3": "e", "1": "i", "!": "i", "0": "o", "$": "s", "5": "s", "*": "i", "7": "t"})
@@ -268,8 +356,12 @@ class ToxicityDetector:
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
         # The reference scan (anchored=False) rebuilds the clean view from scratch, so the
         # equivalence tests also check the patched view's words against a full recount.
+        text = view.text  # original case: the named-target signal reads it (same offsets as the clean view)
         view = clean_view(view) if anchored else _full_clean_view(view)
         hits = self._raw.hits(view, anchored=anchored)
+        if hits:
+            hits = [h if h.signal != _NAMED_TARGET or _names_someone(text, h.end) else Hit(_PROFANITY, h.start, h.end, _SIGNALS[_PROFANITY][0])
+                    for h in hits]
         lin = self._linear.score(view) if self._linear is not None else None
         if not hits:
             if lin is None:
@@ -283,6 +375,17 @@ class ToxicityDetector:
             by_signal[h.signal] = max(by_signal.get(h.signal, 0.0), h.weight)
         overall = combine([*by_signal.values(), *((lin.score,) if lin is not None else ())])
         return [Finding("toxicity", h.start, h.end, max(h.weight, overall), "TOXIC") for h in hits]
+
+
+def _names_someone(text: str, end: int) -> bool:
+    """Whether the word after ``end`` (the target of a profanity; "the" skipped) is a name:
+    capitalised in the original text and not a common word ("Fuck it", "FUCK THIS")."""
+    m = _NEXT_WORD.match(text, end)
+    word = m.group(1) if m is not None else ""
+    return word[:1].isupper() and word.lower() not in _STOP_AFTER_FUCK
+
+
+_NEXT_WORD = re.compile(r"\s+(?:the\s+|The\s+|THE\s+)?(\w+)")
 
 
 def clean_view(view: TextView) -> TextView:
