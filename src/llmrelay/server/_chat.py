@@ -60,11 +60,25 @@ def ctx_headers(ctx: RequestContext) -> Headers:
 def error_response(wire: Wire, exc: LLMRelayError, ctx: RequestContext | None) -> Response:
     headers: Headers = [JSON_TYPE, *((k.encode(), v.encode()) for k, v in exc.headers().items())]
     if ctx is not None:
-        ctx.error, ctx.status = exc, "error"
+        answered_error(ctx, exc)
         headers += ctx_headers(ctx)
     import orjson
 
     return Response(exc.status, orjson.dumps(wire.error_body(exc)), headers)
+
+
+def answered_error(ctx: RequestContext, exc: LLMRelayError) -> None:
+    """Note on ``ctx`` the error the client is answered with, without its traceback (and its
+    causes'): those frames hold ``ctx``, which holds the error, a cycle that would keep the
+    request (its body, its context) alive until the collector's next full pass. An answered error
+    is not raised again, and a bug's traceback was logged before (``unexpected``)."""
+    ctx.error, ctx.status = exc, "error"
+    seen: BaseException | None = exc
+    for _ in range(8):  # a bounded walk: a cause chain can loop
+        if seen is None:
+            break
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
 
 
 def unexpected(exc: BaseException) -> GatewayError:
@@ -239,7 +253,7 @@ async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, req
         ctx.status = "ok"
         yield enc.end(ctx.cost_usd)
     except LLMRelayError as exc:
-        ctx.error, ctx.status = exc, "error"
+        answered_error(ctx, exc)
         yield wire.error_event(wire.error_body(exc))
     except (asyncio.CancelledError, GeneratorExit):
         # The client went away: keep what was used, so it is still accounted.
@@ -249,7 +263,7 @@ async def _body(agen: AsyncIterator[Chunk], first: Chunk | None, wire: Wire, req
         raise
     except Exception as exc:
         err = unexpected(exc)
-        ctx.error, ctx.status = err, "error"
+        answered_error(ctx, err)
         yield wire.error_event(wire.error_body(err))
     finally:
         await _aclose(agen)
