@@ -77,18 +77,24 @@ class Request:
             if not message.get("more_body", False):
                 return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def json(self, limit: int) -> Any:
-        """The body parsed as JSON; 415 for another content type, 400 for malformed JSON."""
-        return (await self.json_and_bytes(limit))[0]
-
-    async def json_and_bytes(self, limit: int) -> tuple[Any, bytes]:
-        """The body parsed as JSON, and as received (for the fast path's byte forwarding)."""
+    async def json_bytes(self, limit: int) -> bytes:
+        """The body as received, once its content type says JSON and it is not empty (415/400);
+        for an edge that parses it itself (server/decode_memo.py)."""
         ctype = self.headers.get("content-type", "application/json")
         if "json" not in ctype.split(";", 1)[0].lower():
             raise UnsupportedMediaType(f"the content type must be application/json, got {ctype!r}")
         raw = await self.body(limit)
         if not raw.strip():
             raise InvalidRequestError("the request body is empty; send a JSON object")
+        return raw
+
+    async def json(self, limit: int) -> Any:
+        """The body parsed as JSON; 415 for another content type, 400 for malformed JSON."""
+        return (await self.json_and_bytes(limit))[0]
+
+    async def json_and_bytes(self, limit: int) -> tuple[Any, bytes]:
+        """The body parsed as JSON, and as received (for the fast path's byte forwarding)."""
+        raw = await self.json_bytes(limit)
         try:
             return orjson.loads(raw), raw
         except orjson.JSONDecodeError as exc:

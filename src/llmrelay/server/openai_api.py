@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import LLMRelayError
-from ..types import EmbeddingRequest, RawBody
+from ..types import EmbeddingRequest
 from . import openai_codec as codec
 from . import resume
 from ._asgi import JSON_TYPE, Request, Response, StreamResponse, json_response
 from ._chat import Wire, ctx_headers, run_chat
 from ._validate import bad, lst, model_name, obj, opt_int, opt_str, string
 from .auth import authenticate, caller_context
+from .decode_memo import DecodeMemo
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -37,22 +38,23 @@ WIRE = Wire(
 
 
 def register(gw: Gateway) -> None:
-    gw.route("POST", "/v1/chat/completions", WIRE, lambda req: chat_completions(gw, req), accounted=True)
-    gw.route("POST", "/chat/completions", WIRE, lambda req: chat_completions(gw, req), accounted=True)
+    memo = DecodeMemo()  # one per gateway: both paths decode alike
+    gw.route("POST", "/v1/chat/completions", WIRE, lambda req: chat_completions(gw, req, memo), accounted=True)
+    gw.route("POST", "/chat/completions", WIRE, lambda req: chat_completions(gw, req, memo), accounted=True)
     gw.route("GET", "/v1/models", WIRE, lambda req: models(gw, req))
     gw.route("POST", "/v1/embeddings", WIRE, lambda req: embeddings(gw, req), accounted=True)
     resume.register(gw)
 
 
-async def chat_completions(gw: Gateway, req: Request) -> Response | StreamResponse:
+async def chat_completions(gw: Gateway, req: Request, memo: DecodeMemo) -> Response | StreamResponse:
     ctx = req.ctx = caller_context(req.headers, "openai")
     await authenticate(gw.auth, ctx)
-    body, data = await req.json_and_bytes(gw.max_body_bytes)
-    # Kept so an OpenAI-compatible upstream can be sent the caller's bytes (providers/openai_passthrough).
-    request = codec.decode_chat(body).attach_raw(RawBody(data, body))
+    # The request keeps the caller's bytes (RawBody) so an OpenAI-compatible upstream can be sent
+    # them (providers/openai_passthrough); a body seen before is decoded once (decode_memo).
+    request, usage = memo.decode(await req.json_bytes(gw.max_body_bytes))
     if request.user and ctx.user is None:
         ctx.user = request.user
-    response = await run_chat(gw.relay, WIRE, request, ctx, codec.include_usage(body))
+    response = await run_chat(gw.relay, WIRE, request, ctx, usage)
     return resume.record(gw, ctx, response) if isinstance(response, StreamResponse) else response
 
 
