@@ -48,14 +48,22 @@ class NewEntry:
 Sealer = Callable[[int, str, NewEntry], str]
 GENESIS = "0" * 64
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS audit_log (id BIGINT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL,"
-    " subject TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, mac TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject)",
-    "CREATE TABLE IF NOT EXISTS audit_subjects (user_id TEXT PRIMARY KEY, salt TEXT NOT NULL, pseudonym TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS audit_content (entry_id BIGINT PRIMARY KEY, subject TEXT, ts DOUBLE PRECISION NOT NULL,"
-    " content TEXT NOT NULL)",
-)
+# The shape of schema version 7 (stores/migrations.py), for a database no migration ran on: on
+# SQLite the id is the rowid (one b-tree, not two); the subject index only holds entries with one
+# (lookups are always ``subject = ?``).
+def _schema(id_type: str) -> tuple[str, ...]:
+    return (
+        f"CREATE TABLE IF NOT EXISTS audit_log (id {id_type} PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,"
+        " kind TEXT NOT NULL, subject TEXT, data TEXT NOT NULL, prev TEXT NOT NULL, mac TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject) WHERE subject IS NOT NULL",
+        "CREATE TABLE IF NOT EXISTS audit_subjects (user_id TEXT PRIMARY KEY, salt TEXT NOT NULL, pseudonym TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS audit_content (entry_id BIGINT PRIMARY KEY, subject TEXT,"
+        " ts DOUBLE PRECISION NOT NULL, content TEXT NOT NULL)",
+    )
+
+
+_SCHEMA_SQLITE = _schema("INTEGER")
+_SCHEMA_POSTGRES = _schema("BIGINT")
 
 
 class AuditStore(Protocol):
@@ -104,7 +112,7 @@ class SQLiteAuditStore:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             if self.path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
-            for stmt in _SCHEMA:
+            for stmt in _SCHEMA_SQLITE:
                 db.execute(stmt)
             self._db = db
         return self._db
@@ -205,7 +213,7 @@ class PostgresAuditStore:
                     raise ConfigError("storage.url is PostgreSQL: install the 'postgres' extra (pip install llmrelay[postgres])") from None
                 self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
                 async with self._pool.acquire() as c:
-                    for stmt in _SCHEMA:
+                    for stmt in _SCHEMA_POSTGRES:
                         await c.execute(stmt)
             return self._pool
 
