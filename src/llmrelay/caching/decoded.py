@@ -26,27 +26,27 @@ _MAX_BYTES = 16 << 20
 _MAX_ENTRY_BYTES = 256 << 10
 
 
-# Where the cache layer leaves the entry a hit was served from (``ctx.notes``), for an edge that
-# renders it (:attr:`Decoded.rendered`).
+# Where a layer leaves an answer that several callers are served unchanged (``ctx.notes``): the
+# cache entry a hit was served from, or a dedup flight's answer; for an edge that renders it
+# (:attr:`Rendered.rendered`).
 HIT_NOTE = "cache.hit"
 # Bound on what edges keep rendered per entry (a handful of keys in practice).
 _MAX_RENDERED = 16
 
 
-class Decoded:
-    """One stored value, decoded, with its replay for each kind of caller built on first use.
+class Rendered:
+    """An answer served to many callers as the same (immutable) chunks.
 
-    ``rendered`` is for an edge: what it made from this answer that does not change from one hit to
-    the next (the collected result, the encoded body's constant part), under a key of its own that
-    names everything else the value depends on. Values must be immutable; see :meth:`remember`.
+    ``rendered`` is for an edge: what it made from this answer that does not change from one caller
+    to the next (the collected result, the encoded body's constant part), under a key of its own
+    that names everything else the value depends on. Values must be immutable; see :meth:`remember`.
+    An edge uses it only for a caller whose chunks are these very objects (:meth:`chunks`): a layer
+    that replaced one (a redaction) gets its answer collected and encoded afresh.
     """
 
-    __slots__ = ("_plain", "_streamed", "answer", "raw", "rendered")
+    __slots__ = ("rendered",)
 
-    def __init__(self, raw: bytes, answer: CachedAnswer) -> None:
-        self.raw, self.answer = raw, answer
-        self._plain: tuple[Chunk, ...] | None = None
-        self._streamed: tuple[Chunk, ...] | None = None
+    def __init__(self) -> None:
         self.rendered: dict[Hashable, Any] = {}
 
     def remember(self, key: Hashable, value: Any) -> Any:
@@ -55,6 +55,34 @@ class Decoded:
             self.rendered.clear()
         self.rendered[key] = value
         return value
+
+    def chunks(self, stream: bool) -> tuple[Chunk, ...]:
+        raise NotImplementedError
+
+
+class FlightAnswer(Rendered):
+    """A dedup flight's answer: the first chunk published (a plain call's whole answer)."""
+
+    __slots__ = ("first",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: Chunk | None = None
+
+    def chunks(self, stream: bool) -> tuple[Chunk, ...]:
+        return () if self.first is None else (self.first,)
+
+
+class Decoded(Rendered):
+    """One stored value, decoded, with its replay for each kind of caller built on first use."""
+
+    __slots__ = ("_plain", "_streamed", "answer", "raw")
+
+    def __init__(self, raw: bytes, answer: CachedAnswer) -> None:
+        super().__init__()
+        self.raw, self.answer = raw, answer
+        self._plain: tuple[Chunk, ...] | None = None
+        self._streamed: tuple[Chunk, ...] | None = None
 
     def chunks(self, stream: bool) -> tuple[Chunk, ...]:
         if stream:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..types import Chunk, FinishReason, ToolCallDelta, Usage
+from .decoded import FlightAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,8 @@ class Flight:
         # Owned by the dedup layer: the context the upstream call runs with, and who pays for it.
         self.context: Any = None
         self.payer: Subscriber | None = None
+        # The first chunk published, kept for edges that render it once for every caller.
+        self.answer = FlightAnswer()
 
     def join(self) -> Subscriber:
         sub = Subscriber()
@@ -177,6 +180,8 @@ class Flight:
             sub.buffer.append(chunk)
             sub.wake.set()
         self.progress.add(chunk)
+        if self.answer.first is None:
+            self.answer.first = chunk
 
     def finish(self, error: BaseException | None = None) -> None:
         self.done, self.error = True, error

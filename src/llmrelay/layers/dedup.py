@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+from ..caching.decoded import HIT_NOTE
 from ..caching.fanout import Flight, Subscriber
 from ..caching.fleet import STORED_NOTE, FleetFlights, fleet_flights
 from ..caching.key_memo import KeyMemo
@@ -111,6 +112,8 @@ class Deduplicator:
         sub = flight.join()
         if leader:
             flight.payer = sub
+        # Every caller is served the flight's chunks: an edge renders the answer once for all.
+        ctx.notes[HIT_NOTE] = flight.answer
         inner: RequestContext = flight.context
         finished = False
         try:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..caching.decoded import HIT_NOTE, Decoded
+from ..caching.decoded import HIT_NOTE, Rendered
 from ..context import RequestContext
 from ..errors import GatewayError, LLMRelayError
 from ..relay import Relay
@@ -24,7 +24,7 @@ from ..types import ChatRequest, ChatResult, Chunk, Usage
 from ._asgi import JSON_TYPE, SSE_HEADERS, Headers, Receive, Response, Send, StreamResponse
 
 log = logging.getLogger("llmrelay.server")
-# Decoded.rendered's key for the result collected from a hit's chunk (with the provider it names).
+# Rendered.rendered's key for the result collected from a shared chunk (with the provider it names).
 _RESULT = "chat.result"
 
 
@@ -43,9 +43,9 @@ class Wire:
     new_encoder: Callable[[str, str, bool], StreamEncoder]
     error_body: Callable[[LLMRelayError], Mapping[str, Any]]
     error_event: Callable[[Mapping[str, Any]], bytes]
-    # encode_result for an answer served from the cache, given the entry's memo (Decoded.rendered)
+    # encode_result for an answer served to many callers, given its memo (Rendered.rendered)
     # to keep what does not change from one hit to the next; None: encode_result every time.
-    encode_hit: Callable[[ChatResult, str, str, float | None, Decoded], bytes] | None = None
+    encode_hit: Callable[[ChatResult, str, str, float | None, Rendered], bytes] | None = None
 
 
 def ctx_headers(ctx: RequestContext) -> Headers:
@@ -170,9 +170,10 @@ async def _complete(relay: Relay, wire: Wire, request: ChatRequest, ctx: Request
     if ctx.usage is None:
         ctx.usage = result.usage
     ctx.status = "ok"
-    hot: Decoded | None = ctx.notes.get(HIT_NOTE)
+    hot: Rendered | None = ctx.notes.get(HIT_NOTE)
     if hot is not None and wire.encode_hit is not None and hot.rendered.get((_RESULT, ctx.provider)) is result:
-        # The cached answer itself, as collected on an earlier hit: its constant bytes are kept.
+        # The shared answer itself (a cache entry's, a dedup flight's), as collected for an earlier
+        # caller: its constant bytes are kept.
         body = wire.encode_hit(result, request.model, ctx.request_id, ctx.cost_usd, hot)
     else:
         body = wire.encode_result(result, request.model, ctx.request_id, ctx.cost_usd)
@@ -197,10 +198,10 @@ async def collect(chunks: AsyncIterator[Chunk], ctx: RequestContext) -> ChatResu
             asm.add(chunk)
     if asm is None:
         if only is not None and not only.choice and not only.tool_calls:
-            hot: Decoded | None = ctx.notes.get(HIT_NOTE)
+            hot: Rendered | None = ctx.notes.get(HIT_NOTE)
             if hot is not None and _is_first(only, hot.chunks(False)):
-                # A cache hit's own chunk, passed on unchanged by every layer: the result made from
-                # it on the first hit is the same (immutable) result, kept on the entry.
+                # A cache hit's (or dedup flight's) own chunk, passed on unchanged by every layer:
+                # the result made from it for the first caller is the same (immutable) result.
                 kept = hot.rendered.get((_RESULT, ctx.provider))
                 return kept if kept is not None else hot.remember((_RESULT, ctx.provider), _one_result(only, ctx))
             return _one_result(only, ctx)

@@ -35,7 +35,7 @@ from ..types import (
 from ._validate import bad, lst, model_name, obj, opt_bool, opt_int, opt_num, opt_str, stops, string
 
 if TYPE_CHECKING:
-    from ..caching.decoded import Decoded
+    from ..caching.decoded import Rendered
 
 # Fields read into ChatRequest; anything else in the body is passed to the provider untouched.
 _KNOWN = frozenset({
@@ -251,10 +251,10 @@ def encode_result(result: ChatResult, model: str, request_id: str, cost_usd: flo
     })
 
 
-def encode_hit(result: ChatResult, model: str, request_id: str, cost_usd: float | None, entry: Decoded) -> bytes:
-    """:func:`encode_result`'s bytes for an answer served from the cache. Everything after
-    ``model`` (choices and usage) depends only on the answer and the cost, so it is encoded once
-    and kept on the cache entry; the id, ``created`` and model are written per response, as
+def encode_hit(result: ChatResult, model: str, request_id: str, cost_usd: float | None, entry: Rendered) -> bytes:
+    """:func:`encode_result`'s bytes for an answer served to many callers (a cache entry's, a dedup
+    flight's). Everything after ``model`` (choices and usage) depends only on the answer and the
+    cost, so it is encoded once and kept on the entry; the id, ``created`` and model are written per response, as
     :func:`encode_result` writes them."""
     key = (_HIT_TAIL, cost_usd)
     tail = entry.rendered.get(key)
