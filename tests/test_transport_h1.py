@@ -144,6 +144,46 @@ async def test_answers_framed_by_chunks_or_by_the_connection_end(serve: Serve) -
         await t.aclose()
 
 
+async def test_an_interim_answer_then_a_whole_stream_in_one_write_or_trickled(serve: Serve) -> None:
+    # The body callback keeps the chunks of the real answer only (not a 100 Continue's), in order,
+    # whether they all come with the head (one data_received) or one by one after it.
+    events = [b"data: %d\n\n" % i for i in range(40)]
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    head = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    async def answer(body: bytes, w: asyncio.StreamWriter) -> None:
+        if body == b"burst":
+            w.write(head + framed)
+            return
+        w.write(head)
+        await w.drain()
+        for i, e in enumerate(events):
+            w.write(b"%x\r\n%s\r\n" % (len(e), e))
+            await w.drain()
+            await read[i].wait()  # the next event only once this one reached the reader
+        w.write(b"0\r\n\r\n")
+
+    read: list[asyncio.Event] = []
+    srv = await serve(answer)
+    t = H1Transport()
+    want = [line for e in events for line in e.split(b"\n")[:2]]
+    try:
+        async with asyncio.timeout(10):
+            for body in (b"burst", b"trickle", b"burst"):
+                read[:] = [asyncio.Event() for _ in events]
+                resp = await t.send(_post(srv.port, body))
+                assert resp.status == 200
+                got = []
+                async for x in resp.aiter_lines():
+                    got.append(x)
+                    if x:  # (trickled) each chunk wakes the reader as it comes, not the body's end
+                        read[int(x.split()[1])].set()
+                assert got == want
+        assert srv.connections == 1  # every answer read to its end: the connection was reused
+    finally:
+        await t.aclose()
+
+
 async def test_a_gzip_answer_is_decoded(serve: Serve) -> None:
     payload = b'{"text": "%s"}' % (b"abc " * 5000)
 
