@@ -32,9 +32,10 @@ which also reports them judged on attack sources they were not tuned on.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from collections.abc import Iterator
-from itertools import accumulate
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate, compress, count, pairwise, repeat
+from operator import add, gt, le, sub
 
 from ..findings import Category, Finding
 from ._view import TextView
@@ -54,15 +55,17 @@ IMBALANCE_CAP = 2.0
 # weighs them. The rule is also what makes the scan cheap (see :func:`windows`).
 _STRONG = b"\\|`~<>[]{}$%#@=*_+;^"
 _WEAK = b"()!\"?"
-# Each byte of a line's UTF-8 -> "s" (strong mark; every byte beyond ASCII too), "w" (weak) or ".".
-_MARK_TABLE = bytes(ord("s") if c in _STRONG or c >= 0x80 else ord("w") if c in _WEAK else ord(".") for c in range(256))
-# Lines beyond ASCII (byte offsets differ from character offsets) are searched with a regex: one
-# character class, so the engine skips to candidates; weak marks are sifted after.
-_MARK = re.compile(r"[\\|`~<>\[\]{}$%#@=*_+;^()!\"?\x80-\U0010ffff]")
-_WEAK_CHARS = frozenset('()!"?')
+# Each byte of a line's UTF-8 -> "s" (strong mark; every byte beyond ASCII too), "w" (weak), "q"
+# ("?": weak, or a character beyond ASCII in the line's ASCII copy, see mark_positions) or ".".
+_MARK_TABLE = bytes(
+    ord("s") if c in _STRONG or c >= 0x80 else ord("q") if c == ord("?") else ord("w") if c in _WEAK else ord(".") for c in range(256)
+)
 _MIN_LINE = 2 * (PROSE + 3) - 1  # characters: PROSE + 3 tokens and the spaces between them
 _MIN_MARKS = 3  # a window holds at least this many marks ...
 _BLOCK = 160  # ... within this many characters
+# Mark bytes (UTF-8) over which a line beyond ASCII is not searched for marks up front: its marks
+# cost ~0.3 µs each by regex, and in another script (a mark per character) few windows follow prose.
+_DENSE = 384
 
 _TOKEN = re.compile(r"\S+")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*/?>")
@@ -79,6 +82,8 @@ _BRACKETS = frozenset("()[]{}")
 _CODE_CHARS = frozenset("$%#@=*_+;^")
 _OPERATORS = frozenset("=<>|+-*/&%^~:.")
 _CAPITAL = 0.15  # a capitalised word inside a clause
+# Every character token_weight's symbol, bracket, code, quote, operator and power tests look for.
+_TOKEN_MARKS = _SYMBOLS | _BRACKETS | _CODE_CHARS | _OPERATORS | frozenset('()"^')
 _PROSE_PUNCT = frozenset({"-", "–", "—", "&", "...", "…"})
 
 
@@ -103,9 +108,12 @@ def _imbalance(s: str) -> int:
 
 def token_weight(tok: str) -> float:
     """How unlike a prose word one whitespace-separated token is (0 for a plain word, at most 1.5)."""
-    if "://" in tok or tok.startswith("www.") or _TAG.fullmatch(tok.strip(".,;:")):
+    if tok.isalpha() and tok.isascii():
+        core = tok  # a bare word (most tokens): neither a URL nor a tag, nothing to strip
+    elif "://" in tok or tok.startswith("www.") or ("<" in tok and _TAG.fullmatch(tok.strip(".,;:"))):
         return 0.0
-    core = tok.lstrip(_LEAD).rstrip(_TRAIL)
+    else:
+        core = tok.lstrip(_LEAD).rstrip(_TRAIL)
     if not core:
         return 0.0 if tok in _PROSE_PUNCT else 0.5
     if core.isalpha() and core.isascii():
@@ -114,6 +122,13 @@ def token_weight(tok: str) -> float:
             return 0.6 if humps == 1 else 0.9
         # A capitalised word: weak evidence alone, but GCG runs are full of them.
         return _CAPITAL if len(core) > 1 and core[0].isupper() and not core.isupper() else 0.0
+    if _TOKEN_MARKS.isdisjoint(core):
+        # Letters, digits, apostrophes, other scripts, emoji ("it’s", "“Hola", "😂"): only a case
+        # hump or mixed scripts can weigh (what the tests below find, without their passes).
+        w = 0.5 if _HUMP.search(core) else 0.0
+        if not core.isascii() and len({_script(c) for c in core if c.isalpha()}) > 1:
+            w += 1.0
+        return w
     if all(c in _OPERATORS for c in tok) or _POWER.fullmatch(core.lstrip("(")) is not None:
         return 0.2  # "=", "->", "|", "x^2": code and maths put operators between words
     inner = core[1:-1] if len(core) > 2 else core
@@ -133,11 +148,6 @@ def token_weight(tok: str) -> float:
     return min(w, 1.5)
 
 
-def _plain(tok: str) -> bool:
-    core = tok.lstrip(_LEAD).rstrip(_TRAIL)
-    return core.isalpha() and core.isascii() and '"' not in tok and _HUMP.search(core) is None
-
-
 def _masked(line: str) -> str:
     """The line with balanced inline code replaced by letters and HTML tags by spaces (same length)."""
     if "<" in line:
@@ -152,35 +162,192 @@ def _masked(line: str) -> str:
     return _CODE.sub(mask, line)
 
 
-def line_windows(line: str, marks: list[int], flag_at: float = FLAG_AT) -> Iterator[tuple[float, int, int]]:
+def line_windows(line: str, marks: list[int] | None, flag_at: float = FLAG_AT) -> Iterator[tuple[float, int, int]]:
     """(score, start, end) of every window of ``line`` that follows prose (or continues a run
     started by a window scoring ``flag_at``, while the run scores at least half of it, so a
-    finding can cover the whole suffix) and holds a cluster of ``marks`` (:func:`mark_positions`);
-    offsets into ``line``."""
+    finding can cover the whole suffix) and holds a cluster of ``marks`` (:func:`mark_positions`;
+    ``None``: found here, only where windows follow prose); offsets into ``line``.
+
+    Which windows follow prose and hold a cluster is found for the whole line at C speed (a regex
+    per token through ``map``, counts by ``accumulate``, clusters by ``bisect``), and a token is
+    weighed only when a window holding it is scored: prose with curly quotes or emoji, and text in
+    other scripts (few plain words), leave most windows untouched, where a Python pass over every
+    token and window cost ~3-5 µs a token."""
     if len(line.split(None, PROSE + 3)) < PROSE + 3:
         return
     masked = _masked(line)
-    toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(masked)]
-    weights = [token_weight(t) for _, _, t in toks]
-    plain = [_plain(t) for _, _, t in toks]
-    run = sum(plain[:PROSE])
+    words = masked.split()  # the _TOKEN matches (same whitespace), ~6x faster than findall
+    n = len(words)
+    if n - 2 <= PROSE:
+        return
+    cl, spans, todo = _todo(line, masked, words, marks)
+    weights = [0.0] * n
+    weighed = (0, 0)  # weights[a:b] are filled
     active = False
-    for i in range(PROSE, len(toks) - 2):
-        if i > PROSE:
-            run += plain[i - 1] - plain[i - 1 - PROSE]
-        if run < PROSE_MIN and not active:
+    nxt = 0  # index into todo
+    i = todo[0] if todo else n
+    while i < n - 2:
+        j = min(n, i + WINDOW)
+        start, end = spans[i][0], spans[j - 1][1]
+        if nxt < len(todo) and todo[nxt] == i:
+            nxt += 1  # after prose, holding a cluster
+        elif not cl.holds(start, end, complete=marks is not None):
+            active = False  # a run's next window (no prose before it) without a cluster
+        if active or i == todo[nxt - 1]:
+            weighed = _weigh(words, weights, weighed, i, j)
+            s = sum(weights[i:j]) + min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[start:end]))
+            active = s >= flag_at / 2 if active else s >= flag_at
+            # The span runs from the window's first odd token to its last (its edges may be prose).
+            odd = [k for k in range(i, j) if weights[k] > _CAPITAL]
+            if odd:
+                yield s, spans[odd[0]][0], spans[odd[-1]][1]
+        if active:
+            i += 1  # a run continues window by window, prose before it or not
+        else:
+            while nxt < len(todo) and todo[nxt] <= i:
+                nxt += 1
+            i = todo[nxt] if nxt < len(todo) else n
+
+
+# A plain word (no weight, counts as prose): leading and trailing quote/bracket marks (no '"'),
+# ASCII letters without a case hump (capitals, then small letters).
+_PLAIN = re.compile(r"['(*\[“‘«]*(?:[A-Z]+[a-z]*|[a-z]+)[.,;:!?')*\]”’»]*")
+_SPAN = re.Match.span
+_EDGES = _LEAD + _TRAIL
+_FEW_MARKS = 4  # marks per word under which a line's clusters are found before its prose
+
+
+def _spans(masked: str, words: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each word of ``masked``: by arithmetic on the pieces between single spaces
+    when those are its only whitespace (prose), else by regex (~35 ns a character)."""
+    if sum(map(len, words)) + masked.count(" ") != len(masked):
+        return list(map(_SPAN, _TOKEN.finditer(masked)))
+    pieces = masked.split(" ")
+    offsets = map(add, accumulate(map(len, pieces), initial=0), count())  # piece k: k spaces before
+    starts = list(compress(offsets, pieces))  # an empty piece is a second space: no word
+    return list(zip(starts, map(add, starts, map(len, words)), strict=True))
+
+
+def _todo(
+    line: str, masked: str, words: list[str], marks: list[int] | None
+) -> tuple[_Clusters, list[tuple[int, int]], list[int]]:
+    """The clusters, the words' spans and the windows (ascending) that follow prose and hold a
+    cluster. The rarer condition is tested first: a few clusters in a long line (prose with
+    curly quotes or emoji) -> their windows, then the prose before only those; otherwise (code,
+    other scripts, marks not yet found) the prose first, for every window, then the clusters."""
+    n = len(words)
+    if marks is not None and len(marks) * _FEW_MARKS < n:
+        spans = _spans(masked, words)
+        cl = _Clusters(line, marks)
+        held = cl.keep(range(PROSE, n - 2), spans)
+        return cl, spans, _after_prose(words, held)
+    after = _after_prose(words, range(PROSE, n - 2))
+    if not after:
+        return _Clusters(line, []), [], []
+    spans = _spans(masked, words)
+    cl = _Clusters(line, marks if marks is not None else _region_marks(line, spans, after))
+    return cl, spans, cl.keep(after, spans)
+
+
+def _after_prose(words: list[str], windows: Sequence[int]) -> list[int]:
+    """Those of ``windows`` (ascending, within PROSE <= i < len(words) - 2) whose PROSE words
+    before are at least PROSE_MIN plain. Each word is tested by regex (~0.3 µs a call) only when
+    a window needs it and it may be plain (stripped of quotes, ASCII: words in other scripts are
+    not, and a line of them is passed over at C speed)."""
+    if not windows:
+        return []
+    out: list[int] = []
+    # Groups of windows whose prose overlaps (words[lo:last] read once): split where a gap is wider.
+    gaps = compress(range(1, len(windows)), map(gt, map(sub, windows[1:], windows[:-1]), repeat(PROSE)))
+    for g, k in pairwise([0, *gaps, len(windows)]):
+        first, last = windows[g], windows[k - 1]
+        lo = first - PROSE
+        part = words[lo:last]
+        maybe = list(map(str.isascii, map(str.strip, part, repeat(_EDGES))))
+        if sum(maybe) < PROSE_MIN:
             continue
-        j = min(len(toks), i + WINDOW)
-        start, end = toks[i][0], toks[j - 1][1]
-        if not _clustered(marks[bisect_left(marks, start) : bisect_left(marks, end)]):
-            active = False
-            continue
-        s = sum(weights[i:j]) + min(IMBALANCE_CAP, IMBALANCE_WEIGHT * _imbalance(masked[start:end]))
-        active = s >= flag_at / 2 if active else s >= flag_at
-        # The span runs from the window's first odd token to its last (its edges may be prose).
-        odd = [k for k in range(i, j) if weights[k] > _CAPITAL]
-        if odd:
-            yield s, toks[odd[0]][0], toks[odd[-1]][1]
+        plain = bytearray(len(part))
+        for at, ok in zip(compress(range(len(part)), maybe), map(_PLAIN.fullmatch, compress(part, maybe)), strict=True):
+            plain[at] = ok is not None
+        counts = [0, *accumulate(plain)]  # plain words among part[:at]
+        out += [i for i in windows[g:k] if counts[i - lo] - counts[i - lo - PROSE] >= PROSE_MIN]
+    return out
+
+
+def _weigh(words: list[str], weights: list[float], done: tuple[int, int], i: int, j: int) -> tuple[int, int]:
+    """Fill weights[i:j] (windows come in order: extend the filled range, or start a new one)."""
+    a, b = done
+    if i >= b:
+        a, b = i, i
+    weights[b:j] = map(token_weight, words[b:j])
+    return a, max(b, j)
+
+
+def _region_marks(line: str, spans: list[tuple[int, int]], after: list[int]) -> list[int]:
+    """The marks inside the windows after prose (each group of overlapping windows read once): in
+    another script every character is a mark, ~0.3 µs each by regex, and few windows follow prose.
+    Only windows inside a region may be tested against these marks (see _Clusters.holds)."""
+    n = len(spans)
+    out: list[int] = []
+    first = last = after[0]
+    for i in [*after[1:], n + WINDOW]:
+        if i > last + WINDOW:
+            out += _marks_between(line, spans[first][0], spans[min(n, last + WINDOW) - 1][1])
+            first = i
+        last = i
+    return out
+
+
+def _marks_between(line: str, lo: int, hi: int) -> list[int]:
+    """mark_positions(line) within [lo, hi), reading only that part (and a character either side,
+    which says whether a weak mark at the edge counts)."""
+    a, b = max(0, lo - 1), min(len(line), hi + 1)
+    return [a + p for p in mark_positions(line[a:b]) if lo <= a + p < hi]
+
+
+class _Clusters:
+    """Where _MIN_MARKS marks lie within _BLOCK characters: the first mark of each such triple
+    and its last; a window [start, end) holds one iff the first triple starting at or after
+    ``start`` ends before ``end`` (the triples' ends rise with their starts)."""
+
+    __slots__ = ("ends", "line", "starts")
+
+    def __init__(self, line: str, marks: list[int]) -> None:
+        k = _MIN_MARKS - 1
+        close = list(map(le, map(sub, marks[k:], marks[:-k]), repeat(_BLOCK)))
+        self.line = line
+        self.starts = list(compress(marks, close))
+        self.ends = list(compress(marks[k:], close))
+
+    def keep(self, windows: Sequence[int], spans: list[tuple[int, int]]) -> list[int]:
+        """The windows (token indices, ascending) that hold a cluster."""
+        n = len(spans)
+        if not self.starts:
+            return []
+        if len(self.starts) >= len(windows):
+            return [i for i in windows if self.holds(spans[i][0], spans[min(n, i + WINDOW) - 1][1])]
+        # Fewer clusters than windows: mark each cluster's windows (i <= a: starts at or before its
+        # first mark; i >= b - WINDOW + 1: ends after its last).
+        held = bytearray(n)
+        tok_starts = [a for a, _ in spans]
+        tok_ends = [b for _, b in spans]
+        for first, last in zip(self.starts, self.ends, strict=True):
+            b = bisect_right(tok_ends, last)
+            if b >= n:
+                break
+            a = bisect_right(tok_starts, first) - 1
+            lo = max(0, b - WINDOW + 1)
+            if lo <= a:
+                held[lo : a + 1] = b"\x01" * (a + 1 - lo)
+        return list(compress(windows, map(held.__getitem__, windows)))
+
+    def holds(self, start: int, end: int, complete: bool = True) -> bool:
+        """Whether [start, end) holds a cluster; ``complete=False``: the marks were found only in
+        regions, which need not cover this window, so its own marks are read."""
+        if not complete:
+            return _clustered(_marks_between(self.line, start, end))
+        k = bisect_left(self.starts, start)
+        return k < len(self.ends) and self.ends[k] < end
 
 
 def _clustered(pos: list[int]) -> bool:
@@ -192,15 +359,17 @@ def _clustered(pos: list[int]) -> bool:
 def mark_positions(line: str, table: bytes | None = None) -> list[int]:
     """Where ``line``'s marks are: strong ones anywhere, weak ones inside a word or standing alone
     (at a word's edge, where the token scorer gives them no weight, they do not count).
-    ``table``: the line's ``_MARK_TABLE`` translation, when it has one byte per character (ASCII):
-    then the marks are found with bytes.find, at C speed."""
+    ``table``: the line's ``_MARK_TABLE`` translation, when it has one byte per character (ASCII).
+    The marks are found with bytes.find on such a table, at C speed; a line beyond ASCII is read
+    as its ASCII copy (``encode("ascii", "replace")``: one byte per character, "?" for each one
+    beyond ASCII, a strong mark), where a regex pass cost ~35 ns a character."""
     if table is None or len(table) != len(line):
-        return [i for i in (m.start() for m in _MARK.finditer(line)) if line[i] not in _WEAK_CHARS or _counts(line, i)]
+        table = line.encode("ascii", "replace").translate(_MARK_TABLE)
     pos: list[int] = []
-    for kind in (b"s", b"w"):
+    for kind in (b"s", b"w", b"q"):
         i = table.find(kind)
         while i != -1:
-            if kind == b"s" or _counts(line, i):
+            if kind == b"s" or (kind == b"q" and line[i] != "?") or _counts(line, i):
                 pos.append(i)
             i = table.find(kind, i + 1)
     pos.sort()
@@ -228,16 +397,22 @@ def windows(text: str, *, prefilter: bool = True) -> Iterator[tuple[float, int, 
     scores every line, which must give the same windows (the tests check it)."""
     lines, offsets = _lines(text)
     for n, line in enumerate(lines):
-        table: bytes | None = None
-        if prefilter:
+        marks: list[int] | None
+        if not prefilter:
+            marks = mark_positions(line)
+        else:
             if len(line) < _MIN_LINE:
                 continue
             table = line.encode().translate(_MARK_TABLE)
-            if len(table) - table.count(b".") < _MIN_MARKS:
+            count = len(table) - table.count(b".")
+            if count < _MIN_MARKS:
                 continue
-        marks = mark_positions(line, table)
-        if prefilter and not _clustered(marks):
-            continue
+            if len(table) != len(line) and count > _DENSE:
+                marks = None  # found by line_windows, around the windows after prose only
+            else:
+                marks = mark_positions(line, table)
+                if not _clustered(marks):
+                    continue
         off = offsets[n]
         for s, a, b in line_windows(line, marks):
             yield s, off + a, off + b
