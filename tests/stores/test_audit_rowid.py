@@ -61,7 +61,7 @@ async def test_upgrade_from_6_keeps_every_entry_and_the_chain(tmp_path: Path) ->
     before = _rows(path, "SELECT * FROM audit_log ORDER BY id")
     content = _rows(path, "SELECT * FROM audit_content ORDER BY entry_id")
 
-    assert await upgrade(url) == [7] and LATEST >= 7
+    assert await upgrade(url) == [m.version for m in MIGRATIONS[6:]] and LATEST >= 7
 
     assert "INTEGER PRIMARY KEY" in _table_sql(path)
     assert _rows(path, "SELECT * FROM audit_log ORDER BY id") == before
@@ -134,7 +134,7 @@ async def test_postgres_upgrade_makes_the_subject_index_partial_and_the_chain_ve
         await _fill(log, 12)
         await log.store.aclose()
         before = [tuple(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY id")]
-        assert await upgrade(postgres_url) == [7]
+        assert await upgrade(postgres_url) == [m.version for m in MIGRATIONS[6:]]
         indexdef = await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_log_subject'")
         assert "WHERE (subject IS NOT NULL)" in indexdef
         assert [tuple(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY id")] == before
