@@ -151,3 +151,21 @@ async def test_through_the_edge_repeated_bodies_answer_and_forward_the_callers_b
         assert status == 200, out
         assert orjson.loads(out)["choices"][0]["message"]["content"] == ANSWER["choices"][0]["message"]["content"]
     assert [r.body for r in upstream.requests] == [body.replace(b'"fast"', b'"gpt-4o-mini"')] * 3
+
+
+def test_long_bodies_with_the_same_length_and_ends_are_told_apart() -> None:
+    # Over 1 KB a body is found by its length and ends, then compared whole.
+    def body(middle: str) -> bytes:
+        return b'{"model": "fast", "messages": [{"role": "user", "content": "' + ("x" * 1500 + middle + "y" * 1500).encode() + b'"}]}'
+
+    one, two = body("1"), body("2")
+    assert len(one) == len(two) and one[:64] == two[:64] and one[-64:] == two[-64:]
+    memo = DecodeMemo()
+    for _ in range(3):
+        for data, digit in ((one, "1"), (two, "2"), (two, "2"), (one, "1")):
+            got, _ = memo.decode(data)
+            assert got.messages[0].content == "x" * 1500 + digit + "y" * 1500
+            assert got.raw is not None and got.raw.data == data
+    memo.decode(one)
+    shared, _ = memo.decode(one)
+    assert memo.decode(one)[0] is shared  # a long body repeated is still shared

@@ -11,7 +11,9 @@ layer or adapter that tried to change one in place would fail instead of changin
 caller's request. Layers change a request with ``dataclasses.replace`` (a new object), as before.
 
 A body is remembered on its second sighting, so traffic of unique prompts pays one dict lookup
-and insert per request, not the read-only copy.
+and insert per request, not the read-only copy. Hashing a body costs ~1 us per KB, so one over
+1 KB is looked up by its length and ends and then compared whole (memcmp, ~20x cheaper than the
+hash): a long unique body costs as little as a short one.
 
     memo = DecodeMemo()
     request, usage = memo.decode(data)    # the same as decode_chat(orjson.loads(data)) + attach_raw
@@ -19,7 +21,7 @@ and insert per request, not the read-only copy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -32,6 +34,9 @@ from .openai_codec import decode_chat, include_usage
 # Bounds: how many bodies are remembered (seen once or decoded) and the largest one (bytes).
 _MAX_BODIES = 512
 _MAX_BODY = 16 << 10
+# Bodies up to this size are their own dict key; a longer one's key is its length and ends.
+_HASHED = 1 << 10
+_ENDS = 64
 
 
 def _read_only(*_: Any, **__: Any) -> NoReturn:
@@ -54,7 +59,8 @@ class FrozenList(list[Any]):
 
 
 EMPTY: FrozenDict = FrozenDict()
-_UNSEEN = object()
+_UNSEEN: Any = object()
+_State = tuple[ChatRequest, bool] | bool | None
 
 
 def frozen(value: Any) -> Any:
@@ -87,36 +93,39 @@ class DecodeMemo:
 
     def __init__(self, max_bodies: int = _MAX_BODIES, max_body: int = _MAX_BODY) -> None:
         self.max_bodies, self.max_body = max_bodies, max_body
-        # None: seen once (not yet worth the read-only copy); False: not shareable.
-        self._seen: dict[bytes, tuple[ChatRequest, bool] | bool | None] = {}
+        # slot -> (the body, its state). State None: seen once (not yet worth the read-only copy);
+        # False: not shareable; else the shared (request, include_usage).
+        self._seen: dict[Hashable, tuple[bytes, _State]] = {}
 
     def decode(self, data: bytes, decode: Callable[[Any], ChatRequest] = decode_chat) -> tuple[ChatRequest, bool]:
         """The request ``data`` decodes to (raises as ``decode_chat`` does) and whether the caller
         asked for usage in the stream."""
         if len(data) > self.max_body:
             return _fresh(data, decode)
-        hit = self._seen.get(data, _UNSEEN)
-        if type(hit) is tuple:
-            return hit
-        if hit is _UNSEEN:
-            self._remember(data, None)
+        slot = data if len(data) <= _HASHED else (len(data), data[:_ENDS], data[-_ENDS:])
+        held = self._seen.get(slot)
+        state = held[1] if held is not None and (held[0] is data or held[0] == data) else _UNSEEN
+        if type(state) is tuple:
+            return state
+        if state is _UNSEEN:
+            self._remember(slot, data, None)
             return _fresh(data, decode)
-        if hit is False:
+        if state is False:
             return _fresh(data, decode)
         body = parse(data)
         request = decode(body)
         if not shareable(request):
-            self._remember(data, False)
+            self._remember(slot, data, False)
             return request.attach_raw(RawBody(data, body)), include_usage(body)
         shared = frozen(body)
         entry = (replace(request, metadata=EMPTY, extra=EMPTY).attach_raw(RawBody(data, shared)), include_usage(shared))
-        self._remember(data, entry)
+        self._remember(slot, data, entry)
         return entry
 
-    def _remember(self, data: bytes, value: tuple[ChatRequest, bool] | bool | None) -> None:
-        if len(self._seen) >= self.max_bodies and data not in self._seen:
+    def _remember(self, slot: Hashable, data: bytes, state: _State) -> None:
+        if len(self._seen) >= self.max_bodies and slot not in self._seen:
             self._seen.clear()
-        self._seen[data] = value
+        self._seen[slot] = (data, state)
 
     def __len__(self) -> int:
         return len(self._seen)
