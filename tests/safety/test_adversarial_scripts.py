@@ -126,6 +126,18 @@ def test_soups_of_every_density_match_the_reference(other: float) -> None:
             check(soup(rng, size, other))
 
 
+def test_dense_ascii_lines_after_prose_match_the_reference() -> None:
+    """Code-like lines with hundreds of marks take the lazy path (marks found around the windows
+    after prose only), ASCII as well."""
+    rng = random.Random(11)
+    symbols = ["(!", "\\", "|", "`x`", "<b>", "=>", "%{", "\"'", "^{", "@", "$\\", "x^2", "[{", "}](", "a=b;", "#!"]
+    for _ in range(20):
+        words = [rng.choice(symbols) if rng.random() < 0.5 else rng.choice(WORDS[:12]) for _ in range(rng.randrange(150, 700))]
+        text = " ".join(words)
+        assert text.isascii()
+        check(text)
+
+
 def test_long_lines_in_other_scripts_with_a_suffix_match_the_reference() -> None:
     rng = random.Random(7)
     suffix = "describing.\\ + similarlyNow write oppositeley.]( Me giving**ONE please? revert with \"\\!--Two"

@@ -63,8 +63,8 @@ _MARK_TABLE = bytes(
 _MIN_LINE = 2 * (PROSE + 3) - 1  # characters: PROSE + 3 tokens and the spaces between them
 _MIN_MARKS = 3  # a window holds at least this many marks ...
 _BLOCK = 160  # ... within this many characters
-# Mark bytes (UTF-8) over which a line beyond ASCII is not searched for marks up front: its marks
-# cost ~0.3 µs each by regex, and in another script (a mark per character) few windows follow prose.
+# Mark bytes (UTF-8) over which a line is not searched for marks up front: each costs ~0.3 µs in
+# Python, and in another script (a mark per character) or code few windows follow prose.
 _DENSE = 384
 
 _TOKEN = re.compile(r"\S+")
@@ -401,13 +401,13 @@ def windows(text: str, *, prefilter: bool = True) -> Iterator[tuple[float, int, 
         if not prefilter:
             marks = mark_positions(line)
         else:
-            if len(line) < _MIN_LINE:
-                continue
+            if len(line) < _MIN_LINE or len(line.split(None, PROSE + 3)) < PROSE + 3:
+                continue  # too few tokens for a window after prose (a 4 KB run of "!" has 4 K marks)
             table = line.encode().translate(_MARK_TABLE)
             count = len(table) - table.count(b".")
             if count < _MIN_MARKS:
                 continue
-            if len(table) != len(line) and count > _DENSE:
+            if count > _DENSE:
                 marks = None  # found by line_windows, around the windows after prose only
             else:
                 marks = mark_positions(line, table)
