@@ -169,3 +169,23 @@ def test_long_bodies_with_the_same_length_and_ends_are_told_apart() -> None:
     memo.decode(one)
     shared, _ = memo.decode(one)
     assert memo.decode(one)[0] is shared  # a long body repeated is still shared
+
+
+def test_copies_of_the_shared_body_are_plain_and_changeable() -> None:
+    import pickle
+
+    memo = DecodeMemo()
+    memo.decode(SIMPLE)
+    shared, _ = memo.decode(SIMPLE)
+    assert shared.raw is not None
+    parsed: Any = shared.raw.parsed
+    for made, deep in ((copy.copy(parsed), False), (copy.deepcopy(parsed), True),
+                       (pickle.loads(pickle.dumps(parsed)), True)):
+        assert made == orjson.loads(SIMPLE)
+        made["model"] = "changed"
+        if deep:  # a shallow copy shares the (read-only) messages, as any shallow copy would
+            made["messages"].append({"role": "user", "content": "more"})
+    deep = copy.deepcopy(parsed)
+    assert type(deep) is dict and type(deep["messages"]) is list and type(deep["messages"][0]) is dict
+    assert copy.deepcopy(shared) == shared  # a copied request equals the shared one
+    assert parsed == orjson.loads(SIMPLE)  # none of the copies' changes reached it

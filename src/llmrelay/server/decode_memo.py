@@ -22,6 +22,7 @@ hash): a long unique body costs as little as a short one.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from copy import deepcopy
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -44,18 +45,37 @@ def _read_only(*_: Any, **__: Any) -> NoReturn:
 
 
 class FrozenDict(dict[str, Any]):
-    """A dict that refuses changes (still a dict: orjson, ``{**d}``, ``isinstance`` and ``==`` work)."""
+    """A dict that refuses changes (still a dict: orjson, ``{**d}``, ``isinstance`` and ``==`` work).
+    A copy (``copy``, ``deepcopy``, pickle) is a plain dict: it is made to be changed."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __ior__ = _read_only  # type: ignore[assignment]
 
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {k: deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))
+
 
 class FrozenList(list[Any]):
-    """A list that refuses changes (still a list for readers and orjson)."""
+    """A list that refuses changes (still a list for readers and orjson); copies are plain lists."""
 
     __slots__ = ()
     __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _read_only  # type: ignore[assignment]
     __iadd__ = __imul__ = _read_only  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [deepcopy(v, memo) for v in self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
 
 
 EMPTY: FrozenDict = FrozenDict()
