@@ -20,6 +20,17 @@ def test_every_code_point() -> None:
         assert TextView(part).normalised == by_definition(part.lower() if len(part.lower()) == len(part) else part)
 
 
+def test_every_code_point_in_ascii_prose() -> None:
+    """Few characters beyond ASCII (the byte-table path): each code point once, in ASCII context
+    holding every ASCII character ("?" too, which the path uses to find the others)."""
+    context = "".join(map(chr, range(128)))
+    points = [*range(0x80, 0x10000), *range(0x10000, 0x110000, 7)]
+    for k in range(0, len(points), 500):
+        text = "".join(context[: 20 + k % 7] + chr(c) for c in points[k : k + 500]) + "ab? c"
+        low = text.lower() if len(text.lower()) == len(text) else text
+        assert TextView(text).normalised == by_definition(low)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(st.one_of(st.sampled_from(list("aZ9_ -.,'\"\t\n\x1c\u00a0\u3000…“”’—ЖжÉ説明😂٣")), st.characters()), max_size=80))
 def test_mixed_texts(text: str) -> None:

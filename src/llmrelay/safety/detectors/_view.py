@@ -46,8 +46,34 @@ def translate_ascii(text: str, table: bytes) -> str:
 
 
 _SEPARATOR_BYTES = ascii_table(_SEPARATORS)
-# What is not a letter or digit (str.isalnum is \w less "_", for every code point), spaces aside.
+# What is not a letter or digit (str.isalnum is \w less "_", for every code point), spaces aside:
+# one substitution per separator that is not a space yet (a Python test per character cost
+# ~0.15 µs each, ~600 µs on 4 KB of Cyrillic; this ~85, ~35 ns a character).
 _NON_WORD = re.compile(r"[^\w ]|_")
+# Every ASCII character that is not a letter or digit -> " ", but "?" kept (see _normalise_sparse).
+_SEPARATOR_OR_Q = bytes(c if chr(c).isalnum() or c == ord("?") else ord(" ") for c in range(256))
+_SPARSE = 16  # at most one character in this many beyond ASCII: _normalise_sparse
+
+
+def _normalise_sparse(low: str) -> str | None:
+    """``low`` (not ASCII) with every character that is not a letter or digit a space, when few
+    of its characters are beyond ASCII (prose with curly quotes, dashes, emoji, a foreign name):
+    the ASCII ones by one byte-table translation of its ASCII copy, where each other one is a "?"
+    to find and look at. None when there are too many (a regex substitution is then cheaper)."""
+    copy = low.encode("ascii", "replace")
+    if copy.count(b"?") * _SPARSE > len(copy):
+        return None
+    plain = copy.translate(_SEPARATOR_OR_Q).decode("ascii")
+    parts: list[str] = []
+    pos = 0
+    at = plain.find("?")
+    while at != -1:
+        c = low[at]
+        parts += (plain[pos:at], c if c.isalnum() else " ")  # a real "?" is not alphanumeric
+        pos = at + 1
+        at = plain.find("?", pos)
+    parts.append(plain[pos:])
+    return "".join(parts)
 _FIRST3 = itemgetter(slice(None, 3))
 _FIRST4 = itemgetter(slice(None, 4))
 
@@ -200,10 +226,8 @@ class TextView:
             if low.isascii():
                 self._norm = translate_ascii(low, _SEPARATOR_BYTES)
             else:
-                # Unicode punctuation (dashes, curly quotes) must separate words as \b does: one
-                # substitution per separator that is not a space yet (a Python test per character
-                # cost ~0.15 µs each, ~600 µs on 4 KB of Cyrillic; this ~85).
-                self._norm = _NON_WORD.sub(" ", low)
+                # Unicode punctuation (dashes, curly quotes) must separate words as \b does.
+                self._norm = _normalise_sparse(low) or _NON_WORD.sub(" ", low)
         return self._norm
 
     def prefixes(self, n: int) -> frozenset[str]:
