@@ -221,6 +221,34 @@ async def test_stalls_are_timeouts(serve: Serve) -> None:
         await t.aclose()
 
 
+async def test_the_read_timeout_is_per_wait_not_per_answer(serve: Serve) -> None:
+    # One timer per answer, checked against the current wait's start: an answer longer than the
+    # timeout whose pieces come more often than it is not a stall; a gap longer than it is.
+    async def answer(body: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        gaps = [0.25] * 8 if body == b"steady" else [0.05, 0.05, 2.5]
+        for i, gap in enumerate(gaps):
+            await asyncio.sleep(gap)
+            w.write(b"%x\r\n%s\r\n" % (len(b"data: %d\n\n" % i), b"data: %d\n\n" % i))
+            await w.drain()
+        w.write(b"0\r\n\r\n")
+
+    srv = await serve(answer)
+    t = H1Transport()
+    try:
+        async with asyncio.timeout(10):
+            # 2 s of answer in pieces 0.25 s apart, against a 0.75 s timeout (3x the gap, for a
+            # busy machine): the timer set at the first wait fires mid-answer and is set again.
+            steady = await t.send(_post(srv.port, b"steady", read_timeout=0.75))
+            lines = [x async for x in steady.aiter_lines()]
+            assert [x for x in lines if x] == [b"data: %d" % i for i in range(8)]
+            gap = await t.send(_post(srv.port, b"gap", read_timeout=0.75))
+            with pytest.raises(StreamInterruptedError):
+                [x async for x in gap.aiter_lines()]
+    finally:
+        await t.aclose()
+
+
 async def test_a_line_break_in_a_header_is_refused(serve: Serve) -> None:
     srv = await serve(_echo)
     t = H1Transport()

@@ -113,7 +113,8 @@ class H1Response:
     """The answer on a connection: status and headers once they arrived; the body as it comes."""
 
     __slots__ = ("_chunks", "_conn", "_decoder", "_done", "_err", "_framed", "_got_bytes", "_headers",
-                 "_on_done", "_paused", "_raw_headers", "_read_timeout", "_size", "_slot", "_waiter", "status")
+                 "_on_done", "_paused", "_raw_headers", "_read_timeout", "_size", "_slot", "_timer", "_wait_since",
+                 "_waiter", "status")
 
     def __init__(self, conn: _Conn, read_timeout: float | None, on_done: Any) -> None:
         self._conn = conn
@@ -132,6 +133,10 @@ class H1Response:
         self._framed = True  # Content-Length or chunked; else the body ends with the connection
         self._err: LLMRelayError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # One read-timeout timer per answer, not one per wait (a stream waits once per network
+        # read; a timer costs ~1.5-3 us to make and cancel): it checks the current wait's start.
+        self._timer: asyncio.TimerHandle | None = None
+        self._wait_since = 0.0
         self._decoder: Any = None
 
     @property
@@ -189,6 +194,9 @@ class H1Response:
         self._wake()
 
     def _release(self, reusable: bool) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         on_done, self._on_done = self._on_done, None
         if on_done is not None:
             on_done(self._conn, reusable and not self._paused)
@@ -211,13 +219,27 @@ class H1Response:
     async def _wait(self) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(self._read_timeout, self._stalled) if self._read_timeout else None
+        if self._read_timeout:
+            self._wait_since = loop.time()
+            if self._timer is None:
+                self._timer = loop.call_later(self._read_timeout, self._check_stall)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _check_stall(self) -> None:
+        """The read timeout: a stall when the current wait began ``read_timeout`` ago; else the
+        timer is set again for the rest of the current wait (none waiting: the next wait sets it)."""
+        self._timer = None
+        if self._waiter is None or self._read_timeout is None:
+            return
+        loop = asyncio.get_running_loop()
+        left = self._wait_since + self._read_timeout - loop.time()
+        if left > 0:
+            self._timer = loop.call_later(left, self._check_stall)
+            return
+        self._stalled()
 
     def _stalled(self) -> None:
         self._error(StreamInterruptedError("the upstream stopped sending (read timed out)") if self.status
