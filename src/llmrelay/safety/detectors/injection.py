@@ -123,6 +123,11 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      r"(?:\s+here)?|your\s+(?:prompt|question|request|query)\s+here|prompt\s+here)\s*\]",
      # "your", "prompt" and "question" are in many ordinary prompts: "here" or a verb must be there too.
      ("prompt|question|request|query&insert|enter|type|paste|here",)),
+    # Issue #7 (recall round 5): a persona said to have no content policy or filter ("Tom doesn't have any
+    # content policy", "GPTchat does not have a content filter"); alone it is only flagged.
+    (0.6, r"\b(?:does\s*n[o']?t|do\s*n[o']?t|will\s+not|won't)\s+have\s+(?:any\s+|a\s+)?content\s+(?:polic(?:y|ies)|filters?|restrictions|guidelines)|"
+     r"\b(?:has|have|with)\s+no\s+content\s+(?:polic(?:y|ies)|filters?|restrictions)",
+     ("content&have|has|with&policy|policies|filter|filters|restrictions|guidelines&re:content\\s+(?:polic|filter|restriction|guideline)",)),
     # A named "mode" to enter or stay in ("simulate APOPHIS Mode"); kept only when the name is
     # written in capitals and is not a technical mode (InjectionDetector reads the original text).
     # The match starts at the name (a verb-led match would lose to the framing signals on "simulate").
@@ -167,6 +172,7 @@ _HARM_MORE = re.compile(
 )
 _HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea", "miso", "defa", "embe", "brib", "mani")
 _FRAMING_SIGNALS = (14, 15, 16, 17)  # indexes in _OVERRIDE that need a harmful request to count
+_FRAMING_PAIR = 0.25  # the extra evidence of two framings together: combine(0.5, 0.5, 0.25) = 0.81 blocks at moderate
 _PERSONA_SIGNAL = 12  # the named jailbreak personas (DAN, Mongo Tom, AntiGPT, ...)
 # Adversarial suffixes (GCG): runs of punctuation-heavy pseudo-tokens.
 _GIBBERISH = re.compile(r"(?:\S*[\\{}\[\]()<>|$%#@^~`*=+;]\S*\s+){3,}\S*[\\{}\[\]()<>|$%#@^~`*=+;]")
@@ -221,6 +227,12 @@ class InjectionDetector:
                 continue
             if h.signal not in best:
                 best[h.signal] = (h.weight, h.start, h.end)
+        # Two distinct framings (a persona and a fiction or research disclaimer, PAIR's usual pair) with a
+        # harmful request are one attack style's signature, stronger than combine() makes of two
+        # independent 0.5 cues (0.75): together they block (no benign row has two; issue #7, round 5).
+        framings = [best[s] for s in _FRAMING_SIGNALS if s in best]
+        if len(framings) >= 2:
+            best[-3] = (_FRAMING_PAIR, framings[0][1], framings[0][2])
         g = _GIBBERISH.search(text) if harmful else None
         if g is not None:
             best[-1] = (0.8, g.start(), g.end())
