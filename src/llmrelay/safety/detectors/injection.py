@@ -124,10 +124,10 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      # "your", "prompt" and "question" are in many ordinary prompts: "here" or a verb must be there too.
      ("prompt|question|request|query&insert|enter|type|paste|here",)),
     # Issue #7 (recall round 5): a persona said to have no content policy or filter ("Tom doesn't have any
-    # content policy", "GPTchat does not have a content filter"); alone it is only flagged.
-    (0.6, r"\b(?:does\s*n[o']?t|do\s*n[o']?t|will\s+not|won't)\s+have\s+(?:any\s+|a\s+)?content\s+(?:polic(?:y|ies)|filters?|restrictions|guidelines)|"
-     r"\b(?:has|have|with)\s+no\s+content\s+(?:polic(?:y|ies)|filters?|restrictions)",
-     ("content&have|has|with&policy|policies|filter|filters|restrictions|guidelines&re:content\\s+(?:polic|filter|restriction|guideline)",)),
+    # content policy", "GPTchat does not have a content filter"); alone it is only flagged. "Our tool has no
+    # content filter" (a product's state, not a persona's) is left out.
+    (0.6, r"\b(?:does\s*n[o']?t|do\s*n[o']?t|will\s+not|won't)\s+have\s+(?:any\s+|a\s+)?content\s+(?:polic(?:y|ies)|filters?|restrictions|guidelines)",
+     ("content&have&policy|policies|filter|filters|restrictions|guidelines&re:content\\s+(?:polic|filter|restriction|guideline)",)),
     # A named "mode" to enter or stay in ("simulate APOPHIS Mode"); kept only when the name is
     # written in capitals and is not a technical mode (InjectionDetector reads the original text).
     # The match starts at the name (a verb-led match would lose to the framing signals on "simulate").

@@ -181,8 +181,9 @@ _ROUND5: list[tuple[float, str, tuple[str, ...]]] = [
     (0.7, r"\bneeds?\s+(?:is\s+)?a\s+good\s+(?:invasion|bombing|war|genocide|purge)\b|\bthin\s+(?:this|the|that)\s+(?:crowd|herd)\b|"
      r"\bready\s+to\s+kill\s+(?:all|every|them)\b",
      ("good&invasion|bombing|war|genocide|purge&need|needs", "thin&crowd|herd", "ready&kill&all|every|them")),
-    # "You people" addressed with contempt.
-    (0.55, r"\byou\s+people\s+(?:are|suck|sucks|r|always|never|can't|cannot|don't|do\s+not)\b",
+    # "You people" addressed with contempt ("you people are welcome here" is not).
+    (0.55, r"\byou\s+people\s+(?:suck|sucks|(?:are|r)\s+(?:all\s+|just\s+|so\s+)?(?:the\s+worst|disgusting|pathetic|animals|idiots|trash|scum|sick|"
+     r"a\s+disgrace))\b",
      ("people&you&re:you\\s+people\\s",)),
 ]
 _SIGNALS: list[tuple[float, str, tuple[str, ...]]] = [
