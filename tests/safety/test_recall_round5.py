@@ -50,6 +50,16 @@ def _score(det: ToxicityDetector | InjectionDetector, text: str) -> float:
     ("that country needs a good bombing", 0.7),
     ("a machine gun would thin this crowd", 0.7),
     ("we are ready to kill all of them", 0.7),
+    # Stereotype-joke templates, what a group lacks or is worst at, a group presumed criminal or unwanted.
+    ("you know you're jewish if you count every penny", 0.55),
+    ("what do you call a lesbian with a hammer", 0.55),
+    ("those arabs have no manners", 0.6),
+    ("how smelly immigrants are", 0.6),
+    ("the worst cooks are mexican men", 0.6),
+    ("asian guys are the worst", 0.6),
+    ("bisexuals are not real", 0.55),
+    ("any arab on the plane is probably a terrorist", 0.55),
+    ("we don't want any more of them in our town", 0.55),
     # Contempt for "you people".
     ("you people suck at everything", 0.55),
     ("you people are all pathetic", 0.55),
@@ -73,6 +83,14 @@ def test_toxicity_round5_fires(text: str, least: float) -> None:
     "the garden needs a good watering",
     "thin the seedlings to one per pot",
     "you people are welcome here any time",
+    "what do you call a black hole that has stopped growing",
+    "you must be new here",
+    "you know you're a native speaker if the idioms come easily",
+    "the army has no history of this",
+    "women are the worst affected by the floods",
+    "immigrants are not criminals",
+    "the suspect was probably a burglar",
+    "we don't want more bugs in this release",
 ])
 def test_toxicity_round5_quiet_on_look_alikes(text: str) -> None:
     assert _score(TOXICITY, text) < 0.5

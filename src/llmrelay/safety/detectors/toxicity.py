@@ -148,6 +148,10 @@ _ROUND4: list[tuple[float, str, tuple[str, ...]]] = [
 _EXCLUDE_VERBS = r"(?:ban|deport|expel|kick\s+out|throw\s+out|round\s+up)"
 _THEY_PREDICATES = ("annoying", "diseased", "immoral", "criminals", "terrorists", "evil", "disgusting", "dirty", "lazy", "savages",
                     "brainwashed", "animals", "parasites", "vermin", "degenerates", "perverts", "sick", "inferior")
+# The groups of the joke templates: the adjectives that name only a group ("a black hole", "you must be
+# new", "a native speaker" are not jokes about anyone).
+_JOKE_GROUP = (r"(?:asian|jewish|jew|muslim|arab|mexican|chinese|indian|african|latino|latina|hispanic|gay|lesbian|bisexual|trans(?:gender)?|"
+               r"queer|autistic|middle\s+eastern(?:er)?)")
 _ROUND5: list[tuple[float, str, tuple[str, ...]]] = [
     # A group to be banned, deported or kept out ("ban gays from ...", "keep them out", "find another country");
     # "keep them out of reach" (a label's advice) is not one.
@@ -181,6 +185,28 @@ _ROUND5: list[tuple[float, str, tuple[str, ...]]] = [
     (0.7, r"\bneeds?\s+(?:is\s+)?a\s+good\s+(?:invasion|bombing|war|genocide|purge)\b|\bthin\s+(?:this|the|that)\s+(?:crowd|herd)\b|"
      r"\bready\s+to\s+kill\s+(?:all|every|them)\b",
      ("good&invasion|bombing|war|genocide|purge&need|needs", "thin&crowd|herd", "ready&kill&all|every|them")),
+    # Stereotype-joke templates about a group ("you know you're <group> if ...", "you must be <group>",
+    # "what do you call a <group> ...").
+    (0.55, r"\byou\s+know\s+you(?:'re|\s+are)\s+(?:an?\s+)?" + _JOKE_GROUP + r"\w*\s+if\b|\byou\s+must\s+be\s+(?:an?\s+)?" + _JOKE_GROUP + r"\b|"
+     r"\bwhat\s+do\s+you\s+call\s+an?\s+" + _JOKE_GROUP + r"\b",
+     tuple(a + "&" + _GROUP_ANY + "&re:" + g for a, g in (("know&if&you", "you\\s+know\\s+you"), ("must&be&you", "you\\s+must\\s+be\\s"),
+                                                          ("call&what", "what\\s+do\\s+you\\s+call\\s")))),
+    # What a whole group is said to lack, to be at its core, or to be the worst at.
+    (0.6, r"\b" + _GROUPS + r"\s+(?:all\s+)?(?:have|has)\s+no\s+(?:culture|morals|manners|respect|art|history|brains?)\b|"
+     r"\bhow\s+(?:unpleasant|disgusting|annoying|dirty|lazy|stupid|dumb|smelly|ugly)\s+" + _GROUPS + r"\s+are\b|"
+     r"\bthe\s+worst\s+\w+\s+are\s+" + _GROUPS + r"\b|\b" + _GROUPS + r"\s+are\s+the\s+worst\b(?!\s+(?:affected|hit|off|victims))",
+     ("culture|morals|manners|respect|art|history|brain|brains&no&have|has&" + _GROUP_ANY,
+      "how&unpleasant|disgusting|annoying|dirty|lazy|stupid|dumb|smelly|ugly&" + _GROUP_ANY,
+      "worst&are&" + _GROUP_ANY + "&re:worst\\s+\\w+\\s+are\\s", "worst&are&" + _GROUP_ANY + "&re:are\\s+the\\s+worst\\b")),
+    (0.55, r"\b" + _GROUPS + r"\s+(?:are|is)\s+not\s+(?:very\s+|really\s+)?(?:masculine|feminine|real|valid|oppressed|part\s+of)\b",
+     ("masculine|feminine|real|valid|oppressed|part&not&" + _GROUP_ANY,)),
+    # A group presumed criminal ("probably a terrorist", "are all members of al qaeda"), or unwanted.
+    (0.55, r"\b(?:probably|basically|surely|definitely)\s+(?:also\s+)?(?:an?\s+)?(?:terrorists?|criminals?)\b|"
+     r"\b(?:are|is)\s+all\s+(?:members\s+of\s+al\s*qaeda|terrorists|criminals)\b|"
+     r"\b(?:don'?t|do\s+not)\s+want\s+(?:those|these|any\s+more|more)\s+(?:\w+\s+)?(?:people|of\s+them)\s+in\s+(?:my|our|this)\s+"
+     r"(?:country|neighbou?rhood|town)\b",
+     ("terrorist|terrorists|criminal|criminals&probably|basically|surely|definitely", "qaeda|terrorists|criminals&all&are|is",
+      "want&people|them&country|neighborhood|neighbourhood|town&re:want\\s+(?:those|these|any\\s+more|more)\\s")),
     # "You people" addressed with contempt ("you people are welcome here" is not).
     (0.55, r"\byou\s+people\s+(?:suck|sucks|(?:are|r)\s+(?:all\s+|just\s+|so\s+)?(?:the\s+worst|disgusting|pathetic|animals|idiots|trash|scum|sick|"
      r"a\s+disgrace))\b",
