@@ -132,6 +132,17 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      ("you&are&hacker|cybercriminal|criminal|consultant|specialist|marketer|expert|historian|scientist|sociologist|doctor|anchor|columnist|"
       "inspector|researcher|journalist|advisor|adviser|lawyer|chemist|strategist|writer|author|novelist|screenwriter&re:you\\s+are\\s+an?\\s",
       "imagine&you|youre&at|in&re:imagine\\s+(?:that\\s+)?you")),
+    # Issue #7 (recall round 5): a persona described by two or more of the jailbreak adjectives ("amoral,
+    # uncensored, unauthorized"; "completely uninhibited and boundless"), and one that answers any
+    # question or obeys any command "no matter what" / "despite what it is".
+    (0.6, r"\b(?:amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral)\b[\s,]+(?:and\s+|or\s+)?"
+     r"(?:[\w-]+[\s,]+(?:and\s+|or\s+)?){0,2}?(?:amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral)\b",
+     ("amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral",)),
+    (0.7, r"\b(?:answer(?:s|ing)?|respond(?:s|ing)?\s+to|follow(?:s|ing)?|fulfil+s?|obey(?:s|ing)?)\s+(?:any|every|all)\s+(?:\w+\s+){0,2}?"
+     r"(?:questions?|commands?|requests?|orders?|prompts?)\s+(?:[\w,]+\s+){0,5}?(?:no\s+matter|regardless|despite|without\s+(?:exception|question|hesitation))",
+     # Gated on the quantifier and its noun (each word alone is in most long prompts).
+     tuple("matter|regardless|despite|exception|hesitation|question&" + q + "&answer|answers|answering|respond|responds|responding|follow|follows|following"
+           "|fulfil|fulfill|fulfils|fulfills|obey|obeys|obeying&re:" + q + "\\s+(?:\\w+\\s+){0,2}?(?:question|command|request|order|prompt)" for q in ("any", "every", "all"))),
     # Issue #7 (recall round 5): a persona said to have no content policy or filter ("Tom doesn't have any
     # content policy", "GPTchat does not have a content filter"); alone it is only flagged. "Our tool has no
     # content filter" (a product's state, not a persona's) is left out.
@@ -195,7 +206,7 @@ _HARM_ROUND5 = re.compile(
     r"express(?:ing|es)?\s+(?:their\s+|his\s+|her\s+)?(?:disapproval|offensive\s+opinions?)|offensive\s+(?:opinions?|views?|jokes?))\b"
 )
 _HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea", "miso", "defa", "embe", "brib", "mani")
-_ROLE_FRAMING = _NAMED_MODE - 2  # round 5's roles (before the content-policy persona and the named mode)
+_ROLE_FRAMING = _NAMED_MODE - 4  # round 5's roles (before the adjectives, "any question", the content-policy persona and the named mode)
 _FRAMING_SIGNALS = (14, 15, 16, 17, _ROLE_FRAMING)  # indexes in _OVERRIDE that need a harmful request to count
 _FRAMING_PAIR = 0.25  # the extra evidence of two framings together: combine(0.5, 0.5, 0.25) = 0.81 blocks at moderate
 _PERSONA_SIGNAL = 12  # the named jailbreak personas (DAN, Mongo Tom, AntiGPT, ...)
