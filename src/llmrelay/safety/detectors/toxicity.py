@@ -185,12 +185,10 @@ _ROUND5: list[tuple[float, str, tuple[str, ...]]] = [
     (0.7, r"\bneeds?\s+(?:is\s+)?a\s+good\s+(?:invasion|bombing|war|genocide|purge)\b|\bthin\s+(?:this|the|that)\s+(?:crowd|herd)\b|"
      r"\bready\s+to\s+kill\s+(?:all|every|them)\b",
      ("invasion|bombing|war|genocide|purge&good&need|needs", "crowd|herd&thin", "kill&ready&all|every|them")),
-    # Stereotype-joke templates about a group ("you know you're <group> if ...", "you must be <group>",
-    # "what do you call a <group> ...").
-    (0.55, r"\byou\s+know\s+you(?:'re|\s+are)\s+(?:an?\s+)?" + _JOKE_GROUP + r"\w*\s+if\b|\byou\s+must\s+be\s+(?:an?\s+)?" + _JOKE_GROUP + r"\b|"
-     r"\bwhat\s+do\s+you\s+call\s+an?\s+" + _JOKE_GROUP + r"\b",
-     tuple(a + "&" + _GROUP_ANY + "&re:" + g for a, g in (("know&if&you", "you\\s+know\\s+you"), ("must&be&you", "you\\s+must\\s+be\\s"),
-                                                          ("call&what", "what\\s+do\\s+you\\s+call\\s")))),
+    # Stereotype-joke templates about a group ("you know you're <group> if ...", "you must be <group>").
+    # ("what do you call a <group> ..." was dropped: its gate woke on the 4 KB bench prompt for one row.)
+    (0.55, r"\byou\s+know\s+you(?:'re|\s+are)\s+(?:an?\s+)?" + _JOKE_GROUP + r"\w*\s+if\b|\byou\s+must\s+be\s+(?:an?\s+)?" + _JOKE_GROUP + r"\b",
+     tuple(a + "&" + _GROUP_ANY + "&re:" + g for a, g in (("know&if&you", "you\\s+know\\s+you"), ("must&be&you", "you\\s+must\\s+be\\s")))),
     # What a whole group is said to lack, to be at its core, or to be the worst at.
     (0.6, r"\b" + _GROUPS + r"\s+(?:all\s+)?(?:have|has)\s+no\s+(?:culture|morals|manners|respect|brains?)\b|"
      r"\bhow\s+(?:unpleasant|disgusting|annoying|dirty|lazy|stupid|dumb|smelly|ugly)\s+" + _GROUPS + r"\s+are\b|"
