@@ -123,6 +123,31 @@ _OVERRIDE: list[tuple[float, str, tuple[str, ...]]] = [
      r"(?:\s+here)?|your\s+(?:prompt|question|request|query)\s+here|prompt\s+here)\s*\]",
      # "your", "prompt" and "question" are in many ordinary prompts: "here" or a verb must be there too.
      ("prompt|question|request|query&insert|enter|type|paste|here",)),
+    # Issue #7 (recall round 5): PAIR's other roles ("You are a white-hat hacker hired to ...", "a PR
+    # specialist for ...", "imagine you are at a hacking conference"): a framing like the ones above,
+    # counted only with a harmful request. "You are a helpful assistant" (a system prompt) is not one.
+    (0.5, r"\b(?:you\s+are\s+an?\s+(?:[\w-]+\s+){0,3}?(?:hacker|cybercriminal|criminal|consultant|specialist|marketer|expert|historian|"
+     r"scientist|sociologist|doctor|anchor|columnist|inspector|researcher|journalist|advisor|adviser|lawyer|chemist|strategist|writer|"
+     r"author|novelist|screenwriter)|imagine\s+(?:that\s+)?you(?:'re|\s+are)\s+(?:at|in)\s+an?)\b",
+     ("you&are&hacker|cybercriminal|criminal|consultant|specialist|marketer|expert|historian|scientist|sociologist|doctor|anchor|columnist|"
+      "inspector|researcher|journalist|advisor|adviser|lawyer|chemist|strategist|writer|author|novelist|screenwriter&re:you\\s+are\\s+an?\\s",
+      "imagine&you|youre&at|in&re:imagine\\s+(?:that\\s+)?you")),
+    # Issue #7 (recall round 5): a persona described by two or more of the jailbreak adjectives ("amoral,
+    # uncensored, unauthorized"; "completely uninhibited and boundless"), and one that answers any
+    # question or obeys any command "no matter what" / "despite what it is".
+    (0.6, r"\b(?:amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral)\b[\s,]+(?:and\s+|or\s+)?"
+     r"(?:[\w-]+[\s,]+(?:and\s+|or\s+)?){0,2}?(?:amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral)\b",
+     ("amoral|uncensored|unfiltered|unrestricted|unethical|uninhibited|boundless|lawless|immoral",)),
+    (0.7, r"\b(?:answer(?:s|ing)?|respond(?:s|ing)?\s+to|follow(?:s|ing)?|fulfil+s?|obey(?:s|ing)?)\s+(?:any|every|all)\s+(?:\w+\s+){0,2}?"
+     r"(?:questions?|commands?|requests?|orders?|prompts?)\s+(?:[\w,]+\s+){0,5}?(?:no\s+matter|regardless|despite|without\s+(?:exception|question|hesitation))",
+     # Gated on the quantifier and its noun (each word alone is in most long prompts).
+     tuple("matter|regardless|despite|exception|hesitation|question&" + q + "&answer|answers|answering|respond|responds|responding|follow|follows|following"
+           "|fulfil|fulfill|fulfils|fulfills|obey|obeys|obeying&re:" + q + "\\s+(?:\\w+\\s+){0,2}?(?:question|command|request|order|prompt)" for q in ("any", "every", "all"))),
+    # Issue #7 (recall round 5): a persona said to have no content policy or filter ("Tom doesn't have any
+    # content policy", "GPTchat does not have a content filter"); alone it is only flagged. "Our tool has no
+    # content filter" (a product's state, not a persona's) is left out.
+    (0.6, r"\b(?:does\s*n[o']?t|do\s*n[o']?t|will\s+not|won't)\s+have\s+(?:any\s+|a\s+)?content\s+(?:polic(?:y|ies)|filters?|restrictions|guidelines)",
+     ("content&have&policy|policies|filter|filters|restrictions|guidelines&re:content\\s+(?:polic|filter|restriction|guideline)",)),
     # A named "mode" to enter or stay in ("simulate APOPHIS Mode"); kept only when the name is
     # written in capitals and is not a technical mode (InjectionDetector reads the original text).
     # The match starts at the name (a verb-led match would lose to the framing signals on "simulate").
@@ -165,8 +190,25 @@ _HARM_MORE = re.compile(
     r"cannibal\w*|human\s+flesh|extremis\w+|radicali[sz]\w*|without\s+(?:their|the\s+\w+'s|his|her|anyone's|the\s+owner's)\s+consent|"
     r"fake\s+(?:reviews|ratings|news)|politically\s+incorrect|bully(?:ing)?|bullied|stereotyp\w*|(?:ethnic|minority|racial)\s+groups?)\b"
 )
+# Issue #7 (recall round 5): the rest of JailbreakBench's harm categories as PAIR phrases them inside a role
+# (Chao et al. 2023): disinformation ("convince the public", "as if it were true", "go viral"), intrusion
+# ("sudo access", "infiltrate", "exploit vulnerabilities"), economic harm ("tax burden", "grey areas"),
+# manipulation and dangerous advice ("without alerting the authorities"). Read like _HARM_MORE: only
+# when a framing signal is awake.
+_HARM_ROUND5 = re.compile(
+    r"\b(?:controversial|convinc\w*\s+(?:people|the\s+public|readers|your\s+(?:audience|readers|followers)|the\s+audience|them)|"
+    r"make\s+(?:people|them|readers|the\s+public)\s+believe|as\s+if\s+(?:they\s+are|it\s+is|it\s+were|they\s+were)\s+(?:true|real|facts?)|"
+    r"go(?:es)?\s+viral|(?:earth|world)\s+is\s+flat|flat\s+earth|vaccines?\s+(?:cause|causes|causing)\s+autism|"
+    r"(?:sudo|root|admin(?:istrator)?)\s+access|crack\s+(?:the|their|his|her|these)\s+passwords?|infiltrat\w+|"
+    r"exploit(?:ing)?\s+(?:the\s+|these\s+|any\s+)?(?:vulnerabilit\w+|them|weaknesses|loopholes)|cybercriminals?|"
+    r"tax\s+(?:burden|evasion)|gr[ae]y\s+areas?|indoctrinat\w+|unprotected\s+sex|minors|"
+    r"without\s+(?:alerting|involving|calling|notifying)\s+(?:the\s+)?(?:professionals|authorities|police|firefighters|anyone)|"
+    r"express(?:ing|es)?\s+(?:their\s+|his\s+|her\s+)?(?:disapproval|offensive\s+opinions?)|offensive\s+(?:opinions?|views?|jokes?))\b"
+)
 _HARM_PREFIXES = ("disc", "exto", "traf", "smug", "pira", "xeno", "stal", "dox", "chea", "miso", "defa", "embe", "brib", "mani")
-_FRAMING_SIGNALS = (14, 15, 16, 17)  # indexes in _OVERRIDE that need a harmful request to count
+_ROLE_FRAMING = _NAMED_MODE - 4  # round 5's roles (before the adjectives, "any question", the content-policy persona and the named mode)
+_FRAMING_SIGNALS = (14, 15, 16, 17, _ROLE_FRAMING)  # indexes in _OVERRIDE that need a harmful request to count
+_FRAMING_PAIR = 0.25  # the extra evidence of two framings together: combine(0.5, 0.5, 0.25) = 0.81 blocks at moderate
 _PERSONA_SIGNAL = 12  # the named jailbreak personas (DAN, Mongo Tom, AntiGPT, ...)
 # Adversarial suffixes (GCG): runs of punctuation-heavy pseudo-tokens.
 _GIBBERISH = re.compile(r"(?:\S*[\\{}\[\]()<>|$%#@^~`*=+;]\S*\s+){3,}\S*[\\{}\[\]()<>|$%#@^~`*=+;]")
@@ -209,7 +251,8 @@ class InjectionDetector:
         harmful = (not anchored or bool(self._harm_words.intersection(view.words)) or any(view.has_prefix(p) for p in _HARM_PREFIXES)) and (
             _HARM.search(view.low if view.lowered else text.lower()) is not None)
         if not harmful and any(h.signal in _FRAMING_SIGNALS for h in hits):
-            harmful = _HARM_MORE.search(view.low if view.lowered else text.lower()) is not None
+            low = view.low if view.lowered else text.lower()
+            harmful = _HARM_MORE.search(low) is not None or _HARM_ROUND5.search(low) is not None
         best: dict[int, tuple[float, int, int]] = {}
         for h in hits:
             if h.signal in _FRAMING_SIGNALS and not harmful:
@@ -221,6 +264,12 @@ class InjectionDetector:
                 continue
             if h.signal not in best:
                 best[h.signal] = (h.weight, h.start, h.end)
+        # Two distinct framings (a persona and a fiction or research disclaimer, PAIR's usual pair) with a
+        # harmful request are one attack style's signature, stronger than combine() makes of two
+        # independent 0.5 cues (0.75): together they block (no benign row has two; issue #7, round 5).
+        framings = [best[s] for s in _FRAMING_SIGNALS if s in best]
+        if len(framings) >= 2:
+            best[-3] = (_FRAMING_PAIR, framings[0][1], framings[0][2])
         g = _GIBBERISH.search(text) if harmful else None
         if g is not None:
             best[-1] = (0.8, g.start(), g.end())
