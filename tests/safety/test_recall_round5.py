@@ -7,23 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmrelay.safety.detectors._view import TextView
-from llmrelay.safety.detectors.injection import InjectionDetector
-from llmrelay.safety.detectors.toxicity import ToxicityDetector
 from llmrelay.safety.engine import SafetyEngine
-from llmrelay.safety.policy import policy_for_level
 
-TOXICITY = ToxicityDetector(linear=None)
-INJECTION = InjectionDetector(linear=None)
-MODERATE = policy_for_level("moderate")
-
-
-def _score(det: ToxicityDetector | InjectionDetector, text: str) -> float:
-    """The strongest finding's score; the anchored scan must agree with the full pass."""
-    fast = det.scan_view(TextView(text))
-    full = det.scan_view(TextView(text), anchored=False)
-    assert [(f.start, f.end, f.score) for f in fast] == [(f.start, f.end, f.score) for f in full]
-    return max((f.score for f in fast), default=0.0)
+from ._recall import INJECTION, MODERATE, TOXICITY
+from ._recall import score as _score
 
 
 @pytest.mark.parametrize(("text", "least"), [
