@@ -33,6 +33,7 @@ import cProfile  # noqa: E402
 sys.path.append(str(HERE))
 
 from harness.configs import MODEL, prepare  # noqa: E402
+from harness.inproc import chat_scope, receive_once  # noqa: E402
 
 
 def _free_port() -> int:
@@ -49,28 +50,12 @@ def _upstream(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _scope(key: str, n: int) -> dict[str, Any]:
-    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode()),
-               (b"content-length", str(n).encode())]
-    return {"type": "http", "method": "POST", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-            "query_string": b"", "http_version": "1.1", "headers": headers, "scheme": "http",
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
-
-
 async def _one(app: Any, key: str, i: int, stream: bool) -> tuple[float, float]:
     body = json.dumps({"model": MODEL, "stream": stream, "messages": [
         {"role": "user", "content": f"Tell me something about topic number {i} please"}]}).encode()
-    scope = _scope(key, len(body))
-    given = False
+    scope = chat_scope(key, len(body))
     crit = [0.0]
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected
-        return {"type": "http.disconnect"}
+    receive = receive_once(body)
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":

@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))
 
 import critical_path as cp  # noqa: E402
 from harness.configs import MODEL, prepare  # noqa: E402
+from harness.inproc import chat_scope, receive_once  # noqa: E402
 
 Mark = tuple[str, int]
 
@@ -108,17 +109,9 @@ def install(m: Marks) -> None:
 async def _one(app: Any, key: str, i: int, stream: bool, m: Marks) -> list[Mark]:
     body = json.dumps({"model": MODEL, "stream": stream, "messages": [
         {"role": "user", "content": f"Tell me something about topic number {i} please"}]}).encode()
-    scope = cp._scope(key, len(body))
-    given = False
+    scope = chat_scope(key, len(body))
     first = True
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected
-        return {"type": "http.disconnect"}
+    receive = receive_once(body)
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal first

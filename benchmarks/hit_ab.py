@@ -31,30 +31,15 @@ BODY = "Tell me something about topic number 7 please"
 SLOW = "bench-slow: one question everyone asks"  # the bench upstream answers it after --slow-ms
 
 
-def _scope(key: str, n: int) -> dict[str, Any]:
-    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode()),
-               (b"content-length", str(n).encode())]
-    return {"type": "http", "method": "POST", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-            "query_string": b"", "http_version": "1.1", "headers": headers, "scheme": "http",
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
-
-
 async def _one(app: Any, key: str, body: bytes) -> None:
-    given = False
+    from harness.inproc import chat_scope, receive_once
 
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
             raise RuntimeError(f"status {message['status']}")
 
-    await app(_scope(key, len(body)), receive, send)
+    await app(chat_scope(key, len(body)), receive_once(body), send)
 
 
 def _worker(args: argparse.Namespace) -> None:
