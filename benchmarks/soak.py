@@ -63,7 +63,7 @@ async def ledger_series(url: str, key: str, pid: int, total: int) -> list[dict[s
         sample = await run_load(url, runner.bodies(False), headers, 16, 1000, False, 60)
         after = procs.usage(pid)
         out.append({"batch": batch + 1, "requests": sample.requests, "errors": sample.errors,
-                    "cpu_s_per_1k": round((after.cpu_s - before.cpu_s) / max(1, sample.requests) * 1000, 3),
+                    "cpu_s_per_1k": round(procs.cpu_between(before, after) / max(1, sample.requests) * 1000, 3),
                     "p50_ms": runner._ms(sample.p(0.5)), "rss_mb": round(after.rss_mb, 1)})
     return out
 

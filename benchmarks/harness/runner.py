@@ -169,7 +169,7 @@ def _measured(pid: int, name: str, url: str, bodies_: Sequence[bytes], headers: 
     before = procs.usage(pid)
     sample = _phase(url, bodies_, headers, c, n, stream, plan)
     after = procs.usage(pid)
-    return Row(name, stream, c, sample, after.cpu_s - before.cpu_s, after.rss_mb, after.peak_rss_mb, note)
+    return Row(name, stream, c, sample, procs.cpu_between(before, after), after.rss_mb, after.peak_rss_mb, note)
 
 
 def _phase(url: str, bodies_: Sequence[bytes], headers: dict[str, str], c: int, n: int, stream: bool,
