@@ -25,16 +25,31 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .audit_store import GENESIS, AuditEntry, AuditStore, NewEntry, open_store, sqlite_path
+from .audit_store import (
+    GENESIS,
+    AuditEntry,
+    AuditStore,
+    Chainer,
+    ContentRow,
+    Entries,
+    NewEntry,
+    Row,
+    open_store,
+    sqlite_path,
+)
 
 _PAGE = 5000
+
+# A queued entry: (ts, kind, user, data, content). A plain tuple, because record() runs on every
+# request and a tuple is the cheapest thing to build; the writer turns it into chain rows.
+_Pending = tuple[float, str, "str | None", Mapping[str, Any], "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +67,7 @@ class VerifyResult:
 
 
 def _message(entry_id: int, prev: str, e: NewEntry) -> bytes:
+    # The chain's format. ``chainer`` builds the same bytes inline (tested byte for byte).
     return f"{entry_id}\x1f{float(e.ts)!r}\x1f{e.kind}\x1f{e.subject or ''}\x1f{e.data}\x1f{prev}".encode()
 
 
@@ -64,14 +80,18 @@ _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
-def sealer(secret: bytes) -> Callable[[int, str, NewEntry], str]:
-    """:func:`seal` for a whole batch. Every request's summary is sealed, so the keyed inner and
-    outer SHA-256 states of HMAC (RFC 2104) are computed once and copied per entry: the same MAC
-    as ``hmac.new(secret, msg, sha256)``, without the ``hmac`` module's Python-level object per
-    entry (~2.0 instead of ~3.4 us)."""
+def _keyed(secret: bytes) -> tuple[Any, Any]:
+    """HMAC's keyed inner and outer SHA-256 states (RFC 2104), to be copied per message."""
     key = hashlib.sha256(secret).digest() if len(secret) > _BLOCK else secret
     key = key.ljust(_BLOCK, b"\0")
-    inner, outer = hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def sealer(secret: bytes) -> Callable[[int, str, NewEntry], str]:
+    """:func:`seal` for many entries. The keyed inner and outer SHA-256 states of HMAC are
+    computed once and copied per entry: the same MAC as ``hmac.new(secret, msg, sha256)``,
+    without the ``hmac`` module's Python-level object per entry (~2.0 instead of ~3.4 us)."""
+    inner, outer = _keyed(secret)
 
     def seal_one(entry_id: int, prev: str, e: NewEntry) -> str:
         h = inner.copy()
@@ -81,6 +101,37 @@ def sealer(secret: bytes) -> Callable[[int, str, NewEntry], str]:
         return o.hexdigest()
 
     return seal_one
+
+
+def chainer(secret: bytes, batch: Sequence[_Pending], names: Mapping[str, str]) -> Chainer:
+    """The store's :data:`Chainer` for a queued batch: each entry's data serialised (sorted
+    keys), its user replaced by the pseudonym in ``names``, linked to the one before and sealed
+    as :func:`seal` does. One loop with no Python call per entry but builtins: every request's
+    summary goes through it (~2.3 instead of ~4.6 us per entry through NewEntry, ``seal`` and
+    AuditEntry)."""
+    inner, outer = _keyed(secret)
+    dumps, opts = orjson.dumps, orjson.OPT_SORT_KEYS
+
+    def make_rows(last_id: int, prev: str) -> tuple[list[Row], list[ContentRow]]:
+        rows: list[Row] = []
+        content_rows: list[ContentRow] = []
+        for ts, kind, user, data, content in batch:
+            last_id += 1
+            ts = float(ts)  # a clock may give an int; the MAC covers the float's repr
+            subject = names[user] if user else None
+            text = dumps(data, option=opts, default=str).decode()
+            h = inner.copy()
+            h.update(f"{last_id}\x1f{ts!r}\x1f{kind}\x1f{subject or ''}\x1f{text}\x1f{prev}".encode())
+            o = outer.copy()
+            o.update(h.digest())
+            mac = o.hexdigest()
+            rows.append((last_id, ts, kind, subject, text, prev, mac))
+            if content is not None:
+                content_rows.append((last_id, subject, ts, content))
+            prev = mac
+        return rows, content_rows
+
+    return make_rows
 
 
 class ChainChecker:
@@ -154,11 +205,6 @@ def load_secret(configured: str | None, storage_url: str) -> bytes:
     return value
 
 
-# A queued entry: (ts, kind, user, data, content). A plain tuple, because record() runs on every
-# request and a tuple is the cheapest thing to build; the writer turns it into a NewEntry.
-_Pending = tuple[float, str, "str | None", Mapping[str, Any], "str | None"]
-
-
 class AuditLog:
     """The audit log service at ``services.audit``: ``record`` never blocks the caller."""
 
@@ -220,29 +266,27 @@ class AuditLog:
             except Exception:  # keep the writer alive; entries stay queued for the next try
                 await asyncio.sleep(self.flush_s)
 
-    async def flush(self) -> list[AuditEntry]:
-        """Write everything queued so far; returns the sealed entries."""
+    async def flush(self) -> Sequence[AuditEntry]:
+        """Write everything queued so far; returns the sealed entries (built when read)."""
         async with self._write_lock:
-            written: list[AuditEntry] = []
+            written: list[Row] = []
             while self._queue:
                 batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
                 try:
-                    rows = await self._prepare(batch)
-                    written += await self.store.append(rows, sealer(self.secret))
+                    names = await self._names(batch)
+                    written += await self.store.append(chainer(self.secret, batch, names))
                 except BaseException:
                     self._queue[:0] = batch
                     raise
-            return written
+            return Entries(written)
 
-    async def _prepare(self, batch: list[_Pending]) -> list[NewEntry]:
-        # Each distinct user's pseudonym is looked up once per batch (most come from memory).
-        known = self._pseudonyms
-        for user in {p[2] for p in batch if p[2] and p[2] not in known}:
-            await self.pseudonym(user)
-        dumps, opts = orjson.dumps, orjson.OPT_SORT_KEYS
-        return [NewEntry(ts, kind, (known.get(user) or await self.pseudonym(user)) if user else None,
-                         dumps(data, option=opts, default=str).decode(), content)
-                for ts, kind, user, data, content in batch]
+    async def _names(self, batch: list[_Pending]) -> dict[str, str]:
+        """The batch's users and their pseudonyms: each distinct user looked up once per batch
+        (most come from memory), in a dict of its own for the writer's thread to read."""
+        names: dict[str, str] = {}
+        for user in {p[2] for p in batch if p[2]}:
+            names[user] = self._pseudonyms.get(user) or await self._pseudonym(user)
+        return names
 
     async def pseudonym(self, user: str, create: bool = True) -> str | None:
         cached = self._pseudonyms.get(user)
@@ -259,6 +303,11 @@ class AuditLog:
             self._pseudonyms.clear()
         self._pseudonyms[user] = found[1]
         return found[1]
+
+    async def _pseudonym(self, user: str) -> str:
+        ps = await self.pseudonym(user)
+        assert ps is not None  # created when missing
+        return ps
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import Any, Protocol
+from itertools import chain
+from typing import Any, Protocol, overload
 
 from ..errors import ConfigError
 from ..stores.urls import sqlite_path
@@ -48,6 +48,53 @@ class NewEntry:
 Sealer = Callable[[int, str, NewEntry], str]
 GENESIS = "0" * 64
 
+# An audit_log row in column order (id, ts, kind, subject, data, prev, mac), and an audit_content
+# row (entry_id, subject, ts, content): what the writer builds and the store inserts as they are.
+Row = tuple[int, float, str, "str | None", str, str, str]
+ContentRow = tuple[int, "str | None", float, str]
+# Given the chain's last id and mac (read under the store's write lock), a batch's rows linked
+# and sealed after them, and its content rows. See ``AuditLog`` for the one the writer passes.
+Chainer = Callable[[int, str], tuple[list[Row], list[ContentRow]]]
+
+
+class Entries(Sequence[AuditEntry]):
+    """Written rows read as :class:`AuditEntry` objects, each built only when looked at: the
+    writer returns every batch it stores, and building an object per request summary that no
+    caller reads cost ~1 us each.
+
+        entries = Entries(rows); entries[0].mac == rows[0][6]
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> AuditEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[AuditEntry]: ...
+    def __getitem__(self, i: int | slice) -> AuditEntry | list[AuditEntry]:
+        if isinstance(i, slice):
+            return [AuditEntry(*r) for r in self._rows[i]]
+        return AuditEntry(*self._rows[i])
+
+    def __iter__(self) -> Iterator[AuditEntry]:
+        return (AuditEntry(*r) for r in self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Entries):
+            return list(self._rows) == list(other._rows)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so unhashable like them
+
+    def __repr__(self) -> str:
+        return f"Entries({list(self)!r})"
+
 # The shape of schema version 7 (stores/migrations.py), for a database no migration ran on: on
 # SQLite the id is the rowid (one b-tree, not two); the subject index only holds entries with one
 # (lookups are always ``subject = ?``).
@@ -67,7 +114,7 @@ _SCHEMA_POSTGRES = _schema("BIGINT")
 
 
 class AuditStore(Protocol):
-    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]: ...
+    async def append(self, make_rows: Chainer) -> list[Row]: ...
     async def page(self, after_id: int, limit: int) -> list[AuditEntry]: ...
     async def last(self) -> AuditEntry | None: ...
     async def subject(self, user: str) -> tuple[str, str] | None: ...
@@ -78,20 +125,11 @@ class AuditStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-# An entry's columns in table order, as the tuple sqlite3 binds.
-_COLUMNS = attrgetter("id", "ts", "kind", "subject", "data", "prev", "mac")
-
-
-def _chain(batch: Sequence[NewEntry], seal: Sealer, last: tuple[int, str]) -> list[AuditEntry]:
-    """The batch as chain entries after ``last`` (its id and mac): ids in order, each linked and sealed."""
-    last_id, prev = last
-    out = []
-    for e in batch:
-        last_id += 1
-        mac = seal(last_id, prev, e)
-        out.append(AuditEntry(last_id, e.ts, e.kind, e.subject, e.data, prev, mac))
-        prev = mac
-    return out
+# Rows per INSERT statement on SQLite: one multi-row ``VALUES`` binds a batch ~30% cheaper than
+# ``executemany`` (one statement step instead of one per row; 1.4 vs 2.0 us per row, 256-row
+# batches). Capped by the connection's bound-parameter limit (999 before SQLite 3.32).
+_ROWS_PER_INSERT = 256
+_ROW_SQL = "(?,?,?,?,?,?,?)"
 
 
 def _row(r: Sequence[Any]) -> AuditEntry:
@@ -106,6 +144,7 @@ class SQLiteAuditStore:
         # Opened on first use: a gateway that never records anything creates no file.
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._per_insert = _ROWS_PER_INSERT
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -114,6 +153,8 @@ class SQLiteAuditStore:
                 db.execute("PRAGMA journal_mode=WAL")
             for stmt in _SCHEMA_SQLITE:
                 db.execute(stmt)
+            params = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self._per_insert = max(1, min(_ROWS_PER_INSERT, params // _ROW_SQL.count("?")))
             self._db = db
         return self._db
 
@@ -123,24 +164,28 @@ class SQLiteAuditStore:
                 return fn(self._connect())
             return await asyncio.to_thread(lambda: fn(self._connect()))
 
-    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]:
-        def work(db: sqlite3.Connection) -> list[AuditEntry]:
+    async def append(self, make_rows: Chainer) -> list[Row]:
+        def work(db: sqlite3.Connection) -> list[Row]:
+            # The last entry is read inside the write transaction on every batch: another process
+            # may have extended the chain since this one's last append.
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-                out = _chain(batch, seal, (int(row[0]), row[1]) if row else (0, GENESIS))
-                # One statement per table for the batch: sqlite3 prepares it once.
-                db.executemany("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?)", map(_COLUMNS, out))
-                db.executemany("INSERT INTO audit_content VALUES (?,?,?,?)",
-                               [(a.id, e.subject, e.ts, e.content) for a, e in zip(out, batch, strict=True)
-                                if e.content is not None])
+                rows, content = make_rows(int(row[0]), row[1]) if row else make_rows(0, GENESIS)
+                per = self._per_insert
+                for i in range(0, len(rows), per):
+                    part = rows[i : i + per]
+                    db.execute(f"INSERT INTO audit_log VALUES {','.join([_ROW_SQL] * len(part))}",
+                               list(chain.from_iterable(part)))
+                if content:
+                    db.executemany("INSERT INTO audit_content VALUES (?,?,?,?)", content)
                 db.execute("COMMIT")
-                return out
+                return rows
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-        result: list[AuditEntry] = await self._run(work)
+        result: list[Row] = await self._run(work)
         return result
 
     async def page(self, after_id: int, limit: int) -> list[AuditEntry]:
@@ -217,18 +262,17 @@ class PostgresAuditStore:
                         await c.execute(stmt)
             return self._pool
 
-    async def append(self, batch: Sequence[NewEntry], seal: Sealer) -> list[AuditEntry]:
+    async def append(self, make_rows: Chainer) -> list[Row]:
         pool = await self._p()
         async with pool.acquire() as c, c.transaction():
             await c.execute("SELECT pg_advisory_xact_lock($1)", self._LOCK_ID)
             row = await c.fetchrow("SELECT id, mac FROM audit_log ORDER BY id DESC LIMIT 1")
-            out = _chain(batch, seal, (int(row[0]), row[1]) if row else (0, GENESIS))
+            rows, content = make_rows(int(row[0]), row[1]) if row else make_rows(0, GENESIS)
             # One round trip per table for the batch, not one per entry.
-            await c.executemany("INSERT INTO audit_log VALUES ($1,$2,$3,$4,$5,$6,$7)", list(map(_COLUMNS, out)))
-            content = [(a.id, e.subject, e.ts, e.content) for a, e in zip(out, batch, strict=True) if e.content is not None]
+            await c.executemany("INSERT INTO audit_log VALUES ($1,$2,$3,$4,$5,$6,$7)", rows)
             if content:
                 await c.executemany("INSERT INTO audit_content VALUES ($1,$2,$3,$4)", content)
-            return out
+            return rows
 
     async def page(self, after_id: int, limit: int) -> list[AuditEntry]:
         pool = await self._p()
