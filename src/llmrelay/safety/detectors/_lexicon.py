@@ -89,6 +89,7 @@ class Lexicon:
         self._pre_long4 = frozenset(by4)
         self._index_anchors()
         self._gate_words, self._gate_pre4, self._gate_subs = self._gate()
+        self._key_by_atom, self._key_by_sub = self._index_keys()
         self._all = self._compile(tuple(range(len(signals))), self._patterns)
         self._all_fast = self._compile(tuple(range(len(signals))))
         # For the rare text whose lower-case form changes length (offsets would drift).
@@ -167,15 +168,56 @@ class Lexicon:
     def _quiet(self, view: TextView) -> bool:
         """No signal can wake: a short ASCII text (most prompts) has none of the gate words, word
         starts or substrings. Three C-speed tests where :meth:`_awake`'s general path costs
-        ~10 µs of set building and per-anchor look-ups to come to the same empty answer. Longer
-        texts keep that path: there the substrings are memoised per view (:meth:`TextView.contains`)."""
+        ~10 µs of set building and per-anchor look-ups to come to the same empty answer. When one
+        of them holds, the few anchors whose key group it may satisfy are evaluated whole
+        (:meth:`_short_holds`): "about" is a key of one toxicity anchor and in many prompts, while
+        the anchor's other group ("bi", "gay", ...) is not, so the text is still quiet. Exact on
+        short ASCII text: ``_quiet`` is then ``awake() == ()``. Longer texts keep the general
+        path: there the substrings are memoised per view (:meth:`TextView.contains`)."""
         low = view.low
         if len(low) > _SHORT or not low.isascii():
             return False
         # On ASCII text a word starting with a 3-character atom longer than it has its first four
         # characters in _pre3_ext (see _pre3_present); one exactly the atom is in _gate_words.
-        return (view.words.isdisjoint(self._gate_words) and view.prefixes(4).isdisjoint(self._gate_pre4)
-                and (self._gate_subs is None or self._gate_subs.search(low) is None))
+        words = view.words
+        if words.isdisjoint(self._gate_words):
+            pre4 = view.prefixes(4)
+            if pre4.isdisjoint(self._gate_pre4) and (self._gate_subs is None or self._gate_subs.search(low) is None):
+                return True
+        elif not words.isdisjoint(self._plain):
+            return False  # a plain-word anchor wakes its signals
+        return self._short_quiet(view)
+
+    def _short_quiet(self, view: TextView) -> bool:
+        """:meth:`_quiet`'s second stage: no anchor whose key group the text may hold holds whole.
+        An anchor outside these has a key group with no option in the text (the gate sets hold
+        every option of every key group), so it cannot hold either."""
+        by_atom = self._key_by_atom
+        maybe: set[tuple[int, int]] = set()
+        for w in view.words.intersection(self._gate_words):
+            maybe.update(by_atom.get(w, ()))
+        for p in view.prefixes(4).intersection(self._gate_pre4):
+            maybe.update(by_atom.get(p, ()))
+        if self._key_by_sub and self._gate_subs is not None and self._gate_subs.search(view.low) is not None:
+            maybe.update(self._key_by_sub)
+        complex_ = self._complex
+        return not any(_short_holds(view, complex_[i][j], self._rx) for i, j in maybe)
+
+    def _index_keys(self) -> tuple[dict[str, tuple[tuple[int, int], ...]], tuple[tuple[int, int], ...]]:
+        """The anchors behind each entry of the gate's word and word-start sets (:meth:`_gate`:
+        the same key groups), and those whose key group has substrings."""
+        by: dict[str, list[tuple[int, int]]] = {}
+        by_sub: list[tuple[int, int]] = []
+        for i, anchors in enumerate(self._complex):
+            for j, anchor in enumerate(anchors):
+                group, gsubs = _key_group(anchor)
+                if gsubs:
+                    by_sub.append((i, j))
+                for kind, v in group:
+                    keys = [v] if kind == "w" else [v, *(v + chr(c) for c in range(128))] if len(v) == 3 else [v[:4]]
+                    for k in keys:
+                        by.setdefault(k, []).append((i, j))
+        return {k: tuple(dict.fromkeys(v)) for k, v in by.items()}, tuple(by_sub)
 
     def _index_anchors(self) -> None:
         """The look-ups :meth:`_awake` starts from: which signals each plain word wakes, and which
@@ -299,6 +341,22 @@ class Lexicon:
                 options += held[0] if len(held) == 1 else _rarest(low, held, found)
         places = [p for k, v in options for p in _find_all(low, v, k, found)]
         return places if len(places) <= _MAX_PLACES else None
+
+
+def _short_holds(view: TextView, anchor: tuple[tuple[frozenset[Atom], tuple[str, ...]], ...],
+                 rx: dict[str, tuple[re.Pattern[str], bool]]) -> bool:
+    """Whether every group of ``anchor`` holds in a short ASCII ``view``, as :meth:`Lexicon._awake`
+    decides it: a word atom is a word of the text, a prefix atom starts one (on ASCII text
+    :meth:`TextView.starts_word` is exactly what the 3- and 4-character prefix sets say), a
+    substring occurs in ``low``, a regex gate matches."""
+    words = view.words
+    for group, subs in anchor:
+        if any(v in words if k == "w" else view.starts_word(v) for k, v in group):
+            continue
+        if subs and (view.search(*rx[subs[0]]) if subs[0][:1] == _GATE else any(map(view.contains, subs))):
+            continue
+        return False
+    return True
 
 
 def first_char_buckets(pattern: str) -> str:
