@@ -21,6 +21,8 @@ copy (PostgreSQL fleet): the figure is for recommendations, so it is allowed to 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import reduce
+from operator import add, itemgetter
 from typing import Any
 
 from .ledger_sql import ROW_COLUMNS
@@ -58,16 +60,48 @@ def lookup_sql(n: int) -> str:
     return f"SELECT hash, kind, model, provider, ts FROM usage_prompts_seen WHERE hash IN ({', '.join('?' * n)})"
 
 
+_AT = {c: i for i, c in enumerate(ROW_COLUMNS)}
+_DAY, _TS, _STATUS, _MODEL, _PROVIDER = (_AT[c] for c in ("day", "ts", "status", "model", "provider"))
+_HASHES = tuple((_AT[col], kind) for col, kind in KINDS.items())
+_BY_TS = itemgetter(_TS)
+_COST, _INPUT, _CACHE_READ, _PREFIX = (itemgetter(_AT[c]) for c in (
+    "cost_usd", "input_tokens", "cache_read_tokens", "prefix_tokens"))
+
+
 def hashes_of(values: Sequence[tuple[Any, ...]]) -> list[str]:
     """The distinct hashes of a batch's answered rows (the ones to look up)."""
-    pos = {c: i for i, c in enumerate(ROW_COLUMNS)}
     out: dict[str, None] = {}
     for v in values:
-        if v[pos["status"]] == "ok":
-            for col in KINDS:
-                if v[pos[col]]:
-                    out[v[pos[col]]] = None
+        if v[_STATUS] == "ok":
+            for at, _ in _HASHES:
+                if v[at]:
+                    out[v[at]] = None
     return list(out)
+
+
+Walk = dict[Key, list[tuple[int, tuple[Any, ...]]]]
+
+
+def _walk(values: Iterable[tuple[Any, ...]]) -> Walk:
+    """The answered rows with a hash, per (hash, kind, model, provider), in time order, each with
+    its place in the row-by-row walk (row, then kind): where that walk would touch the key."""
+    out: Walk = {}
+    at = 0
+    for v in sorted(values, key=_BY_TS):  # stable: rows at the same instant keep their order
+        if v[_STATUS] == "ok":
+            model, provider = v[_MODEL] or "", v[_PROVIDER] or ""
+            for col, kind in _HASHES:
+                h = v[col]
+                if h:
+                    key = (h, kind, model, provider)
+                    rows = out.get(key)
+                    if rows is None:
+                        out[key] = [(at, v)]
+                    else:
+                        rows.append((at, v))
+                at += 1
+        # rows not answered take no place: only the order of places matters
+    return out
 
 
 def batch_repeats(
@@ -76,33 +110,48 @@ def batch_repeats(
     """(last-seen upserts, repeat roll-up upserts) for a batch of ledger rows (``row_values``).
 
     ``last_seen`` holds what the database knew before this batch; rows are taken in time order,
-    so a prompt sent twice within the batch is a repeat too.
+    so a prompt sent twice within the batch is a repeat too. Each key's rows are walked on their
+    own, and the upserts put in the order a walk over all rows would make them (their rowids).
     """
-    pos = {c: i for i, c in enumerate(ROW_COLUMNS)}
-    seen = dict(last_seen)
-    touched: dict[Key, float] = {}
-    acc: dict[tuple[str, str, str, str, str], list[float]] = {}
-    for v in sorted(values, key=lambda v: v[pos["ts"]]):
-        if v[pos["status"]] != "ok":
-            continue
-        ts, model, provider = v[pos["ts"]], v[pos["model"]] or "", v[pos["provider"]] or ""
-        for col, kind in KINDS.items():
-            h = v[pos[col]]
-            if not h:
-                continue
-            key = (h, kind, model, provider)
-            before = seen.get(key)
+    touched: list[tuple[int, Key, float]] = []
+    found: list[tuple[int, tuple[str, str, str, str, str], list[tuple[Any, ...]]]] = []
+    for key, rows in _walk(values).items():
+        before = last_seen.get(key)
+        first_touch = -1
+        repeats: dict[str, tuple[int, list[tuple[Any, ...]]]] | None = None  # per day: first place, rows
+        for at, v in rows:
+            ts = v[_TS]
             if before is not None and 0 <= ts - before <= window_s:
-                m = acc.setdefault((v[pos["day"]], kind, h, model, provider), [0, 0.0, 0, 0, 0])
-                m[0] += 1
-                m[1] += v[pos["cost_usd"]] or 0.0
-                m[2] += v[pos["input_tokens"]] or 0
-                m[3] += v[pos["cache_read_tokens"]] or 0
-                m[4] += v[pos["prefix_tokens"]] or 0
+                if repeats is None:
+                    repeats = {}
+                day = repeats.get(v[_DAY])
+                if day is None:
+                    day = repeats[v[_DAY]] = (at, [])
+                day[1].append(v)
             if before is None or ts > before:
-                seen[key] = touched[key] = ts
-    repeats = [(*k, int(m[0]), float(m[1]), int(m[2]), int(m[3]), int(m[4])) for k, m in acc.items()]
-    return [(*k, ts) for k, ts in touched.items()], repeats
+                before = ts
+                if first_touch < 0:
+                    first_touch = at
+        if first_touch >= 0 and before is not None:
+            touched.append((first_touch, key, before))
+        if repeats is not None:
+            h, kind, model, provider = key
+            found += [(at, (day, kind, h, model, provider), rows) for day, (at, rows) in repeats.items()]
+    touched.sort(key=_FIRST)
+    found.sort(key=_FIRST)
+    return [(*k, ts) for _, k, ts in touched], [(*k, *_measures(rows)) for _, k, rows in found]
+
+
+_FIRST = itemgetter(0)
+
+
+def _measures(rows: list[tuple[Any, ...]]) -> tuple[int, float, int, int, int]:
+    # Left to right from zero, as ``m += x or 0`` row by row: a falsy value adds nothing (exact:
+    # the running sums start at +0 and so are never -0.0).
+    return (len(rows), float(reduce(add, filter(None, map(_COST, rows)), 0.0)),
+            int(reduce(add, filter(None, map(_INPUT, rows)), 0)),
+            int(reduce(add, filter(None, map(_CACHE_READ, rows)), 0)),
+            int(reduce(add, filter(None, map(_PREFIX, rows)), 0)))
 
 
 def repeated_sql(column: str, first_day: str, min_count: int, limit: int) -> tuple[str, list[Any]]:

@@ -6,9 +6,11 @@ only ever taken from the fixed lists below, never from user input, so queries bu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from operator import attrgetter, itemgetter
+from functools import reduce
+from itertools import chain
+from operator import add, itemgetter
 from typing import Any
 
 from .ledger import COLUMNS, LedgerRow, UsageQuery
@@ -58,8 +60,11 @@ SCHEMA: tuple[str, ...] = (
     + ", ".join(f"{c} {_TYPES.get(c, 'TEXT')}" for c in COLUMNS) + ")",
     "CREATE INDEX IF NOT EXISTS usage_ts ON usage_ledger (ts)",
     "CREATE INDEX IF NOT EXISTS usage_key_ts ON usage_ledger (key_id, ts)",
-    "CREATE INDEX IF NOT EXISTS usage_user_ts ON usage_ledger (user_id, ts)",
-    "CREATE INDEX IF NOT EXISTS usage_session_ts ON usage_ledger (session, ts)",
+    # Partial: most rows have no user or session (anonymous keys), and every query on them is
+    # ``user_id = ?`` / ``session = ?``, which implies NOT NULL, so both SQLite and PostgreSQL
+    # still use them; a row without either skips two b-tree inserts (migration 8; issue #11).
+    "CREATE INDEX IF NOT EXISTS usage_user_ts ON usage_ledger (user_id, ts) WHERE user_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS usage_session_ts ON usage_ledger (session, ts) WHERE session IS NOT NULL",
 )
 # No index on request_id (nor on the prompt hashes): no query reads rows by them, and an index on a
 # random value costs each row a random page, more as the table grows (migration 6 drops them).
@@ -102,11 +107,34 @@ def coarse_rollup_fill(table: str, dialect: str) -> tuple[str, ...]:
             f"{', '.join(f'SUM({m})' for m in _MEASURES)} FROM {daily} GROUP BY {label}, {', '.join(dims[1:])}")
 
 INSERT_ROW = f"INSERT INTO usage_ledger ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+# Rows per multi-row INSERT on SQLite: one statement step per 32 rows instead of one per row
+# (~1.3 us less per row, binding the same values); the rest of a batch goes row by row.
+MULTI_ROWS = 32
+INSERT_ROWS = INSERT_ROW + f", ({', '.join('?' * len(ROW_COLUMNS))})" * (MULTI_ROWS - 1)
+
+
+def multi_row_params(values: Sequence[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], Sequence[tuple[Any, ...]]]:
+    """``values`` as parameters of ``INSERT_ROWS`` (each ``MULTI_ROWS`` rows flattened, in order)
+    and the rows left over for ``INSERT_ROW``: the rows, and so their rowids, keep their order."""
+    whole = len(values) - len(values) % MULTI_ROWS
+    flat = [tuple(chain.from_iterable(values[i:i + MULTI_ROWS])) for i in range(0, whole, MULTI_ROWS)]
+    return flat, values[whole:]
 UPSERTS: dict[str, str] = {table: _upsert(table, dims) for table, dims in ALL_ROLLUPS.items()}
 
 
-_BOOLS = tuple(i for i, f in enumerate(fields(LedgerRow)) if f.type in ("bool", bool))
-_GET_ROW = attrgetter(*COLUMNS)
+_BOOLS = frozenset(i for i, f in enumerate(fields(LedgerRow)) if f.type in ("bool", bool))
+
+
+def _row_tuple() -> Callable[[LedgerRow, str], tuple[Any, ...]]:
+    """``(label, *columns)`` of a row, booleans as ints, as one compiled expression: no list, no
+    per-column loop (as dataclasses and namedtuple compile theirs). The names are LedgerRow's own
+    fields, never input."""
+    cols = ", ".join(f"int(r.{c})" if i in _BOOLS else f"r.{c}" for i, c in enumerate(COLUMNS))
+    fn: Callable[[LedgerRow, str], tuple[Any, ...]] = eval(f"lambda r, label: (label, {cols})", {})
+    return fn
+
+
+_ROW_TUPLE = _row_tuple()
 
 
 def row_values(rows: Sequence[LedgerRow], tz: str) -> list[tuple[Any, ...]]:
@@ -115,15 +143,13 @@ def row_values(rows: Sequence[LedgerRow], tz: str) -> list[tuple[Any, ...]]:
     out = []
     start = end = 0.0
     label = ""
+    as_tuple = _ROW_TUPLE
     for r in rows:
-        values = list(_GET_ROW(r))
-        for i in _BOOLS:
-            values[i] = int(values[i])
         ts = r.ts
         if not start <= ts < end:
             day = period_of("day", ts, tz)
             start, end, label = day.start, day.end, day.label
-        out.append((label, *values))
+        out.append(as_tuple(r, label))
     return out
 
 
@@ -140,21 +166,61 @@ def rollup_values(rows: Iterable[tuple[Any, ...]], dims: tuple[str, ...]) -> lis
 
 
 def _sums_by(rows: Iterable[tuple[Any, ...]], dim_at: tuple[int, ...]) -> dict[tuple[str, ...], list[float]]:
-    """The measures of ``rows`` summed per distinct value of the columns at ``dim_at``."""
-    acc: dict[tuple[str, ...], list[float]] = {}
-    status_at, cache_at, latency_at = _POS["status"], _POS["cache_status"], _POS["latency_ms"]
+    """The measures of ``rows`` summed per distinct value of the columns at ``dim_at`` (``None``
+    and ``""`` are one value). Rows are grouped first (each distinct raw key normalised once),
+    then each group's columns are summed in C, in row order: the same floats as adding row by row."""
+    key_of = itemgetter(*dim_at)
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    by_raw: dict[Any, list[tuple[Any, ...]]] = {}
     for v in rows:
-        key = tuple([str(v[i] or "") for i in dim_at])
-        m = acc.get(key)
-        if m is None:
-            m = acc[key] = [0.0] * len(_MEASURES)
+        raw = key_of(v)
+        g = by_raw.get(raw)
+        if g is None:
+            parts = raw if len(dim_at) > 1 else (raw,)
+            g = by_raw[raw] = groups.setdefault(tuple([str(x or "") for x in parts]), [])
+        g.append(v)
+    return {key: _group_sums(g) for key, g in groups.items()}
+
+
+# Groups this small are summed row by row: a column-wise pass costs ~10 C calls per group.
+_COLUMNWISE = 6
+_STATUS_AT, _CACHE_AT, _LATENCY_AT = (_POS[c] for c in ("status", "cache_status", "latency_ms"))
+
+
+def _row_sums(g: list[tuple[Any, ...]]) -> list[float]:
+    m = [0.0] * len(_MEASURES)
+    for v in g:
         m[0] += 1
         for i, at in _SUMMED:
             m[i] += v[at] or 0
-        m[9] += v[status_at] not in ("ok", "cached", "joined")
-        m[10] += v[cache_at] == "hit"
-        m[11] += v[latency_at] or 0.0
-    return acc
+        m[9] += v[_STATUS_AT] not in ("ok", "cached", "joined")
+        m[10] += v[_CACHE_AT] == "hit"
+        m[11] += v[_LATENCY_AT] or 0.0
+    return m
+
+
+_STATUS_OF, _CACHE_OF, _LATENCY_OF = (itemgetter(_POS[c]) for c in ("status", "cache_status", "latency_ms"))
+_SUMMED_OF = tuple((i, itemgetter(at)) for i, at in _SUMMED)
+_OK = frozenset(("ok", "cached", "joined")).__contains__
+
+
+def _total(column: Iterable[Any]) -> float:
+    # From 0.0, left to right, like ``m += x or 0``: a falsy value (None, 0, -0.0) adds nothing,
+    # and skipping it is exact because the running sum starts at +0.0 and so is never -0.0.
+    return reduce(add, filter(None, column), 0.0)
+
+
+def _group_sums(g: list[tuple[Any, ...]]) -> list[float]:
+    if len(g) < _COLUMNWISE:
+        return _row_sums(g)
+    m = [0.0] * len(_MEASURES)
+    m[0] = float(len(g))
+    for i, get in _SUMMED_OF:
+        m[i] = _total(map(get, g))
+    m[9] = float(len(g) - sum(map(_OK, map(_STATUS_OF, g))))
+    m[10] = float(list(map(_CACHE_OF, g)).count("hit"))
+    m[11] = _total(map(_LATENCY_OF, g))
+    return m
 
 
 def _regrouped(finest: dict[tuple[str, ...], list[Any]], at: tuple[int, ...]) -> dict[tuple[str, ...], list[Any]]:

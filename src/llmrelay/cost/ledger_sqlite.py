@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,12 +76,14 @@ class SQLiteLedger:
         values = q.row_values(rows, self.timezone)
         daily = q.rollups_of(values)
         hashes = r.hashes_of(values)
-        newest = max(v[1] for v in values) if values else 0.0
+        newest = max(map(itemgetter(1), values)) if values else 0.0
+        whole, rest = q.multi_row_params(values)
 
         def run(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.execute("BEGIN")
-                conn.executemany(q.INSERT_ROW, values)
+                conn.executemany(q.INSERT_ROWS, whole)
+                conn.executemany(q.INSERT_ROW, rest)
                 for table, rows_ in daily.items():
                     conn.executemany(q.UPSERTS[table], rows_)
                 last: dict[r.Key, float] = {}
