@@ -105,17 +105,22 @@ class SafetyEngine:
     def scan(self, text: str, policy: Policy, direction: Direction = "input", *, learned: bool = True) -> list[Finding]:
         if not policy.enabled or not text:
             return []
-        cats = policy.output_categories if direction == "output" else None
         found: list[Finding] = []
         # One view for all detectors: the lower-cased text and its words are computed once.
         view = TextView(text)
-        for det, scan_view in self._scanners:
-            if cats is None or det.category in cats:
-                found.extend(scan_view(view) if scan_view is not None else det.scan(text))
-        custom = self._custom_for(policy, direction)
-        if custom is not None:
-            found.extend(custom.scan(text))
-        if learned and direction == "input" and self.wants_learned(found, policy):
+        if direction == "output":
+            cats = policy.output_categories
+            for det, scan_view in self._scanners:
+                if det.category in cats:
+                    found += scan_view(view) if scan_view is not None else det.scan(text)
+        else:
+            for det, scan_view in self._scanners:
+                found += scan_view(view) if scan_view is not None else det.scan(text)
+        if policy.custom_rules:
+            custom = self._custom_for(policy, direction)
+            if custom is not None:
+                found.extend(custom.scan(text))
+        if learned and self.learned is not None and direction == "input" and self.wants_learned(found, policy):
             found = merge_learned(found, self.learned_scan(text, policy), policy)
         return found
 

@@ -90,6 +90,7 @@ class Lexicon:
         self._index_anchors()
         self._gate_words, self._gate_pre4, self._gate_subs = self._gate()
         self._key_by_atom, self._key_by_sub = self._index_keys()
+        self._short_groups = tuple(tuple(tuple(_short_group(g) for g in anchor) for anchor in sig) for sig in self._complex)
         self._all = self._compile(tuple(range(len(signals))), self._patterns)
         self._all_fast = self._compile(tuple(range(len(signals))))
         # For the rare text whose lower-case form changes length (offsets would drift).
@@ -111,6 +112,10 @@ class Lexicon:
         """The awake signals, and the anchor atoms (words and prefixes) the text has."""
         if self._quiet(view):
             return (), set()
+        return self._awake_general(view)
+
+    def _awake_general(self, view: TextView) -> tuple[tuple[int, ...], set[Atom]]:
+        """:meth:`_awake` without the short-text gate."""
         # Asked of the view, not of its sets: a patched view answers without copying them.
         present: set[Atom] = {("w", w) for w in view.common_words(self._atom_words)}
         if self._atom_pre3:
@@ -200,8 +205,8 @@ class Lexicon:
             maybe.update(by_atom.get(p, ()))
         if self._key_by_sub and self._gate_subs is not None and self._gate_subs.search(view.low) is not None:
             maybe.update(self._key_by_sub)
-        complex_ = self._complex
-        return not any(_short_holds(view, complex_[i][j], self._rx) for i, j in maybe)
+        groups = self._short_groups
+        return not any(_short_holds(view, groups[i][j], self._rx) for i, j in maybe)
 
     def _index_keys(self) -> tuple[dict[str, tuple[tuple[int, int], ...]], tuple[tuple[int, int], ...]]:
         """The anchors behind each entry of the gate's word and word-start sets (:meth:`_gate`:
@@ -267,7 +272,9 @@ class Lexicon:
         if not view.lowered:
             rx, low = self._slow, view.text
         elif anchored:
-            signals, present = self._awake(view)
+            if self._quiet(view):
+                return []  # most prompts: no tuple, set or call of _awake
+            signals, present = self._awake_general(view)
             if not signals:
                 return []
             rx = self._all_fast if len(signals) == len(self.weights) else self._regex_for(signals)
@@ -343,15 +350,32 @@ class Lexicon:
         return places if len(places) <= _MAX_PLACES else None
 
 
-def _short_holds(view: TextView, anchor: tuple[tuple[frozenset[Atom], tuple[str, ...]], ...],
-                 rx: dict[str, tuple[re.Pattern[str], bool]]) -> bool:
+# A group of an anchor as the short-text gate tests it (see _short_group).
+ShortGroup = tuple[frozenset[str], frozenset[str], tuple[str, ...], tuple[str, ...]]
+
+
+def _short_group(group: tuple[frozenset[Atom], tuple[str, ...]]) -> ShortGroup:
+    """A group's atoms as (words, 4-character word starts, longer prefixes, substrings) for
+    :func:`_short_holds`, as :meth:`Lexicon._awake` reads them on ASCII text: a 3-character prefix
+    atom is the word itself or any 4-character start extending it by an ASCII character, a
+    4-character one that start, a longer one its first four and then a search."""
+    atoms, subs = group
+    words = {v for k, v in atoms if k == "w" or len(v) == 3}
+    starts = {v + chr(c) for k, v in atoms if k == "pre" and len(v) == 3 for c in range(128)}
+    starts.update(v for k, v in atoms if k == "pre" and len(v) == 4)
+    longer = tuple(sorted(v for k, v in atoms if k == "pre" and len(v) > 4))
+    return frozenset(words), frozenset(starts), longer, subs
+
+
+def _short_holds(view: TextView, anchor: tuple[ShortGroup, ...], rx: dict[str, tuple[re.Pattern[str], bool]]) -> bool:
     """Whether every group of ``anchor`` holds in a short ASCII ``view``, as :meth:`Lexicon._awake`
-    decides it: a word atom is a word of the text, a prefix atom starts one (on ASCII text
-    :meth:`TextView.starts_word` is exactly what the 3- and 4-character prefix sets say), a
-    substring occurs in ``low``, a regex gate matches."""
+    decides it: a word atom is a word of the text, a prefix atom starts one, a substring occurs in
+    ``low``, a regex gate matches. Set tests at C speed (a group may list ~80 group names)."""
     words = view.words
-    for group, subs in anchor:
-        if any(v in words if k == "w" else view.starts_word(v) for k, v in group):
+    for group_words, starts, longer, subs in anchor:
+        if not group_words.isdisjoint(words) or (starts and not starts.isdisjoint(view.prefixes(4))):
+            continue
+        if longer and any(view.starts_word(v) for v in longer):
             continue
         if subs and (view.search(*rx[subs[0]]) if subs[0][:1] == _GATE else any(map(view.contains, subs))):
             continue

@@ -87,11 +87,24 @@ _RUN = "x" * _LONG
 
 
 class TextView:
-    __slots__ = ("_found", "_has", "_long", "_low", "_norm", "_p3", "_p4", "_patch", "_vocab", "_words", "text")
+    __slots__ = ("_found", "_has", "_long", "_norm", "_p3", "_p4", "_patch", "_vocab", "_words", "low", "lowered", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, low: str | None = None) -> None:
         self.text = text
-        self._low: str | None = None
+        # Computed at once, as plain attributes: every detector reads them, ~12 times per scan,
+        # and a property call each cost more than the lower-casing of a short prompt.
+        if low is None:
+            low = text.lower()
+            # The text itself when lowering would change its length (offsets must stay valid),
+            # which only some non-ASCII letters do.
+            same = len(low) == len(text)
+            low = low if same else text
+            #: ``low`` is really the lower-cased text (not the text kept for its offsets).
+            self.lowered = same or text.islower() or not text
+        else:
+            self.lowered = True
+        #: The lower-cased text (see above).
+        self.low = low
         self._norm: str | None = None
         self._words: frozenset[str] | None = None
         self._p3: frozenset[str] | None = None
@@ -151,8 +164,7 @@ class TextView:
         are derived from this view's by re-reading only the words around the changes (a toxicity
         scan's de-obfuscated copy differs in a few words; rebuilding its word and prefix sets
         would cost ~100 µs on 4 KB)."""
-        view = TextView(low)
-        view._low = low
+        view = TextView(low, low)
         view._patch = _Patch(self, changed)
         # A letter or digit is its own normalised form: splice the changes into this view's.
         norm = self.normalised
@@ -164,20 +176,6 @@ class TextView:
         parts.append(norm[pos:])
         view._norm = "".join(parts)
         return view
-
-    @property
-    def low(self) -> str:
-        """The lower-cased text; the text itself when lowering would change its length (offsets
-        must stay valid), which only some non-ASCII letters do."""
-        if self._low is None:
-            low = self.text.lower()
-            self._low = low if len(low) == len(self.text) else self.text
-        return self._low
-
-    @property
-    def lowered(self) -> bool:
-        """``low`` is really the lower-cased text (not the text kept for its offsets)."""
-        return self._patch is not None or self.low is not self.text or self.text.islower() or not self.text
 
     @property
     def words(self) -> frozenset[str]:
