@@ -63,7 +63,7 @@ def _db_rows(path: Path, table: str = "audit_log") -> list[Any]:
         db.close()
 
 
-BATCH = [  # (ts, kind, user, data, content): every shape a caller sends
+BATCH: list[tuple[float, str, str | None, dict[str, Any], str | None]] = [  # every shape a caller sends
     (1_700_000_000.123456, "request", "ann", {"z": 1, "a": [1, 2], "m": {"y": None, "b": True}}, None),
     (17, "admin.key_created", None, {}, "kept text"),
     (0.1, "safety", "bób", {"t": "ünïcode \u2028 \"quoted\"\n", "f": 1.5e-7}, "ünï"),
