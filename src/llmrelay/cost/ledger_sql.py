@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from functools import reduce
 from itertools import chain
-from operator import add, itemgetter
+from operator import add, attrgetter, itemgetter
 from typing import Any
 
 from .ledger import COLUMNS, LedgerRow, UsageQuery
@@ -125,21 +125,31 @@ UPSERTS: dict[str, str] = {table: _upsert(table, dims) for table, dims in ALL_RO
 _BOOLS = frozenset(i for i, f in enumerate(fields(LedgerRow)) if f.type in ("bool", bool))
 
 
-def _row_tuple() -> Callable[[LedgerRow, str], tuple[Any, ...]]:
-    """``(label, *columns)`` of a row, booleans as ints, as one compiled expression: no list, no
-    per-column loop (as dataclasses and namedtuple compile theirs). The names are LedgerRow's own
-    fields, never input."""
+def _compiled() -> tuple[Callable[[LedgerRow, str], tuple[Any, ...]],
+                         Callable[[Sequence[LedgerRow], str], list[tuple[Any, ...]]]]:
+    """``(label, *columns)`` of one row and of every row of a batch, booleans as ints, each one
+    compiled expression: no list, no per-column loop, no call per row for a batch (as dataclasses
+    and namedtuple compile theirs). The names are LedgerRow's own fields, never input."""
     cols = ", ".join(f"int(r.{c})" if i in _BOOLS else f"r.{c}" for i, c in enumerate(COLUMNS))
-    fn: Callable[[LedgerRow, str], tuple[Any, ...]] = eval(f"lambda r, label: (label, {cols})", {})
-    return fn
+    one: Callable[[LedgerRow, str], tuple[Any, ...]] = eval(f"lambda r, label: (label, {cols})", {})
+    every: Callable[[Sequence[LedgerRow], str], list[tuple[Any, ...]]] = eval(
+        f"lambda rows, label: [(label, {cols}) for r in rows]", {})
+    return one, every
 
 
-_ROW_TUPLE = _row_tuple()
+_ROW_TUPLE, _ROW_TUPLES = _compiled()
+_TS_OF = attrgetter("ts")
 
 
 def row_values(rows: Sequence[LedgerRow], tz: str) -> list[tuple[Any, ...]]:
     """Each row's values after its day label (in ``tz``); the label is worked out once per day in
-    the batch (a zone conversion and strftime per row were ~3 us each)."""
+    the batch (a zone conversion and strftime per row were ~3 us each), and a batch within one
+    day (nearly every one) is built in one comprehension."""
+    if not rows:
+        return []
+    day = period_of("day", min(map(_TS_OF, rows)), tz)
+    if max(map(_TS_OF, rows)) < day.end:
+        return _ROW_TUPLES(rows, day.label)
     out = []
     start = end = 0.0
     label = ""
