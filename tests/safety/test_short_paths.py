@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from tests.safety.test_lexicon_gate import _short_rows
 from tests.safety.test_secret_short_gate import PIECES
 
+from llmrelay.safety.detectors import adversarial, linear, pii
 from llmrelay.safety.detectors._view import _SHORT, TextView
 from llmrelay.safety.detectors.secrets import SecretDetector
 
@@ -46,3 +47,78 @@ def test_secrets_short_exit_cases() -> None:
     for text in ("my password is hunter2", "run it with -v", "costs $5", "a*b", "AKIAIOSFODNN7EXAMPLE here", "the key to it",
                  "x" * (_SHORT + 1), "user\x01name"):
         assert not SECRETS._nothing_short(TextView(text)), text
+
+
+# --- PII, the adversarial-suffix detector and the learned lexicons' early "nothing" ---------------
+
+PII = pii.PIIDetector()
+ADV = adversarial.AdversarialSuffixDetector()
+PII_PIECES = ["call", "me", "at", "555", "0100", "12", "1234", "4111 1111 1111 1111", "bob@example.com", "@", "::1", "fe80::1",
+              "a:b:c", "10.0.0.1", "GB82WEST12345698765432", "٣٤٥٦", "phone", "+1", "(415)", "-", ".", "x"]
+ADV_PIECES = ["please", "write", "a", "story", "about", "cats", "and", "dogs", "for", "me", "now", "!", "?", "()", "{}", "[",
+              "describing.\\ + similarlyNow", "write oppositeley.]( Me giving**ONE", "\\!--Two", "==", "$", "%", "\n", "é", "“"]
+
+
+def _pii_exit_is_sound(text: str) -> None:
+    if pii._nothing_short(text):
+        assert PII.scan_view(TextView(text), anchored=False) == [], text
+    assert PII.scan_view(TextView(text)) == PII.scan_view(TextView(text), anchored=False), text
+
+
+def _adv_exit_is_sound(text: str) -> None:
+    if adversarial._no_window(text):
+        assert list(adversarial.windows(text, prefilter=False)) == [], text
+    assert ADV.scan_view(TextView(text)) == ADV.scan_view(TextView(text), anchored=False), text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PII_PIECES), max_size=10), st.sampled_from([" ", "", "-", ".", ":", "\n"]))
+def test_pii_short_exit_on_soups(parts: list[str], sep: str) -> None:
+    _pii_exit_is_sound(sep.join(parts)[:_SHORT])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(ADV_PIECES), max_size=30), st.sampled_from([" ", "", "\n", "  "]))
+def test_adversarial_short_exit_on_soups(parts: list[str], sep: str) -> None:
+    _adv_exit_is_sound(sep.join(parts)[:_SHORT])
+
+
+def test_pii_and_adversarial_short_exits_on_public_rows() -> None:
+    texts = _short_rows()
+    for t in texts:
+        _pii_exit_is_sound(t)
+        _adv_exit_is_sound(t)
+    if texts:
+        for exits in ([pii._nothing_short(t) for t in texts], [adversarial._no_window(t) for t in texts]):
+            assert any(exits) and not all(exits)
+
+
+def test_pii_short_exit_cases() -> None:
+    assert pii._nothing_short("Tell me something about topic number 123 please")
+    for text in ("number 1234", "mail a@b.io", "fe80::1", "1 2 3 4", "١٢٣٤"):
+        assert not pii._nothing_short(text), text
+
+
+def test_linear_exit_below_the_first_knot_is_what_calibrate_says() -> None:
+    models = linear.load()
+    if not models:
+        return
+    for m in models.values():
+        if m.scores[0] < linear.REPORT_AT:
+            for k in range(200):
+                margin = m.knots[0] - k * 0.05
+                assert m.calibrate(margin) < linear.REPORT_AT
+        # Texts just under and over the first knot: score() agrees with calibrate().
+        for words in (frozenset(), frozenset(sorted(m.weights, key=m.weights.__getitem__)[-12:])):
+            hit = m.score(TextView(" ".join(sorted(words))))
+            s = m.calibrate(m.margin(TextView(" ".join(sorted(words))).words))
+            assert (hit is None) == (s < linear.REPORT_AT)
+
+
+def test_adversarial_short_exit_at_its_bounds() -> None:
+    # Exactly PROSE + 3 tokens, the last three all marks: a window (so the exit must not hold).
+    edge = "please write a short story about cats and ]]{{ \\\\++ ==**"
+    assert len(edge.split()) == adversarial.PROSE + 3 and list(adversarial.windows(edge, prefilter=False))
+    assert not adversarial._no_window(edge) and ADV.scan_view(TextView(edge)) == ADV.scan_view(TextView(edge), anchored=False)
+    assert adversarial._no_window(edge.rsplit(" ", 1)[0])  # one token fewer
+    assert adversarial._no_window("please write a short story about cats and dogs for me now, ok?")  # 2 marks

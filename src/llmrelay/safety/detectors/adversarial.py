@@ -418,6 +418,22 @@ def windows(text: str, *, prefilter: bool = True) -> Iterator[tuple[float, int, 
             yield s, off + a, off + b
 
 
+# Up to this many characters a text is first tested whole (see _no_window): a short prompt then
+# costs one split and one translate instead of the line walk's generator and per-line tests.
+_SHORT_TEXT = 256
+
+
+def _no_window(text: str) -> bool:
+    """No line of ``text`` can hold a window after prose, decided on the whole text: fewer than
+    PROSE + 3 tokens in all (a line's tokens are some of the text's: a newline is whitespace), or
+    fewer than _MIN_MARKS mark bytes in all (a line's marks are some of the text's). The same
+    tests :func:`windows`' pre-filter makes per line, so it only skips what that would skip."""
+    if len(text.split(None, PROSE + 3)) < PROSE + 3:
+        return True
+    table = text.encode().translate(_MARK_TABLE)
+    return len(table) - table.count(b".") < _MIN_MARKS
+
+
 def window_score(text: str, *, prefilter: bool = True) -> tuple[float, int, int]:
     """The strongest window: (score, start, end); (0.0, 0, 0) when there is none."""
     best = (0.0, 0, 0)
@@ -449,6 +465,9 @@ class AdversarialSuffixDetector:
 
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
         """``anchored=False`` skips the pre-filter (the same findings, slower)."""
+        text = view.text
+        if anchored and len(text) <= _SHORT_TEXT and _no_window(text):
+            return []
         best = 0.0
         span: tuple[int, int] | None = None
         for s, a, b in windows(view.text, prefilter=anchored):

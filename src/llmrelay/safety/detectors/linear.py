@@ -103,6 +103,8 @@ class LinearLexicon:
         (toxicity's de-obfuscated one) is summed from its base's words and its changes
         (:meth:`TextView.word_sum`, exact like :meth:`margin`), without a word set of its own."""
         m = self.bias + view.word_sum(self.weights) if view.is_patched else self.margin(view.words)
+        if m <= self.knots[0] and self.scores[0] < REPORT_AT:
+            return None  # below the first knot calibrate() gives at most scores[0] (most prompts)
         s = self.calibrate(m)
         if s < REPORT_AT:
             return None

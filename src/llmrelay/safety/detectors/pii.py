@@ -140,6 +140,22 @@ def _clusters(text: str) -> list[tuple[int, int, int]]:
     return [(m.start(), m.end(), m.group().count(b"0")) for m in _SHAPE_CLUSTER.finditer(shape)]
 
 
+# Up to this many characters a text is first tested whole (see _nothing_short).
+_SHORT_TEXT = 256
+
+
+def _nothing_short(text: str) -> bool:
+    """No PII pattern can match: no "@" (every email holds one), fewer than 4 digits in all (every
+    number window needs a cluster of 4, see :func:`counted_number_windows`) and no two colons at
+    most 5 apart (the IPv6 gate). One count of the digit shape where the windows cost a regex
+    pass, a list and a merge loop: most short prompts hold at most a small number."""
+    if "@" in text or _CLOSE_COLONS.search(text) is not None:
+        return False
+    if text.isascii():
+        return text.encode("ascii").translate(_DIGIT_SHAPE).count(b"0") < 4
+    return sum(map(str.isdecimal, text)) < 4
+
+
 def email_windows(text: str) -> list[tuple[int, int]] | None:
     """Where an email can be: from 65 characters before each "@" to one past its run of domain
     characters (the look-behind reads before a window; the look-ahead needs the character after).
@@ -190,6 +206,8 @@ class PIIDetector:
         """``anchored=False`` runs every pattern over the whole text (the reference the windows
         must agree with)."""
         text = view.text
+        if anchored and len(text) <= _SHORT_TEXT and _nothing_short(text):
+            return []
         out: list[Finding] = []
         if self._emails and "@" in text:
             for s, e in (email_windows(text) if anchored else None) or [(0, len(text))]:
