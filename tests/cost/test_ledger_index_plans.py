@@ -161,3 +161,29 @@ async def test_postgres_upgrade_drops_the_unread_indexes_and_the_ledger_keeps_th
         await conn.close()
     assert {"usage_ts", "usage_user_ts", "usage_key_ts", "usage_session_ts"} <= names
     assert not names & {"usage_request", "usage_prompt", "usage_prefix"}
+
+
+async def test_user_and_session_indexes_hold_only_rows_with_one_and_are_still_read(
+        db: sqlite3.Connection, tmp_path: Path) -> None:
+    # Migration 8: partial indexes (most rows are anonymous); "= ?" implies NOT NULL, so each query
+    # by user or session still reads its index (checked above) and an anonymous row adds no entry.
+    sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_ledger'"))
+    assert sql["usage_user_ts"].endswith("WHERE user_id IS NOT NULL")
+    assert sql["usage_session_ts"].endswith("WHERE session IS NOT NULL")
+    ledger = SQLiteLedger(f"sqlite:///{tmp_path / 'plans.db'}")
+    await ledger.write([LedgerRow(ts=T0 + 100 + i, request_id=f"anon_{i}") for i in range(5)])
+    await ledger.aclose()
+    db2 = sqlite3.connect(tmp_path / "plans.db")
+    try:
+        for index, col in (("usage_user_ts", "user_id"), ("usage_session_ts", "session")):
+            # The index has the fixture's 20 rows with a user and a session, not the anonymous ones:
+            # it cannot answer for every row (a full index could), only for those with a value.
+            with pytest.raises(sqlite3.OperationalError, match="no query solution"):
+                db2.execute(f"SELECT ts FROM usage_ledger INDEXED BY {index}").fetchall()
+            found = db2.execute(f"SELECT COUNT(*) FROM usage_ledger INDEXED BY {index} WHERE {col} = 'u'"
+                                if col == "user_id" else
+                                f"SELECT COUNT(*) FROM usage_ledger INDEXED BY {index} WHERE {col} = 's'")
+            assert found.fetchone()[0] == 20
+        assert db2.execute("SELECT COUNT(*) FROM usage_ledger").fetchone()[0] == 25
+    finally:
+        db2.close()
