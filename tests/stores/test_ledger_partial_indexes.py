@@ -1,7 +1,7 @@
-"""Migration 8: the ledger's user and session indexes hold only rows with a user / a session. A
+"""Migration 8: the ledger's user, session and team indexes hold only rows with one. A
 database at version 7 keeps every row, the indexes become partial, the queries that filter by user
-or session still read them (SQLite and PostgreSQL) and answer the same; a database the ledger made
-itself has the same index definitions as a migrated one."""
+or session or team still read them (SQLite and PostgreSQL) and answer the same; a database the ledger made
+itself has the same user and session index definitions as a migrated one."""
 
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ from llmrelay.stores.migrate import VERSION_TABLE, _apply_sqlite, upgrade
 from llmrelay.stores.migrations import MIGRATIONS
 
 T0 = 1_767_225_600.0
-PARTIAL = {"usage_user_ts": "WHERE user_id IS NOT NULL", "usage_session_ts": "WHERE session IS NOT NULL"}
+PARTIAL = {"usage_user_ts": "WHERE user_id IS NOT NULL", "usage_session_ts": "WHERE session IS NOT NULL",
+           "usage_team_ts": "WHERE team IS NOT NULL"}
+OWN = ("usage_user_ts", "usage_session_ts")  # the ones the ledger makes itself
 
 
 def _rows(n: int = 60) -> list[LedgerRow]:
     # Most rows anonymous (no user, no session), as behind keys without a user.
     return [LedgerRow(ts=T0 + i, request_id=f"r{i}", key_id="k", user_id=("u1", "u2")[i % 2] if i % 3 == 0 else None,
-                      session="s1" if i % 4 == 0 else None, model="m", cost_usd=0.001 * i) for i in range(n)]
+                      session="s1" if i % 4 == 0 else None, team="t1" if i % 5 == 0 else None, model="m", cost_usd=0.001 * i) for i in range(n)]
 
 
 def _at_version_7(path: Path) -> None:
@@ -54,8 +56,9 @@ def _index_sql(path: Path) -> dict[str, str]:
 def _user_and_session_queries() -> list[tuple[str, str, list[Any]]]:
     """(index it must read, SQL, parameters) of every raw-row query by user or session."""
     out: list[tuple[str, str, list[Any]]] = []
-    for col, index in (("user_id", "usage_user_ts"), ("session", "usage_session_ts")):
-        query = UsageQuery(start=T0, end=T0 + 3600, by=("model",), filters=((col, "u1" if col == "user_id" else "s1"),))
+    for col, index, value in (("user_id", "usage_user_ts", "u1"), ("session", "usage_session_ts", "s1"),
+                              ("team", "usage_team_ts", "t1")):
+        query = UsageQuery(start=T0, end=T0 + 3600, by=("model",), filters=((col, value),))
         out += [(index, *q.aggregate_sql(query)), (index, *q.count_groups_sql(query))]
     return [*out, ("usage_user_ts", privacy._USER_ROWS, ["u1"]), ("usage_user_ts", privacy._COUNT_USER, ["u1"])]
 
@@ -100,11 +103,12 @@ async def test_the_ledger_alone_makes_the_migrated_indexes(tmp_path: Path) -> No
     await upgrade(f"sqlite:///{migrated}")
     await _write(f"sqlite:///{migrated}", _rows(5))
     mine, theirs = _index_sql(own), _index_sql(migrated)
-    for name in PARTIAL:
+    for name in OWN:
         assert " ".join(mine[name].split()) == " ".join(theirs[name].split())
     # Adopted later by the migrations: nothing left to change, still partial.
     await upgrade(f"sqlite:///{own}")
-    assert {n: _index_sql(own)[n] for n in PARTIAL} == {n: mine[n] for n in PARTIAL}
+    assert {n: _index_sql(own)[n] for n in OWN} == {n: mine[n] for n in OWN}
+    assert _index_sql(own)["usage_team_ts"].endswith(PARTIAL["usage_team_ts"])
 
 
 @pytest.mark.postgres
