@@ -262,23 +262,29 @@ class AuditLog:
             if self._closing:
                 return
             try:
-                await self.flush()
+                await self._write(keep=False)
             except Exception:  # keep the writer alive; entries stay queued for the next try
                 await asyncio.sleep(self.flush_s)
 
     async def flush(self) -> Sequence[AuditEntry]:
         """Write everything queued so far; returns the sealed entries (built when read)."""
+        return Entries(await self._write(keep=True))
+
+    async def _write(self, keep: bool) -> list[Row]:
+        # The background writer keeps no rows: holding every batch's rows until the queue is empty
+        # made them outlive a young-generation GC pass and grew the older generations' work.
         async with self._write_lock:
             written: list[Row] = []
             while self._queue:
                 batch, self._queue = self._queue[: self.batch_size], self._queue[self.batch_size :]
                 try:
-                    names = await self._names(batch)
-                    written += await self.store.append(chainer(self.secret, batch, names))
+                    rows = await self.store.append(chainer(self.secret, batch, await self._names(batch)))
                 except BaseException:
                     self._queue[:0] = batch
                     raise
-            return Entries(written)
+                if keep:
+                    written += rows
+            return written
 
     async def _names(self, batch: list[_Pending]) -> dict[str, str]:
         """The batch's users and their pseudonyms: each distinct user looked up once per batch
