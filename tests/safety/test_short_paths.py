@@ -15,7 +15,7 @@ from llmrelay.safety.detectors.secrets import SecretDetector
 
 SECRETS = SecretDetector()
 # Beyond the gate soups: the literal-led formats, CLI flags, long tokens and control characters.
-SECRET_EXTRA = ["-----BEGIN RSA PRIVATE KEY-----", "$2b$12$abcdefghijklmnopqrstuv", "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9",
+SECRET_EXTRA = ["-----BEGIN RSA PRIVATE KEY-----", "well-known", " -v", "\t-p", "-", "$2b$12$abcdefghijklmnopqrstuv", "*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9",
                 "--password hunter2x", "-p", "x-api-key", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "averyveryverylongword",
                 "sk-proj-AbCdEf0123456789XyZ", "\x01password", "hello", "world", "$", "*", "-"]
 
@@ -44,9 +44,20 @@ def test_secrets_short_exit_on_public_rows() -> None:
 
 def test_secrets_short_exit_cases() -> None:
     assert SECRETS._nothing_short(TextView("Say hello to bench client number 17."))
-    for text in ("my password is hunter2", "run it with -v", "costs $5", "a*b", "AKIAIOSFODNN7EXAMPLE here", "the key to it",
-                 "x" * (_SHORT + 1), "user\x01name"):
+    for text in ("my password is hunter2", "run it with -v", "-v it", "a\n-v", "a\t-v", "costs $5", "a*b", "AKIAIOSFODNN7EXAMPLE here",
+                 "the key to it", "x" * (_SHORT + 1), "user\x01name", "-----BEGIN RSA PRIVATE KEY-----"):
         assert not SECRETS._nothing_short(TextView(text)), text
+    # A hyphen inside a word is no CLI flag; a long token alone leaves only the token formats.
+    assert SECRETS._nothing_short(TextView("a well-known fact"))
+    assert SECRETS._short_gates_shut(TextView("Do you know why we feast at Thanksgiving?"))
+    assert not SECRETS._nothing_short(TextView("Do you know why we feast at Thanksgiving?"))
+
+
+def test_secrets_short_gates_shut_leaves_only_token_formats() -> None:
+    # Token-format secrets in short texts whose other gates are shut: still found, as the full scan finds them.
+    for text in ("use ghp_abcdefghijklmnopqrstuvwxyz0123456789 now", "AKIAIOSFODNN7EXAMPLE", "sk-proj-AbCdEf0123456789XyZabcdefghijkl ok"):
+        view = TextView(text)
+        assert SECRETS.scan_view(view) == SECRETS.scan_view(TextView(text), anchored=False), text
 
 
 # --- PII, the adversarial-suffix detector and the learned lexicons' early "nothing" ---------------

@@ -381,12 +381,12 @@ class SecretDetector:
         self._all_words = frozenset(words)
         self._all_subs = tuple(sorted(s for s in subs if not any(t != s and t in s for t in subs)))
         self._all_subs_rx = re.compile("|".join(map(re.escape, self._all_subs)))
-        # What a short text with no long token must hold for any scan to run (see _nothing_short):
-        # those substrings, the literal formats' literals (lower-cased: searched in ``low``) and "-"
-        # (the CLI-flag scan's gate, and part of "-----BEGIN").
+        # What a short text must hold for any scan but the token formats to run (see
+        # _short_gates_shut): those substrings, the literal formats' literals (lower-cased: searched
+        # in ``low``) and the CLI-flag scan's gate (a "-" after whitespace, or first: tested apart).
         # A literal format without literals runs on every text: then "" (found everywhere).
         lits = {lit.lower() for _, _, gate_lits in self._literal_gated for lit in gate_lits or ("",)}
-        short = {"-", *self._all_subs, *lits}
+        short = {" -", "\n-", "\t-", *self._all_subs, *lits}
         self._short_rx = re.compile("|".join(map(re.escape, sorted(s for s in short if not any(t != s and t in s for t in short)))))
         # Each token-format pattern's run windows (see RunWindows), by pattern: the gated
         # alternations make one pattern per combination of awake formats, so this is bounded too.
@@ -398,8 +398,14 @@ class SecretDetector:
     def scan_view(self, view: TextView, *, anchored: bool = True) -> list[Finding]:
         """``anchored=False`` runs every pattern over the whole text (the reference)."""
         text = view.text
-        if anchored and len(text) <= _SHORT and self._nothing_short(view):
-            return []
+        if anchored and len(text) <= _SHORT and self._short_gates_shut(view):
+            # Only the token formats can match (most short prompts have no long token either).
+            spans = view.long_tokens()
+            if not spans:
+                return []
+            found: list[Finding] = []
+            self._token_hits(text, spans, found)
+            return _merge(found)
         out: list[Finding] = []
         self._token_hits(text, view.long_tokens() if anchored else [(0, len(text))], out, gated=anchored)
         for typ, rx, lits in self._literal_gated:
@@ -423,16 +429,21 @@ class SecretDetector:
                 self._phrase_hits(_PASSWORD_PHRASE, text, out)
         return _merge(out)
 
-    def _nothing_short(self, view: TextView) -> bool:
-        """No scan can find anything in a short text (most prompts): no long token (every token
-        format lies in one), none of the gate words, and one search finds none of the gate
-        substrings, literals and "-". Each scan below runs only behind one of these, so this is
+    def _short_gates_shut(self, view: TextView) -> bool:
+        """In a short text (most prompts) no scan but the token formats' can run: none of the gate
+        words, and one search finds none of the gate substrings, the literal formats' literals and
+        the CLI-flag gate. Each of those scans runs only behind one of these, so skipping them is
         the same answer as running them, at one call instead of ~10 (gate objects, per-format
-        literal tests, the CLI-flag test, the merge). Word gates are exact only when no word holds
-        a control character (see :meth:`_Gates._is_exact`)."""
+        literal tests, the CLI-flag test). Word gates are exact only when no word holds a control
+        character (see :meth:`_Gates._is_exact`)."""
         low = view.low
-        return (len(low) <= _SHORT and not view.long_tokens() and self._short_rx.search(low) is None
+        return (len(low) <= _SHORT and self._short_rx.search(low) is None and not low.startswith("-")
                 and self._all_words.isdisjoint(view.words) and (low.isprintable() or view.vocabulary.isprintable()))
+
+    def _nothing_short(self, view: TextView) -> bool:
+        """No scan can find anything in a short text: its gates are shut and it has no long token
+        (every token format lies in one)."""
+        return self._short_gates_shut(view) and not view.long_tokens()
 
     def _gated_hits(self, text: str, view: TextView, gate: _Gates, anchored: bool, out: list[Finding]) -> None:
         """The context, worded and assignment scans, each behind its word or substring gates. A
