@@ -145,15 +145,17 @@ def _pg_tool(name: str) -> str | None:
 
 @contextlib.contextmanager
 def serve_asgi(app: Any, start_timeout_s: float = 15.0) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn (uvloop, httptools) on a free 127.0.0.1 port in a thread of its
-    own; yield its base URL, and shut it down (lifespan included) on exit."""
+    """Serve an ASGI app with uvicorn (uvloop, and the HTTP protocol ``llmrelay serve`` uses by
+    default) on a free 127.0.0.1 port in a thread of its own; yield its base URL, and shut it down
+    (lifespan included) on exit."""
     import uvicorn
+
+    from llmrelay.server.h1_protocol import server_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(), log_level="warning", access_log=False))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

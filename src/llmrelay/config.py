@@ -48,6 +48,9 @@ class ServerConfig(_Section):
     # the `granian` extra), or auto = the one measured to spend less CPU per request (uvicorn today,
     # benchmarks/results/PROFILE.md round five).
     http_server: Literal["auto", "uvicorn", "granian"] = "auto"
+    # uvicorn's HTTP/1.1 protocol: llmrelay's own (llmrelay.server.h1_protocol: less CPU per request)
+    # or uvicorn's httptools one (the kill switch).
+    http_protocol: Literal["llmrelay", "httptools"] = "llmrelay"
     # `llmrelay serve` only (never a library user's process): once the app is built, move its
     # start-up heap out of every later garbage collection (gc.freeze; llmrelay.server.gc_tuning).
     gc_freeze: bool = True

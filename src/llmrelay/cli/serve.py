@@ -1,4 +1,5 @@
-"""``llmrelay serve``: run the gateway in uvicorn (uvloop + httptools) or granian (Rust HTTP, ASGI).
+"""``llmrelay serve``: run the gateway in uvicorn (uvloop + llmrelay's HTTP/1.1 protocol, or uvicorn's
+httptools one: server.http_protocol) or granian (Rust HTTP, ASGI).
 
     llmrelay serve --config llmrelay.yaml --host 0.0.0.0 --port 4000 --workers 4
     llmrelay serve --server granian  # server.http_server (auto = uvicorn, measured faster)
@@ -21,7 +22,10 @@ from ._http_servers import SERVERS, pick_server, run_granian
 
 
 def _uvicorn_options(settings: Any, log_level: str) -> dict[str, Any]:
-    return {"loop": "uvloop", "http": "httptools", "lifespan": "on", "log_level": log_level,
+    # uvloop and the HTTP/1.1 protocol (server.http_protocol: llmrelay's own or uvicorn's httptools).
+    from ..server.h1_protocol import server_options
+
+    return {**server_options(settings.server.http_protocol), "log_level": log_level,
             "access_log": bool(settings.logging.access_log), "timeout_graceful_shutdown": 30,
             "timeout_keep_alive": 30, "backlog": 4096}
 
