@@ -10,6 +10,8 @@ import sys
 import pytest
 
 from llmrelay.cli.serve import _uvicorn_options
+from llmrelay.config import Settings
+from llmrelay.server.h1_protocol import H1Protocol
 
 
 def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
@@ -33,8 +35,10 @@ def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
 
 
 def test_the_listen_backlog_holds_a_burst_of_connections() -> None:
-    class S:
-        class logging:
-            access_log = False
+    assert _uvicorn_options(Settings(), "warning")["backlog"] >= 1024
 
-    assert _uvicorn_options(S, "warning")["backlog"] >= 1024
+
+def test_serve_runs_llmrelay_s_protocol_unless_switched_back_to_httptools() -> None:
+    assert _uvicorn_options(Settings(), "warning")["http"] is H1Protocol
+    switched = Settings.from_dict({"server": {"http_protocol": "httptools"}}, source="test")
+    assert _uvicorn_options(switched, "warning")["http"] == "httptools"

@@ -134,7 +134,10 @@ class H1Protocol(asyncio.Protocol):
         for exchange in (self.active, self.parsing, *(e for e, _ in self.pipeline)):
             if exchange is not None:
                 exchange.lost()
+        # Break the protocol's cycles (parser callbacks, the exchange) so refcounting frees them.
         self.pipeline.clear()
+        self.active = self.parsing = None
+        self.parser = None  # type: ignore[assignment]
         self.write_paused = False
         self._wake_drainers()
         if self._timer is not None:
