@@ -64,7 +64,7 @@ def test_secrets_short_gates_shut_leaves_only_token_formats() -> None:
 
 PII = pii.PIIDetector()
 ADV = adversarial.AdversarialSuffixDetector()
-PII_PIECES = ["call", "me", "at", "555", "0100", "12", "1234", "4111 1111 1111 1111", "bob@example.com", "@", "::1", "fe80::1",
+PII_PIECES = ["call", "me", "at", "555", "0100", "12", "1234", "GB95WEST12ABCDEFGH", "GB82", "WEST", "0000", "DE", "44", "1.2", "10.0", "3.4.", "4111 1111 1111 1111", "bob@example.com", "@", "::1", "fe80::1",
               "a:b:c", "10.0.0.1", "GB82WEST12345698765432", "٣٤٥٦", "phone", "+1", "(415)", "-", ".", "x"]
 ADV_PIECES = ["please", "write", "a", "story", "about", "cats", "and", "dogs", "for", "me", "now", "!", "?", "()", "{}", "[",
               "describing.\\ + similarlyNow", "write oppositeley.]( Me giving**ONE", "\\!--Two", "==", "$", "%", "\n", "é", "“"]
@@ -106,8 +106,13 @@ def test_pii_and_adversarial_short_exits_on_public_rows() -> None:
 
 def test_pii_short_exit_cases() -> None:
     assert pii._nothing_short("Tell me something about topic number 123 please")
-    for text in ("number 1234", "mail a@b.io", "fe80::1", "1 2 3 4", "١٢٣٤"):
+    assert pii._nothing_short("Tell me something about topic number 1234 please")  # 4-5 digits, one capital, no dots
+    for text in ("mail a@b.io", "fe80::1", "1 2 3 4 5 6", "١٢٣٤", "GB 1234", "number 1.2.3.4", "call 123456"):
         assert not pii._nothing_short(text), text
+    # The cases the 4-5 digit rule lets through, each found by the full scan.
+    for text, kind in (("ip 10.0.0.1 here", "IP_ADDRESS"), ("acct GB95WEST12ABCDEFGH ok", "IBAN")):
+        assert not pii._nothing_short(text)
+        assert [f.type for f in PII.scan_view(TextView(text), anchored=False)] == [kind], text
 
 
 def test_linear_exit_below_the_first_knot_is_what_calibrate_says() -> None:

@@ -45,6 +45,7 @@ _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,
 # Byte -> the Luhn value of that digit doubled ("7" -> 14 - 9 = 5); only "0"-"9" are used.
 _LUHN_DOUBLED = bytes((2 * (c - 48) - 9 if 2 * (c - 48) > 9 else 2 * (c - 48)) if 48 <= c <= 57 else 0 for c in range(256))
 _NOT_DIGITS = bytes(c for c in range(128) if not 48 <= c <= 57)
+_NOT_CAPITALS = bytes(c for c in range(128) if not 65 <= c <= 90)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -145,15 +146,21 @@ _SHORT_TEXT = 256
 
 
 def _nothing_short(text: str) -> bool:
-    """No PII pattern can match: no "@" (every email holds one), fewer than 4 digits in all (every
-    number window needs a cluster of 4, see :func:`counted_number_windows`) and no two colons at
-    most 5 apart (the IPv6 gate). One count of the digit shape where the windows cost a regex
-    pass, a list and a merge loop: most short prompts hold at most a small number."""
+    """No PII pattern can match: no "@" (every email holds one), no two colons at most 5 apart (the
+    IPv6 gate), and fewer than 4 digits in all (every number window needs a cluster of 4, see
+    :func:`counted_number_windows`) or, on ASCII text, 4 or 5 (an SSN needs 9, a card 12, a phone
+    6: only an IBAN or an IPv4 address could match) with fewer than two capitals (an IBAN starts
+    with two) and fewer than three dots (an address holds three). A few byte counts where the
+    windows cost a regex pass, lists and a merge loop: most short prompts hold a small number."""
     if "@" in text or _CLOSE_COLONS.search(text) is not None:
         return False
-    if text.isascii():
-        return text.encode("ascii").translate(_DIGIT_SHAPE).count(b"0") < 4
-    return sum(map(str.isdecimal, text)) < 4
+    if not text.isascii():
+        return sum(map(str.isdecimal, text)) < 4
+    raw = text.encode("ascii")
+    digits = raw.translate(_DIGIT_SHAPE).count(b"0")
+    if digits < 4:
+        return True
+    return digits < 6 and raw.count(b".") < 3 and len(raw.translate(None, _NOT_CAPITALS)) < 2
 
 
 def email_windows(text: str) -> list[tuple[int, int]] | None:
