@@ -53,6 +53,11 @@ class App:
                     "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(answer))]})
         await send({"type": "http.response.body", "body": answer})
 
+    async def r_client(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        answer = b"%s %s" % (scope["client"][0].encode(), scope["scheme"].encode())
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]})
+        await send({"type": "http.response.body", "body": answer})
+
     async def r_stream(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         for i in range(3):
@@ -349,3 +354,10 @@ def test_idle_connection_is_closed_on_shutdown(app: App, protocol: str) -> None:
         server.should_exit = True
         assert c.closed()
         c.close()
+
+
+def test_forwarded_headers_from_a_trusted_proxy_set_client_and_scheme(client: Client) -> None:
+    client.send(b"GET /client HTTP/1.1\r\nhost: t\r\nx-forwarded-for: 10.1.2.3\r\nx-forwarded-proto: https\r\n\r\n")
+    assert client.response()[2] == b"10.1.2.3 https"
+    client.send(b"GET /client HTTP/1.1\r\nhost: t\r\n\r\n")  # the next request on the connection: its own
+    assert client.response()[2] == b"127.0.0.1 http"
