@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,34 @@ async def test_repeats_within_a_day_are_rolled_up(ledger_url: str) -> None:
     # Every answered request shares the prefix; the one two days after the last is not a repeat.
     assert [(r["hash"], r["repeats"], r["prefix_tokens"]) for r in prefixes] == [("sys", 3, 40)]
     await store.aclose()
+
+
+async def test_a_backlog_is_written_in_catch_up_batches(tmp_path: Path) -> None:
+    """More than one batch queued: one write takes up to CATCH_UP batches, in order; one batch
+    or less is written as before."""
+    from llmrelay.cost.ledger import CATCH_UP
+
+    store = open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    await store.open()
+    sizes: list[int] = []
+    write = store.write
+
+    async def recording(rows: Any) -> None:
+        sizes.append(len(rows))
+        await write(rows)
+
+    store.write = recording  # type: ignore[method-assign]
+    writer = LedgerWriter(store, batch_size=10, flush_s=60)
+    writer.acquire()
+    total = 10 * CATCH_UP + 25
+    for i in range(total):
+        writer._queue.append(LedgerRow(ts=T0 + i, request_id=f"r{i}"))  # queued while the writer was busy
+    await writer.flush()
+    assert sizes == [10 * CATCH_UP, 25]  # the rest (still over one batch) in one catch-up write
+    for i in range(total, total + 7):
+        writer._queue.append(LedgerRow(ts=T0 + i, request_id=f"r{i}"))
+    await writer.flush()
+    assert sizes[2:] == [7]
+    rows = await store.rows(T0, None, total + 8)
+    assert sorted(int(r["request_id"][1:]) for r in rows) == list(range(total + 7))
+    await writer.aclose()
