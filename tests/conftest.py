@@ -144,10 +144,12 @@ def _pg_tool(name: str) -> str | None:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: Any, start_timeout_s: float = 15.0) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn (uvloop, and the HTTP protocol ``llmrelay serve`` uses by
-    default) on a free 127.0.0.1 port in a thread of its own; yield its base URL, and shut it down
-    (lifespan included) on exit."""
+def uvicorn_serving(app: Any, protocol: str | None = None, start_timeout_s: float = 15.0,
+                    **options: Any) -> Iterator[tuple[Any, int]]:
+    """Run ``app`` under uvicorn (uvloop; ``protocol`` as ``server.http_protocol``, None = the
+    default ``llmrelay serve`` uses) on a free 127.0.0.1 port in a thread of its own; yield the
+    server and its port, and shut it down (lifespan included) on exit. ``options`` go to
+    ``uvicorn.Config``."""
     import uvicorn
 
     from llmrelay.server.h1_protocol import server_options
@@ -155,19 +157,27 @@ def serve_asgi(app: Any, start_timeout_s: float = 15.0) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, **server_options(), log_level="warning", access_log=False))
+    config = {**server_options(protocol), "log_level": "warning", "access_log": False, **options}
+    server = uvicorn.Server(uvicorn.Config(app, **config))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.005)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield server, sock.getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(start_timeout_s)
         sock.close()
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any, start_timeout_s: float = 15.0) -> Iterator[str]:
+    """Serve an ASGI app as ``llmrelay serve`` does (:func:`uvicorn_serving`); yield its base URL."""
+    with uvicorn_serving(app, start_timeout_s=start_timeout_s) as (_, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from tests.conftest import uvicorn_serving
 
 from llmrelay.server.h1_protocol import H1Protocol, server_options
 
@@ -103,25 +104,10 @@ class App:
 
 @contextlib.contextmanager
 def serving(app: App, protocol: str, **options: Any) -> Iterator[uvicorn.Server]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, **{**server_options(protocol), "log_level": "critical", "access_log": False,
-                                    "ws": "none", **options})
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.005)
-    server.port = sock.getsockname()[1]  # type: ignore[attr-defined]
-    try:
+    """``app`` under uvicorn with ``protocol``; the server's ``port`` attribute is where it listens."""
+    with uvicorn_serving(app, protocol, WAIT_S, log_level="critical", ws="none", **options) as (server, port):
+        server.port = port
         yield server
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_S)
-        sock.close()
 
 
 class Client:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.stores._at_version import postgres_at_version, sqlite_at_version
 
 from llmrelay.safety.audit import AuditLog
 from llmrelay.safety.audit_store import open_store
-from llmrelay.stores.migrate import VERSION_TABLE, _apply_sqlite, schema_status, upgrade
+from llmrelay.stores.migrate import schema_status, upgrade
 from llmrelay.stores.migrations import LATEST, MIGRATIONS
 
 SECRET = b"migration-test-secret"
@@ -20,13 +21,7 @@ USERS = ["ann", None, "bob", None, None, "ann"]
 
 
 def _at_version_6(path: Path) -> None:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-               " applied_at DOUBLE PRECISION NOT NULL)")
-    for m in MIGRATIONS:
-        if m.version <= 6:
-            _apply_sqlite(db, m)
-    db.close()
+    sqlite_at_version(path, 6)
 
 
 async def _fill(log: AuditLog, n: int, offset: int = 0) -> None:
@@ -123,13 +118,7 @@ async def test_postgres_upgrade_makes_the_subject_index_partial_and_the_chain_ve
 
     conn = await asyncpg.connect(postgres_url)
     try:
-        await conn.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                           " applied_at DOUBLE PRECISION NOT NULL)")
-        for m in MIGRATIONS:
-            if m.version <= 6:
-                for stmt in m.statements("postgres"):
-                    await conn.execute(stmt)
-                await conn.execute(f"INSERT INTO {VERSION_TABLE} VALUES ($1, $2, 0)", m.version, m.name)
+        await postgres_at_version(conn, 6)
         log = AuditLog(open_store(postgres_url), SECRET)
         await _fill(log, 12)
         await log.store.aclose()

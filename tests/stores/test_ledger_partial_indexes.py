@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.stores._at_version import postgres_at_version, sqlite_at_version
 
 from llmrelay.cost import ledger_sql as q
 from llmrelay.cost import privacy
 from llmrelay.cost.ledger import LedgerRow, UsageQuery
 from llmrelay.cost.ledger_sqlite import SQLiteLedger
-from llmrelay.stores.migrate import VERSION_TABLE, _apply_sqlite, upgrade
-from llmrelay.stores.migrations import MIGRATIONS
+from llmrelay.stores.migrate import upgrade
 
 T0 = 1_767_225_600.0
 PARTIAL = {"usage_user_ts": "WHERE user_id IS NOT NULL", "usage_session_ts": "WHERE session IS NOT NULL",
@@ -31,13 +31,7 @@ def _rows(n: int = 60) -> list[LedgerRow]:
 
 
 def _at_version_7(path: Path) -> None:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-               " applied_at DOUBLE PRECISION NOT NULL)")
-    for m in MIGRATIONS:
-        if m.version <= 7:
-            _apply_sqlite(db, m)
-    db.close()
+    sqlite_at_version(path, 7)
 
 
 def _fetch(path: Path, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
@@ -119,13 +113,7 @@ async def test_postgres_upgrade_makes_the_indexes_partial_and_queries_read_them(
 
     conn = await asyncpg.connect(postgres_url)
     try:
-        await conn.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                           " applied_at DOUBLE PRECISION NOT NULL)")
-        for m in MIGRATIONS:
-            if m.version <= 7:
-                for stmt in m.statements("postgres"):
-                    await conn.execute(stmt)
-                await conn.execute(f"INSERT INTO {VERSION_TABLE} VALUES ($1, $2, 0)", m.version, m.name)
+        await postgres_at_version(conn, 7)
         ledger = PostgresLedger(postgres_url)
         try:
             await ledger.write(_rows())
