@@ -84,3 +84,22 @@ def test_a_stream_over_the_per_stream_limit_is_freed() -> None:
         store.add(rec, _event(64 * 1024))
     assert rec.events == [] and store.bytes == 0 and store.get("big") is rec
     assert rec.size == 0 < resume.MAX_STREAM_BYTES
+
+
+def test_expiry_entries_stay_bounded_by_what_is_held() -> None:
+    """Many more streams than MAX_STREAMS within one ttl: the recordings are capped, and so are
+    their expiry entries (they were kept per stream for the whole ttl); expiry still works."""
+    from llmrelay.server.resume import MAX_STREAMS
+
+    clock = Clock()
+    store = ResumeStore(300.0, clock)
+    for i in range(10 * MAX_STREAMS):
+        store.open(f"r{i}", None)
+        store.close(f"r{i}")
+        clock.t += 0.001
+    assert len(store) == MAX_STREAMS
+    assert len(store._expiries) <= 2 * MAX_STREAMS
+    last = f"r{10 * MAX_STREAMS - 1}"
+    assert store.get(last) is not None and store.get("r0") is None
+    clock.t += 300.0
+    assert store.get(last) is None and len(store) == 0 and not store._expiries

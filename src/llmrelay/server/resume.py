@@ -153,6 +153,16 @@ class ResumeStore:
             expiry = self.now() + self.ttl_s
             self._items[request_id] = (item[0], expiry)
             self._expiries.append((expiry, request_id))
+            if len(self._expiries) > 2 * MAX_STREAMS:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop the expiry entries of recordings no longer held (evicted by the caps or closed
+        again). Without this the queue kept an entry per stream for the whole ttl whatever the caps
+        (~160 bytes each: ~50 MB at 1,100 streams/s and a 300 s ttl, the soak's RSS growth); with it,
+        at most 2 * MAX_STREAMS entries, rebuilt in order once per MAX_STREAMS closes at most."""
+        items = self._items
+        self._expiries = deque(e for e in self._expiries if (held := items.get(e[1])) is not None and held[1] == e[0])
 
     def get(self, request_id: str) -> Recording | None:
         self._purge()
