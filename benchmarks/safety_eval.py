@@ -4,6 +4,7 @@
     python benchmarks/safety_eval.py --json             # the same as JSON
     python benchmarks/safety_eval.py --cv source,family,random --no-latency
     python benchmarks/safety_eval.py --latency-only      # the moderate policy's overhead on a 4 KB prompt
+    python benchmarks/safety_eval.py --classifier /models/prompt-guard:injection:MALICIOUS  # with a model of yours
 
 Recall: a row of ``jailbreak.jsonl`` counts as caught when the level produces a non-allow decision
 with an ``injection`` finding (``toxic`` -> toxicity, ``pii`` -> pii, ``secret`` -> secret); at
@@ -28,10 +29,12 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from llmrelay.safety.classifier import Classifier, ClassifierConfig
 from llmrelay.safety.engine import SafetyEngine
 from llmrelay.safety.policy import policy_for_level
 
@@ -117,13 +120,17 @@ def lexicon_trainer() -> ModuleType:
     return _script("train_safety_lexicon")
 
 
-def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] | None = None) -> dict[str, Any]:
+def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] | None = None,
+             classifiers: Sequence[Classifier] = ()) -> dict[str, Any]:
     """Per level: the regexes alone (no learned lexicon), the regexes with a learned lexicon
     cross-validated (``lexicon_cv`` groupings) and with the shipped one (in-sample: it was trained
-    on these rows), then the MiniLM scorer's figures."""
+    on these rows), then the MiniLM scorer's figures, then any ``--classifier`` given: alone and
+    with the shipped detectors (a model trained elsewhere: these rows are out of its sample)."""
     lex = lexicon_trainer()
     regex = regex_scores(lex.engine_with({}))
     shipped = regex_scores(engine)
+    with_models = regex_scores(SafetyEngine(engine.detectors, classifiers=classifiers)) if classifiers else None
+    models_alone = regex_scores(SafetyEngine([], classifiers=classifiers)) if classifiers else None
     lex_cvs = {by: lex.cross_validate(by)["scores"] for by in (lexicon_cv if lexicon_cv is not None else ["source", "random"])}
     cvs = {by: trainer().cross_validate(by) for by in groupings}
     quality: dict[str, Any] = {}
@@ -135,7 +142,23 @@ def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] |
         for by, cv in cvs.items():
             quality[level][f"regex+learned ({by} CV)"] = summary(with_learned(regex, cv, level), level)
             quality[level][f"learned alone ({by} CV)"] = cv["summary"][level]
+        if with_models is not None and models_alone is not None:
+            quality[level]["regex+lexicon+classifiers (shipped)"] = summary(with_models, level)
+            quality[level]["classifiers alone"] = summary(models_alone, level)
     return quality
+
+
+def classifiers_from_args(specs: Sequence[str]) -> tuple[Classifier, ...]:
+    """``DIR[:CATEGORY[:LABEL,...]]`` -> configured classifiers (the thresholds are the defaults)."""
+    out = []
+    for spec in specs:
+        path, _, rest = spec.partition(":")
+        category, _, labels = rest.partition(":")
+        cfg: dict[str, Any] = {"path": path, "category": category or "injection"}
+        if labels:
+            cfg["labels"] = labels.split(",")
+        out.append(Classifier(ClassifierConfig.model_validate(cfg)))
+    return tuple(out)
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -258,6 +281,9 @@ def main() -> int:
     ap.add_argument("--fingerprint", action="store_true", help="print every finding on every row (and variants) instead; diff two runs")
     ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
     ap.add_argument("--lexicon-cv", default="source,random", help="CV groupings for the learned lexicon (source,family,random; '' for none)")
+    ap.add_argument("--classifier", action="append", default=[], metavar="DIR[:CATEGORY[:LABELS]]",
+                    help="also measure a local ONNX classifier (safety.classifiers), e.g. /models/prompt-guard:injection:MALICIOUS; "
+                         "repeat for several")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"no data at {DATA}", file=sys.stderr)
@@ -267,7 +293,12 @@ def main() -> int:
         fingerprint(engine)
         return 0
     groupings = [g for g in args.cv.split(",") if g]
-    quality = {} if args.latency_only else evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g])
+    try:
+        classifiers = classifiers_from_args(args.classifier)
+    except ValueError as exc:
+        print(f"--classifier: {exc}", file=sys.stderr)
+        return 2
+    quality = {} if args.latency_only else evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g], classifiers)
     result: dict[str, Any] = {"quality": quality}
     if not args.no_latency:
         result["latency_moderate_4kb"] = latency(engine)

@@ -286,6 +286,9 @@ class SafetyConfig(_Section):
     # Off by default: a prompt it examines costs 30-140 ms of CPU (MiniLM on two 256-token windows),
     # for a few points of recall (see benchmarks/safety_eval.py); opt in where that trade is right.
     learned: Literal["auto", "on", "off"] = "off"
+    # Local ONNX text classifiers of your choosing (llmrelay.safety.classifier): each is
+    # {path, category, labels, flag_at, block_at, ...}; its findings count on their own.
+    classifiers: list[dict[str, Any]] = []
     # Secret that keys the audit hash chain and pseudonyms; generated and stored if not given.
     audit_secret: str | None = None
 
@@ -297,6 +300,12 @@ class SafetyConfig(_Section):
         problems = validate_overrides(self)
         if problems:
             raise ValueError("; ".join(problems))
+        if self.classifiers:
+            # Checked now (files present, labels known), so a bad entry fails the load or the
+            # reload with a clear message instead of the first prompt; the models load later.
+            from .safety.classifier import check_classifiers
+
+            check_classifiers(self.classifiers)
         return self
 
 

@@ -27,13 +27,15 @@ def test(text: str | None, level: str | None, as_json: bool, jsonl: bool, config
     """Show what the policy does with TEXT (or '-' for stdin)."""
     from ..safety.engine import SafetyEngine
     from ..safety.policy import global_policy, policy_for_level
+    from ..safety.service import engine_for
 
+    settings = load(config_path) if config_path else None
     if level is None:
-        settings = load(config_path) if config_path else None
         policy = global_policy(settings.safety) if settings else policy_for_level("moderate")
     else:
         policy = policy_for_level(level)
-    engine = SafetyEngine()
+    # With a config, its learned scorer and classifiers take part, as they would in the gateway.
+    engine = engine_for(settings.safety) if settings else SafetyEngine()
     if jsonl:
         for n, line in enumerate(sys.stdin, 1):
             if not line.strip():

@@ -123,7 +123,7 @@ class MemoisedEngine(SafetyEngine):
 
     def scan(self, text: str, policy: Policy, direction: Direction = "input", *, learned: bool = True) -> list[Finding]:
         engine = self._engine
-        if learned and direction == "input" and engine.learned is not None:
+        if learned and direction == "input" and (engine.learned is not None or engine.classifiers):
             return engine.scan(text, policy, direction, learned=True)
         if not policy.enabled or not text:
             return []

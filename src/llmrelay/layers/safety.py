@@ -11,7 +11,7 @@ ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.s
 What the deterministic detectors find in a text is remembered per (policy, direction, text) in a
 bounded memo (:mod:`._verdict_memo`): a repeated prompt, and a cached answer replayed in the same
 pieces, are scanned once. Each request still gets its own decision and records it; the learned
-scorer and external moderation still run per request, and with moderation on the memo is bypassed.
+scorer, the configured classifiers and external moderation still run per request, and with moderation on the memo is bypassed.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ async def _inspect_message(
         if engine.wants_learned(findings, policy):
             # A model run costs milliseconds: off the event loop, so other requests keep flowing.
             findings = merge_learned(findings, await asyncio.to_thread(engine.learned_scan, text, policy), policy)
+        if engine.classifiers:
+            findings += await asyncio.to_thread(engine.classifier_scan, text, policy)
         if moderator is not None and policy.moderation and moderator.applies("input"):
             extra, _ = await moderator.check(text)
             findings += extra

@@ -26,6 +26,7 @@ from .findings import ACTION_RANK, Action, Detector, Direction, Finding
 from .policy import Policy, policy_for_level
 
 if TYPE_CHECKING:
+    from .classifier import Classifier
     from .learned import LearnedScorer
 
 _LEARNED_CATEGORIES = frozenset({"injection", "toxicity"})
@@ -80,13 +81,18 @@ ALLOW = Decision("allow")
 
 
 class SafetyEngine:
-    """The detectors, plus the optional learned scorer (:mod:`.learned`), which only ever reads
-    prompts: ``scan(..., "input")`` runs it unless ``learned=False`` (the safety layer runs it
-    itself, off the event loop, through :meth:`learned_scan`)."""
+    """The detectors, plus the optional learned scorer (:mod:`.learned`) and configured classifiers
+    (:mod:`.classifier`), which only ever read prompts: ``scan(..., "input")`` runs them unless
+    ``learned=False`` (the safety layer runs them itself, off the event loop, through
+    :meth:`learned_scan` and :meth:`classifier_scan`)."""
 
-    def __init__(self, detectors: Sequence[Detector] | None = None, learned: LearnedScorer | None = None) -> None:
+    def __init__(
+        self, detectors: Sequence[Detector] | None = None, learned: LearnedScorer | None = None,
+        classifiers: Sequence[Classifier] = (),
+    ) -> None:
         self.detectors: tuple[Detector, ...] = tuple(detectors) if detectors is not None else default_detectors()
         self.learned = learned
+        self.classifiers: tuple[Classifier, ...] = tuple(classifiers)
         self._custom: dict[tuple[str, str], CustomDetector] = {}
         # Detectors that can read a shared TextView (``scan_view``) get one; others get the text.
         self._scanners: tuple[tuple[Detector, Callable[[TextView], list[Finding]] | None], ...] = tuple(
@@ -120,8 +126,11 @@ class SafetyEngine:
             custom = self._custom_for(policy, direction)
             if custom is not None:
                 found.extend(custom.scan(text))
-        if learned and self.learned is not None and direction == "input" and self.wants_learned(found, policy):
-            found = merge_learned(found, self.learned_scan(text, policy), policy)
+        if learned and direction == "input":
+            if self.learned is not None and self.wants_learned(found, policy):
+                found = merge_learned(found, self.learned_scan(text, policy), policy)
+            if self.classifiers:
+                found += self.classifier_scan(text, policy)
         return found
 
     def wants_learned(self, found: Sequence[Finding], policy: Policy) -> bool:
@@ -136,6 +145,15 @@ class SafetyEngine:
         if self.learned is None or not policy.enabled or not text:
             return []
         return self.learned.scan(text)
+
+    def classifier_scan(self, text: str, policy: Policy) -> list[Finding]:
+        """The configured classifiers' findings on a prompt; each counts on its own."""
+        if not self.classifiers or not policy.enabled or not text:
+            return []
+        found: list[Finding] = []
+        for c in self.classifiers:
+            found += c.scan(text)
+        return found
 
     def decide(
         self, text: str, findings: Iterable[Finding], policy: Policy, redactor: Redactor | None = None,
