@@ -61,8 +61,12 @@ def data_hash() -> str:
 
 
 def embed_all(rows: list[dict[str, Any]], digest: str) -> tuple[np.ndarray, np.ndarray]:
-    """(window vectors, row index of each window), cached per data hash: embedding is the slow part."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmrelay" / f"safety-windows-{digest[:16]}.npz"
+    """(window vectors, row index of each window), cached per data hash and embedding code (a change to
+    llmrelay/embeddings.py, such as its tokenisation, makes new vectors): embedding is the slow part."""
+    import llmrelay.embeddings
+
+    code = hashlib.sha256(Path(llmrelay.embeddings.__file__).read_bytes()).hexdigest()[:8]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmrelay" / f"safety-windows-{digest[:16]}-{code}.npz"
     if cache.exists():
         z = np.load(cache)
         return z["x"], z["row"]

@@ -82,6 +82,11 @@ class MiniLM:
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
             full = Tokenizer.from_file(str(tok))
             full.no_truncation()
+            # The shipped tokenizer.json pads every text to 128 tokens; the [PAD]s would then be
+            # counted in the mean (the mask is built from the ids) and the windows' [SEP] read as a
+            # [PAD]. Padding is done here, per batch, with the mask.
+            tokenizer.no_padding()
+            full.no_padding()
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             opts.intra_op_num_threads = self._threads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmrelay import Relay
@@ -54,7 +55,31 @@ async def test_similar_question_hits_and_near_misses_do_not(tmp_path: Path, mini
         assert (await ask("What is not the capital of France?")).cache_status == "miss"
         # Same wording, other parameters: a different context, never shared.
         assert (await ask("what's the capital city of France?", max_tokens=5)).cache_status == "miss"
-        assert len(relay.services.providers["fake"].calls) == 4  # type: ignore[attr-defined]
+        # Nothing salient tells these apart: only the embedding does (0.96 when padding was pooled).
+        assert salient("Write a haiku about autumn") == salient("Write a haiku about spring")
+        assert (await ask("Write a haiku about autumn")).cache_status == "miss"
+        assert (await ask("Write a haiku about spring")).cache_status == "miss"
+        assert len(relay.services.providers["fake"].calls) == 6  # type: ignore[attr-defined]
+
+
+def test_short_texts_are_pooled_over_their_own_tokens_only(minilm: MiniLM) -> None:
+    # The packaged tokenizer.json pads every text to 128 tokens. Pooled with the text, the [PAD]s made
+    # all short texts alike ("hi" / "bye" 0.97, "capital of France" / "bake bread" 0.80).
+    def cos(a: str, b: str) -> float:
+        return float(minilm(a) @ minilm(b))
+
+    assert cos("hi", "bye") < 0.6
+    assert cos("What is the capital of France?", "How do I bake bread?") < 0.4
+    assert cos("Write a haiku about autumn", "Write a haiku about spring") < 0.9
+    assert cos("How do I reset my password?", "How can I reset my password?") > 0.95
+    # The same vector alone, as its only window, and batched beside a longer text.
+    vecs, spans = minilm.windows("hi")
+    np.testing.assert_allclose(minilm("hi"), vecs[0], atol=1e-5)
+    assert spans == [(0, 2)]
+    long = "a much longer sentence than the first one, " * 3
+    first, _ = minilm.windows("hi there")
+    pair = minilm._run([[*minilm._full.encode("hi there").ids], [*minilm._full.encode(long).ids]])
+    np.testing.assert_allclose(pair[0], first[0], atol=1e-5)
 
 
 async def test_index_is_bounded_and_forgets_cleared_groups() -> None:

@@ -77,3 +77,53 @@ def make_classifier(
         config["problem_type"] = "multi_label_classification"
     (root / "config.json").write_text(json.dumps(config))
     return root
+
+
+def minilm_with_head(root: Path, weights: np.ndarray, bias: float, labels: Sequence[str] = ("BENIGN", "JAILBREAK")) -> Path:
+    """all-MiniLM-L6-v2 (int8, from the ``semantic`` extra) with a logistic head on its pooled, normalised
+    embedding, exported as a two-label classifier: logits ``[0, w.x + b]``, so softmax gives exactly the
+    learned scorer's ``sigmoid(w.x + b)``. A real transformer through the classifier path."""
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from llmrelay.embeddings import model_files
+
+    model_path, tokenizer_path = model_files()
+    root.mkdir(parents=True, exist_ok=True)
+    model = onnx.load(str(model_path))
+    g = model.graph
+    hidden = g.output[0].name
+    f32 = TensorProto.FLOAT
+    g.initializer.extend([
+        numpy_helper.from_array(weights.astype(np.float32).reshape(-1, 1), "head_w"),
+        numpy_helper.from_array(np.array([bias], dtype=np.float32), "head_b"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "head_axis1"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "head_axis2"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "head_one"),
+        numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "head_eps"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "head_zero"),
+    ])
+    g.node.extend([
+        helper.make_node("Cast", ["attention_mask"], ["head_maskf"], to=f32),
+        helper.make_node("Unsqueeze", ["head_maskf", "head_axis2"], ["head_mask3"]),
+        helper.make_node("Mul", [hidden, "head_mask3"], ["head_masked"]),
+        helper.make_node("ReduceSum", ["head_masked", "head_axis1"], ["head_sum"], keepdims=0),
+        helper.make_node("ReduceSum", ["head_maskf", "head_axis1"], ["head_count0"], keepdims=1),
+        helper.make_node("Max", ["head_count0", "head_one"], ["head_count"]),
+        helper.make_node("Div", ["head_sum", "head_count"], ["head_pooled"]),
+        helper.make_node("ReduceL2", ["head_pooled"], ["head_norm0"], axes=[1], keepdims=1),
+        helper.make_node("Max", ["head_norm0", "head_eps"], ["head_norm"]),
+        helper.make_node("Div", ["head_pooled", "head_norm"], ["head_unit"]),
+        helper.make_node("MatMul", ["head_unit", "head_w"], ["head_z0"]),
+        helper.make_node("Add", ["head_z0", "head_b"], ["head_z"]),
+        helper.make_node("Mul", ["head_z", "head_zero"], ["head_zeros"]),
+        helper.make_node("Concat", ["head_zeros", "head_z"], ["logits"], axis=1),
+    ])
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("logits", f32, ["batch", 2]))
+    onnx.save(model, str(root / "model.onnx"))
+    shutil.copy(tokenizer_path, root / "tokenizer.json")
+    (root / "config.json").write_text(json.dumps({"id2label": {str(i): n for i, n in enumerate(labels)}}))
+    return root
