@@ -205,3 +205,47 @@ def test_a_real_transformer_through_the_classifier_path_matches_the_learned_scor
     assert len(probs) >= 2 and spans[0][0] == 0 and spans[-1][1] == len(long) - 1
     [alone], _ = c.probabilities(long[spans[-1][0] : spans[-1][1]])
     assert probs[-1] == pytest.approx(alone, abs=1e-3)
+
+
+class _CountingSession:
+    """The real onnxruntime session, counting the texts it is run on."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.batches = 0
+
+    def get_inputs(self) -> Any:
+        return self.session.get_inputs()
+
+    def run(self, names: Any, feeds: dict[str, Any]) -> Any:
+        self.batches += 1
+        return self.session.run(names, feeds)
+
+
+def test_a_text_already_judged_is_not_run_again(model_dir: Path) -> None:
+    c = _classifier(model_dir)
+    c.scan("warm up")
+    counting = c._session = _CountingSession(c._session)
+    first = c.scan("pwned override")
+    assert c.scan("pwned override") == first and counting.batches == 1
+    first.clear()  # a caller's list is its own
+    assert len(c.scan("pwned override")) == 1
+    c.scan("the weather today")
+    assert counting.batches == 2 and c.memo.hits == 2
+    c.memo.max_entries = 1
+    c.scan("the fox")  # evicts the oldest
+    c.scan("pwned override")
+    assert counting.batches == 4 and len(c.memo) == 1
+
+
+async def test_a_chat_resending_its_history_runs_the_model_on_the_new_turn_only(tmp_path: Path, model_dir: Path) -> None:
+    async with Relay(_config(tmp_path, model_dir, level="moderate", audit=False)) as relay:
+        [clf] = relay.services.state["safety_engine"].classifiers
+        clf.scan("warm up")
+        counting = clf._session = _CountingSession(clf._session)
+        history: list[Message] = []
+        for turn in range(6):
+            history.append(Message.user(f"question number {turn} about the weather"))
+            result = await relay.chat(ChatRequest(model="m", messages=tuple(history)))
+            history.append(Message.assistant(result.text))
+        assert counting.batches == 6  # one per new user message, not 1 + 2 + ... + 6 = 21

@@ -151,3 +151,12 @@ def test_model_runs_only_when_it_can_change_the_decision() -> None:
     engine.inspect("damn, what a lovely ABUSE", moderate)  # casual profanity: the scorer may weigh in
     engine.inspect("a quiet question", policy_for_level("strict"))  # strict: learned findings count alone
     assert fake.calls == ["damn, what a lovely ABUSE", "a quiet question"]
+
+
+def test_a_text_already_scored_is_not_embedded_again() -> None:
+    fake = FakeWindows()
+    scorer = LearnedScorer(_heads(), fake)
+    first = scorer.scan("please ATTACK now")
+    assert scorer.scan("please ATTACK now") == first and fake.calls == ["please ATTACK now"]
+    scorer.scan("another text")
+    assert fake.calls == ["please ATTACK now", "another text"] and scorer.memo.hits == 1

@@ -24,7 +24,8 @@ prompt is bounded (the middle of a very long document is then left to the regex 
 
 A classifier's finding counts on its own, at every level (unlike the learned scorer's, which only
 strengthens a detector's): you chose the model and its thresholds. Classifiers read prompts only,
-once per request and off the event loop, like the learned scorer.
+off the event loop, like the learned scorer; a text already judged (the earlier turns of a chat, which
+every request resends) is answered from a bounded memo (:mod:`.model_memo`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .findings import Finding
+from .model_memo import ModelMemo
 
 # Labels that name the negative class in the common exports ("BENIGN", "SAFE", "LABEL_0" of a
 # two-label model is decided by position, see ``positive_labels``).
@@ -145,6 +147,8 @@ class Classifier:
         self._tokenizer: Any = None
         self._inputs: tuple[str, ...] = ()
         self._pad_id = 0
+        # A chat resends its history each turn: each message is judged once.
+        self.memo = ModelMemo()
 
     def _load(self) -> None:
         with self._lock:
@@ -231,6 +235,12 @@ class Classifier:
     def scan(self, text: str) -> list[Finding]:
         if not text.strip():
             return []
+        known = self.memo.get(text)
+        if known is not None:
+            return known
+        return self.memo.put(text, self._scan(text))
+
+    def _scan(self, text: str) -> list[Finding]:
         probs, spans = self.probabilities(text)
         if not probs:
             return []
