@@ -127,6 +127,7 @@ def test_bad_entries_fail_the_config_load_with_the_reason(tmp_path: Path, model_
         ({"path": str(model_dir), "labels": ["MALICIOUS"]}, "not in the model"),
         ({"path": str(model_dir), "flag_at": 0.9, "block_at": 0.5}, "must be above flag_at"),
         ({"path": str(model_dir), "category": "weather"}, "classifiers\\[0\\]: category"),
+        ({"path": str(model_dir), "category": "pii"}, "classifiers\\[0\\]: category"),
         ({"path": str(model_dir), "colour": "red"}, "colour: Extra inputs"),
     ]
     for entry, reason in cases:

@@ -57,7 +57,9 @@ class ClassifierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     path: str
     name: str | None = None
-    category: Literal["injection", "toxicity", "pii", "secret", "custom"] = "injection"
+    # What sequence classifiers judge well: a whole text's intent or tone. (PII and secrets need spans
+    # to redact, which a text-level label cannot give.)
+    category: Literal["injection", "toxicity"] = "injection"
     # Labels of config.json's id2label that mean "violation"; None: all but the benign-sounding ones.
     labels: tuple[str, ...] | None = None
     activation: Literal["auto", "softmax", "sigmoid"] = "auto"
@@ -83,7 +85,7 @@ class ClassifierConfig(BaseModel):
         return self.name or Path(self.path).name
 
 
-_TYPES = {"injection": "JAILBREAK", "toxicity": "TOXIC", "pii": "PII", "secret": "SECRET", "custom": "CLASSIFIER"}
+_TYPES = {"injection": "JAILBREAK", "toxicity": "TOXIC"}
 
 
 def positive_labels(id2label: dict[int, str], chosen: Sequence[str] | None) -> list[int]:
