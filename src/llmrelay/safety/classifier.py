@@ -114,6 +114,33 @@ def _model_file(root: Path) -> Path:
     raise ValueError(f"no model.onnx in {root} (nor onnx/model.onnx)")
 
 
+class _Window:
+    """One window to run: its token ids (special tokens included) and the characters it covers."""
+
+    __slots__ = ("ids", "span")
+
+    def __init__(self, ids: list[int], span: tuple[int, int]) -> None:
+        self.ids = ids
+        self.span = span
+
+
+def _window(enc: Any) -> _Window:
+    """An encoding's ids and the characters its non-special tokens cover."""
+    offsets = [o for o, special in zip(enc.offsets, enc.special_tokens_mask, strict=False) if not special]
+    return _Window(list(enc.ids), (offsets[0][0], offsets[-1][1]) if offsets else (0, 0))
+
+
+def _all(enc: Any) -> list[_Window]:
+    """The first window and its overflow (each with its special tokens), as plain windows."""
+    if not enc.ids:
+        return []
+    return [_window(enc), *(_window(o) for o in enc.overflowing)]
+
+
+def _shifted(w: _Window, shift: int) -> _Window:
+    return _Window(w.ids, (w.span[0] + shift, w.span[1] + shift))
+
+
 class Classifier:
     """One model: ``scan(text)`` -> at most one finding, in the configured category. Thread-safe, lazy."""
 
@@ -173,8 +200,8 @@ class Classifier:
             self._inputs = tuple(i.name for i in session.get_inputs())
             self._tokenizer, self._session = tok, session
 
-    def _windows(self, text: str) -> list[Any]:
-        """Encodings of the windows read: all of them up to max_windows, else the first and last halves."""
+    def _windows(self, text: str) -> list[_Window]:
+        """The windows read: all of them up to max_windows, else the first and last halves."""
         cfg = self.cfg
         # A huge text is never tokenised whole: only this many characters from either end, enough
         # for the windows kept unless the text's tokens average over 16 characters (WordPiece and
@@ -252,31 +279,6 @@ class Classifier:
             return []
         start, end = spans[best]
         return [Finding(self.category, start, end, min(score, 1.0), self.cfg.type or _TYPES[self.category], rule=self.name)]
-
-
-class _Window:
-    __slots__ = ("ids", "span")
-
-    def __init__(self, ids: list[int], span: tuple[int, int]) -> None:
-        self.ids = ids
-        self.span = span
-
-
-def _window(enc: Any, shift: int = 0) -> _Window:
-    offsets = [o for o, special in zip(enc.offsets, enc.special_tokens_mask, strict=False) if not special]
-    span = (offsets[0][0] + shift, offsets[-1][1] + shift) if offsets else (shift, shift)
-    return _Window(list(enc.ids), span)
-
-
-def _all(enc: Any) -> list[_Window]:
-    """The first window and its overflow (each with its special tokens), as plain windows."""
-    if not enc.ids:
-        return []
-    return [_window(enc), *(_window(o) for o in enc.overflowing)]
-
-
-def _shifted(w: _Window, shift: int) -> _Window:
-    return _Window(w.ids, (w.span[0] + shift, w.span[1] + shift))
 
 
 def classifiers_from(raw: Sequence[dict[str, Any]] | None) -> tuple[Classifier, ...]:
