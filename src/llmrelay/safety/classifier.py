@@ -262,12 +262,7 @@ class Classifier:
         return 1.0
 
     def scan(self, text: str) -> list[Finding]:
-        if not text.strip():
-            return []
-        known = self.memo.get(text)
-        if known is not None:
-            return known
-        return self.memo.put(text, self._scan(text))
+        return self.memo.judge(text, self._scan) if text.strip() else []
 
     def _scan(self, text: str) -> list[Finding]:
         probs, spans = self.probabilities(text)

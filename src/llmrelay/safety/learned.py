@@ -103,12 +103,7 @@ class LearnedScorer:
         return 1.0 / (1.0 + np.exp(-(vecs @ self._w + self._b))), spans
 
     def scan(self, text: str) -> list[Finding]:
-        if not text.strip():
-            return []
-        known = self.memo.get(text)
-        if known is not None:
-            return known
-        return self.memo.put(text, self._scan(text))
+        return self.memo.judge(text, self._scan) if text.strip() else []
 
     def _scan(self, text: str) -> list[Finding]:
         probs, spans = self.raw(text)

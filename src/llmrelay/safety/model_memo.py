@@ -3,9 +3,7 @@ the text, and a chat resends its whole history with every turn. Without this, th
 conversation would run the model on ten user messages, nine of them already judged.
 
     memo = ModelMemo()
-    findings = memo.get(text)
-    if findings is None:
-        findings = memo.put(text, run_the_model(text))
+    findings = memo.judge(text, run_the_model)      # the model runs once per distinct text
 
 Keys are a 16-byte BLAKE2b digest of the text (a 1 MB prompt is not kept twice), values the findings as
 a tuple; at most ``max_entries``, least recently used out. Thread-safe: models run in worker threads.
@@ -16,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .findings import Finding
 
@@ -34,6 +32,12 @@ class ModelMemo:
     @staticmethod
     def _key(text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def judge(self, text: str, run: Callable[[str], Sequence[Finding]]) -> list[Finding]:
+        """What ``run`` says about ``text``: remembered, or run now and remembered. Two threads may
+        both run a new text; both get the same answer (the model is pure)."""
+        known = self.get(text)
+        return known if known is not None else self.put(text, run(text))
 
     def get(self, text: str) -> list[Finding] | None:
         key = self._key(text)
