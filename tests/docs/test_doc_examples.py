@@ -5,7 +5,8 @@
 - ``bash``: run with ``bash -euo pipefail`` in that directory;
 - ``yaml``: validated as an llmrelay config, and written to its ``title`` file when it has one
   (a title naming a LiteLLM file is translated with ``llmrelay import`` instead);
-- ``title="needs keys"`` / ``title="runs a server"``: syntax-checked only.
+- ``title="needs keys"`` / ``title="runs a server"`` / ``title="needs a model"`` (files not shipped):
+  syntax-checked only.
 
 ``127.0.0.1:4000`` in a block means the demo gateway; the test points it at its own one. Any other
 fenced language is an error, so no example escapes the test.
@@ -32,7 +33,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
 RUN = {"python", "bash", "yaml"}
 SHOWN_ONLY = {"text", "json", "console"}
-CHECK_ONLY = ("needs keys", "runs a server")
+CHECK_ONLY = ("needs keys", "runs a server", "needs a model")
 
 
 @dataclass(frozen=True)
