@@ -5,6 +5,7 @@
     python benchmarks/safety_eval.py --cv source,family,random --no-latency
     python benchmarks/safety_eval.py --latency-only      # the moderate policy's overhead on a 4 KB prompt
     python benchmarks/safety_eval.py --classifier /models/prompt-guard:injection:MALICIOUS  # with a model of yours
+    python benchmarks/safety_eval.py --moderation https://api.openai.com/v1   # with a moderation service
 
 Recall: a row of ``jailbreak.jsonl`` counts as caught when the level produces a non-allow decision
 with an ``injection`` finding (``toxic`` -> toxicity, ``pii`` -> pii, ``secret`` -> secret); at
@@ -23,6 +24,7 @@ when either catches it. The held-out split lives elsewhere.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
@@ -36,6 +38,7 @@ from typing import Any
 
 from llmrelay.safety.classifier import Classifier, ClassifierConfig
 from llmrelay.safety.engine import SafetyEngine
+from llmrelay.safety.findings import ACTION_RANK
 from llmrelay.safety.policy import policy_for_level
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,9 +95,15 @@ def summary(scores: Scores, level: str) -> dict[str, float]:
     def act(cat: str, score: float) -> str | None:
         return policy.rule(cat).action_for(score)
 
+    def strongest(row: dict[str, float], cat: str) -> str | None:
+        """The level's action on the file's category, or on an external moderation hit (a moderation
+        service names its own categories; any hit counts for the row's file)."""
+        acts = [a for c in (cat, "moderation") if c in row and (a := act(c, row[c])) is not None]
+        return max(acts, key=ACTION_RANK.__getitem__) if acts else None
+
     res: dict[str, float] = {}
     for name, cat in FILES.items():
-        acts = [act(cat, r[cat]) if cat in r else None for r in scores[name]]
+        acts = [strongest(r, cat) for r in scores[name]]
         res[f"recall_{name}"] = sum(a is not None for a in acts) / len(acts)
         res[f"acted_{name}"] = sum(a in ("block", "redact") for a in acts) / len(acts)
     benign = [[act(c, s) for c, s in r.items()] for r in scores["benign"]]
@@ -121,11 +130,12 @@ def lexicon_trainer() -> ModuleType:
 
 
 def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] | None = None,
-             classifiers: Sequence[Classifier] = ()) -> dict[str, Any]:
+             classifiers: Sequence[Classifier] = (), moderation: Scores | None = None) -> dict[str, Any]:
     """Per level: the regexes alone (no learned lexicon), the regexes with a learned lexicon
     cross-validated (``lexicon_cv`` groupings) and with the shipped one (in-sample: it was trained
-    on these rows), then the MiniLM scorer's figures, then any ``--classifier`` given: alone and
-    with the shipped detectors (a model trained elsewhere: these rows are out of its sample)."""
+    on these rows), then the MiniLM scorer's figures, then any ``--classifier`` given and the
+    ``--moderation`` service's scores: alone and with the shipped detectors (models trained elsewhere:
+    these rows are out of their sample)."""
     lex = lexicon_trainer()
     regex = regex_scores(lex.engine_with({}))
     shipped = regex_scores(engine)
@@ -145,7 +155,43 @@ def evaluate(engine: SafetyEngine, groupings: list[str], lexicon_cv: list[str] |
         if with_models is not None and models_alone is not None:
             quality[level]["regex+lexicon+classifiers (shipped)"] = summary(with_models, level)
             quality[level]["classifiers alone"] = summary(models_alone, level)
+        if moderation is not None:
+            quality[level]["regex+lexicon+moderation (shipped)"] = summary(with_moderation(shipped, moderation), level)
+            quality[level]["moderation alone"] = summary(moderation, level)
     return quality
+
+
+def moderation_scores(base_url: str, api_key: str | None, model: str | None, concurrency: int = 8) -> tuple[Scores, int]:
+    """Every row through an OpenAI-compatible moderation endpoint (``safety.moderation`` kind openai):
+    each row's strongest ``moderation`` score, and how many calls failed (counted as no finding)."""
+    from llmrelay.safety.moderation import ModerationConfig, Moderator
+    from llmrelay.transport import AiohttpTransport
+
+    async def run() -> tuple[Scores, int]:
+        transport = AiohttpTransport()
+        moderator = Moderator(ModerationConfig(kind="openai", base_url=base_url, api_key=api_key, model=model,
+                                               timeout_s=60, on_error="fail_open"), transport=transport)
+        gate = asyncio.Semaphore(concurrency)
+        failed = 0
+
+        async def one(text: str) -> dict[str, float]:
+            nonlocal failed
+            async with gate:
+                findings, error = await moderator.check(text)
+            failed += error is not None
+            return {"moderation": max(f.score for f in findings)} if findings else {}
+
+        try:
+            out = {name: list(await asyncio.gather(*(one(str(r["text"])) for r in rows(name)))) for name in (*FILES, "benign")}
+        finally:
+            await transport.aclose()
+        return out, failed
+
+    return asyncio.run(run())
+
+
+def with_moderation(scores: Scores, moderation: Scores) -> Scores:
+    return {name: [{**a, **b} for a, b in zip(v, moderation[name], strict=True)] for name, v in scores.items()}
 
 
 def classifiers_from_args(specs: Sequence[str]) -> tuple[Classifier, ...]:
@@ -281,6 +327,10 @@ def main() -> int:
     ap.add_argument("--fingerprint", action="store_true", help="print every finding on every row (and variants) instead; diff two runs")
     ap.add_argument("--cv", default="source,family", help="CV groupings for the learned scorer (source,family,random; '' for none)")
     ap.add_argument("--lexicon-cv", default="source,random", help="CV groupings for the learned lexicon (source,family,random; '' for none)")
+    ap.add_argument("--moderation", metavar="BASE_URL", help="also measure an OpenAI-compatible moderation endpoint "
+                    "(e.g. https://api.openai.com/v1; key from --moderation-key or OPENAI_API_KEY)")
+    ap.add_argument("--moderation-key", default=os.environ.get("OPENAI_API_KEY"), help=argparse.SUPPRESS)
+    ap.add_argument("--moderation-model", default=None, help="model name sent to the moderation endpoint")
     ap.add_argument("--classifier", action="append", default=[], metavar="DIR[:CATEGORY[:LABELS]]",
                     help="also measure a local ONNX classifier (safety.classifiers), e.g. /models/prompt-guard:injection:MALICIOUS; "
                          "repeat for several")
@@ -298,7 +348,13 @@ def main() -> int:
     except ValueError as exc:
         print(f"--classifier: {exc}", file=sys.stderr)
         return 2
-    quality = {} if args.latency_only else evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g], classifiers)
+    moderation = None
+    if args.moderation and not args.latency_only:
+        moderation, failed = moderation_scores(args.moderation, args.moderation_key, args.moderation_model)
+        if failed:
+            print(f"--moderation: {failed} calls failed (counted as no finding)", file=sys.stderr)
+    quality = {} if args.latency_only else evaluate(engine, groupings, [g for g in args.lexicon_cv.split(",") if g],
+                                                    classifiers, moderation)
     result: dict[str, Any] = {"quality": quality}
     if not args.no_latency:
         result["latency_moderate_4kb"] = latency(engine)
