@@ -10,8 +10,9 @@ ends the stream with ``finish_reason="content_filter"``. Decisions go to ``ctx.s
 
 What the deterministic detectors find in a text is remembered per (policy, direction, text) in a
 bounded memo (:mod:`._verdict_memo`): a repeated prompt, and a cached answer replayed in the same
-pieces, are scanned once. Each request still gets its own decision and records it; the learned
-scorer, the configured classifiers and external moderation still run per request, and with moderation on the memo is bypassed.
+pieces, are scanned once. Each request still gets its own decision and records it. The learned
+scorer and the configured classifiers keep their own memo per text (:mod:`llmrelay.safety.model_memo`);
+external moderation runs per request, and with moderation on the memo is bypassed.
 """
 
 from __future__ import annotations
