@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .findings import Finding
+from .learned import to_policy_score
 from .model_memo import ModelMemo
 
 # Labels that name the negative class in the common exports ("BENIGN", "SAFE", "LABEL_0" of a
@@ -254,12 +255,7 @@ class Classifier:
 
     def score(self, p: float) -> float:
         """Probability -> policy score: flag_at -> 0.5, block_at -> 0.8, piecewise linear from 0 to 1."""
-        xs = (0.0, self.cfg.flag_at, self.cfg.block_at, 1.0 + 1e-9)
-        ys = (0.0, 0.5, 0.8, 1.0)
-        for i in range(1, len(xs)):
-            if p <= xs[i]:
-                return ys[i - 1] + (p - xs[i - 1]) / (xs[i] - xs[i - 1]) * (ys[i] - ys[i - 1])
-        return 1.0
+        return to_policy_score(p, (self.cfg.flag_at, self.cfg.block_at), (0.5, 0.8))
 
     def scan(self, text: str) -> list[Finding]:
         return self.memo.judge(text, self._scan) if text.strip() else []

@@ -51,13 +51,18 @@ class LinearHead:
 
     def score(self, raw: float) -> float:
         """Raw probability -> policy score, piecewise linear through the knots."""
-        xs = (0.0, *self.knots, 1.0 + 1e-6)
-        ys = (0.0, *self.scores, 1.0)
-        for i in range(1, len(xs)):
-            if raw <= xs[i]:
-                t = (raw - xs[i - 1]) / (xs[i] - xs[i - 1])
-                return ys[i - 1] + t * (ys[i] - ys[i - 1])
-        return 1.0
+        return to_policy_score(raw, self.knots, self.scores)
+
+
+def to_policy_score(p: float, knots: tuple[float, ...], scores: tuple[float, ...]) -> float:
+    """A model's probability -> the policy's score scale: piecewise linear from (0, 0) through each
+    (knot, score) to (1, 1), so ``flag_at`` and ``threshold`` mean the same for every finding."""
+    xs = (0.0, *knots, 1.0 + 1e-6)
+    ys = (0.0, *scores, 1.0)
+    for i in range(1, len(xs)):
+        if p <= xs[i]:
+            return ys[i - 1] + (p - xs[i - 1]) / (xs[i] - xs[i - 1]) * (ys[i] - ys[i - 1])
+    return 1.0
 
 
 class LearnedScorer:

@@ -20,14 +20,13 @@ from .findings import Finding
 
 
 class ModelMemo:
-    __slots__ = ("_entries", "_lock", "hits", "max_entries", "misses")
+    __slots__ = ("_entries", "_lock", "hits", "max_entries")
 
     def __init__(self, max_entries: int = 4096) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, tuple[Finding, ...]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # texts answered from memory (for tests and debugging)
 
     @staticmethod
     def _key(text: str) -> bytes:
@@ -44,7 +43,6 @@ class ModelMemo:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
-                self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
